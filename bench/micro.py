@@ -1,0 +1,255 @@
+"""Micro-benchmarks of the foundations: µs per operation.
+
+    python bench/micro.py [--json] [--quick]
+
+Each figure is the best of several timed repetitions (the least disturbed by whatever
+else the machine is doing), divided by the operations in one repetition. The quorum
+certificate figures are for Ed25519 signer-bitmap certificates, verified one signature
+after another on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from soma.storage import U64, BytesCodec, Database, TableSpec
+from soma.types.base import ObjectID, SomaAddress
+from soma.types.bcs import encode
+from soma.types.committee import Committee, CommitteeMember
+from soma.types.crypto import AccountKeyPair, AuthorityKeyPair, NetworkKeyPair, ProtocolKeyPair
+from soma.types.digests import TransactionDigest, tagged_hash
+from soma.types.effects import (
+    ChangedObject,
+    EffectsObjectChange,
+    ExecutionSuccess,
+    IDOperation,
+    ObjectInExist,
+    ObjectOutWrite,
+    SignedTransactionEffects,
+    TransactionEffects,
+)
+from soma.types.object import AddressOwner, Object
+from soma.types.signature_info import Ed25519QuorumSignInfo
+from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
+
+
+def best_us_per_op(fn: Callable[[], Any], ops: int, repeats: int) -> float:
+    """Run `fn` (which performs `ops` operations) `repeats` times; best time per op in µs."""
+    fn()  # warm caches and lazily built codecs
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best / ops * 1e6
+
+
+def transfer_transaction() -> SignedTransaction:
+    sender = AccountKeyPair.generate()
+    coin = Object.new_coin(
+        ObjectID.from_int(7), 1_000_000, AddressOwner(sender.address), TransactionDigest.zero()
+    )
+    data = TransactionData(
+        kind=TransferCoin(coin.reference(), 10, SomaAddress.from_int(42)),
+        sender=sender.address,
+        gas_payment=coin.reference(),
+        gas_budget=1_000,
+        expiration=None,
+    )
+    return SignedTransaction.sign(data, sender)
+
+
+def committee_of(n: int) -> tuple[Committee, list[AuthorityKeyPair]]:
+    keys = [AuthorityKeyPair.generate() for _ in range(n)]
+    members = [
+        CommitteeMember(
+            name=k.name,
+            stake=1,
+            protocol_key=ProtocolKeyPair.generate().public_key,
+            network_key=NetworkKeyPair.generate().public_key,
+            hostname=f"v{i}",
+            network_address=f"127.0.0.1:{9000 + i}",
+            consensus_address=f"127.0.0.1:{10000 + i}",
+            p2p_address=f"127.0.0.1:{11000 + i}",
+        )
+        for i, k in enumerate(keys)
+    ]
+    committee = Committee.new(0, members)
+    by_name = {k.name: k for k in keys}
+    return committee, [by_name[m.name] for m in committee.members]
+
+
+def sample_effects(tx: SignedTransaction) -> TransactionEffects:
+    coin_ref = tx.data.gas_payment
+    assert coin_ref is not None
+    owner = AddressOwner(tx.data.sender)
+    change = EffectsObjectChange(
+        ObjectInExist(coin_ref.version, coin_ref.digest, owner),
+        ObjectOutWrite(coin_ref.digest, owner),
+        IDOperation.NONE,
+    )
+    return TransactionEffects(
+        status=ExecutionSuccess(),
+        executed_epoch=0,
+        transaction_digest=tx.digest(),
+        dependencies=(),
+        changed_objects=(ChangedObject(coin_ref.object_id, change),),
+        gas_object_index=0,
+        gas_used=1_000,
+        lamport_version=coin_ref.version + 1,
+    )
+
+
+def quorum_certificate(
+    n: int, signers: int, effects: TransactionEffects
+) -> tuple[Committee, Ed25519QuorumSignInfo]:
+    committee, keys = committee_of(n)
+    signed = [SignedTransactionEffects.sign(effects, k, 0) for k in keys[:signers]]
+    cert = Ed25519QuorumSignInfo.from_signatures(committee, [s.auth_signature for s in signed])
+    return committee, cert
+
+
+def run(quick: bool) -> dict[str, float]:
+    scale = 0.1 if quick else 1.0
+    reps = 3 if quick else 7
+
+    def n(count: int) -> int:
+        return max(1, int(count * scale))
+
+    results: dict[str, float] = {}
+    tx = transfer_transaction()
+    tx_bytes = tx.to_bytes()
+    codec = SignedTransaction.bcs_codec()
+
+    k = n(20_000)
+    results["transfer_tx_encode"] = best_us_per_op(
+        lambda: [encode(tx, codec) for _ in range(k)], k, reps
+    )
+    results["transfer_tx_decode"] = best_us_per_op(
+        lambda: [SignedTransaction.from_bytes(tx_bytes) for _ in range(k)], k, reps
+    )
+
+    # TransactionData caches its bytes and digest per instance; this is the uncached
+    # computation a validator does once per transaction: BCS-encode, then Blake2b-256.
+    data_codec = TransactionData.bcs_codec()
+
+    def digest_once() -> TransactionDigest:
+        return TransactionDigest(tagged_hash("TransactionData", encode(tx.data, data_codec)))
+
+    assert digest_once() == tx.digest()
+    k = n(20_000)
+    results["transaction_digest"] = best_us_per_op(
+        lambda: [digest_once() for _ in range(k)], k, reps
+    )
+
+    key = AccountKeyPair.generate()
+    msg = os.urandom(32)
+    sig = key.sign(msg)
+    k = n(5_000)
+    results["ed25519_sign"] = best_us_per_op(lambda: [key.sign(msg) for _ in range(k)], k, reps)
+    results["ed25519_verify"] = best_us_per_op(
+        lambda: [key.public_key.verify(msg, sig) for _ in range(k)], k, reps
+    )
+    k = n(5_000)
+    results["user_tx_verify"] = best_us_per_op(lambda: [tx.verify() for _ in range(k)], k, reps)
+
+    effects = sample_effects(tx)
+    intent, data = TransactionEffects.INTENT, effects.to_bytes()
+    for total, signers in ((4, 3), (100, 67)):
+        committee, cert = quorum_certificate(total, signers, effects)
+        k = n(2_000 if total == 4 else 100)
+        results[f"quorum_verify_{signers}_of_{total}"] = best_us_per_op(
+            lambda c=committee, q=cert, m=k: [q.verify(c, intent, data) for _ in range(m)],
+            k,
+            reps,
+        )
+
+    results.update(rocksdb_figures(n, reps))
+    return results
+
+
+def rocksdb_figures(n: Callable[[int], int], reps: int) -> dict[str, float]:
+    """Batch writes of 100 keys (32-byte values) and point reads of existing keys."""
+    spec = TableSpec("objects", U64, BytesCodec())
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as path, Database.open_rocksdb(path, [spec]) as db:
+        table = db.table(spec)
+        value = os.urandom(32)
+        per_batch = 100
+        batches = n(200)
+        next_key = 0
+
+        def write_batches(sync: bool) -> None:
+            nonlocal next_key
+            for _ in range(batches):
+                batch = db.batch()
+                for _ in range(per_batch):
+                    batch.put(table, next_key, value)
+                    next_key += 1
+                db.write(batch, sync=sync)
+
+        results["rocksdb_batch_write_100_keys"] = best_us_per_op(
+            lambda: write_batches(False), batches, reps
+        )
+        results["rocksdb_batch_write_100_keys_synced"] = best_us_per_op(
+            lambda: write_batches(True), batches, reps
+        )
+        k = n(50_000)
+        stride = max(1, next_key // k)
+        keys = [i * stride % next_key for i in range(k)]
+        results["rocksdb_point_read"] = best_us_per_op(
+            lambda: [table.get(x) for x in keys], k, reps
+        )
+        results["rocksdb_multi_get_100"] = best_us_per_op(
+            lambda: [table.multi_get(keys[i : i + 100]) for i in range(0, k, 100)],
+            max(1, k // 100),
+            reps,
+        )
+    return results
+
+
+LABELS = {
+    "transfer_tx_encode": "encode TransferCoin transaction (signed, BCS)",
+    "transfer_tx_decode": "decode TransferCoin transaction (signed, BCS)",
+    "transaction_digest": "transaction digest (BCS encode + Blake2b-256)",
+    "ed25519_sign": "Ed25519 sign (32-byte message)",
+    "ed25519_verify": "Ed25519 verify",
+    "user_tx_verify": "verify signed transaction (shape + signature)",
+    "quorum_verify_3_of_4": "verify quorum signature 3-of-4",
+    "quorum_verify_67_of_100": "verify quorum signature 67-of-100",
+    "rocksdb_batch_write_100_keys": "RocksDB batch write, 100 keys (per batch)",
+    "rocksdb_batch_write_100_keys_synced": "RocksDB batch write, 100 keys, synced (per batch)",
+    "rocksdb_point_read": "RocksDB point read",
+    "rocksdb_multi_get_100": "RocksDB multi-get of 100 keys (per call)",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
+    args = parser.parse_args()
+    results = run(args.quick)
+    if args.json:
+        print(json.dumps({k: round(v, 3) for k, v in results.items()}))
+        return
+    print(
+        f"soma micro-benchmarks ({platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs)"
+    )
+    print(f"{'operation':<56} {'µs/op':>10}")
+    for name, value in results.items():
+        print(f"{LABELS.get(name, name):<56} {value:>10.2f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

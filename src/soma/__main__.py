@@ -1,0 +1,5 @@
+"""`python -m soma` is the `soma` command."""
+
+from soma.cli.main import app
+
+app()

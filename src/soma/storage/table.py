@@ -1,0 +1,135 @@
+"""Typed tables: one column family seen through a key codec and a value codec.
+
+A subsystem declares its tables once as module-level `TableSpec`s (name + codecs); the
+`Database` opens them and hands out `Table` objects whose methods take and return the
+subsystem's own types. Encoding happens here, on every call, so no raw bytes leak into
+subsystem code and a key that cannot be encoded fails before touching the engine.
+
+Range bounds follow the engine (see `soma.storage.engine`): `start` inclusive, `end`
+exclusive, in the direction of travel, like `range()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from soma.storage.codecs import Codec
+from soma.storage.engine import Engine
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec(Generic[K, V]):
+    """The declaration of a table: its column-family name and its codecs.
+
+    Specs compare equal when name and codecs are equal, which is how `Database.table`
+    checks that a table is used with the codecs it was opened with. Collect a
+    subsystem's specs in a tuple (`TABLES = (OBJECTS, EFFECTS)`): mypy infers a list of
+    differently-typed specs as `list[object]`.
+    """
+
+    name: str
+    key: Codec[K]
+    value: Codec[V]
+
+
+class Table(Generic[K, V]):
+    """Typed access to one table of an open engine. Get it from `Database.table`."""
+
+    __slots__ = ("_decode_key", "_decode_value", "_encode_key", "_engine", "_name", "spec")
+
+    def __init__(self, engine: Engine, spec: TableSpec[K, V]) -> None:
+        self._engine = engine
+        self._name = spec.name
+        self.spec = spec
+        # Bound methods cached once: these sit on every read path.
+        self._encode_key = spec.key.encode
+        self._decode_key = spec.key.decode
+        self._decode_value = spec.value.decode
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def get(self, key: K) -> V | None:
+        """The value stored under `key`, or None."""
+        raw = self._engine.get(self._name, self._encode_key(key))
+        return None if raw is None else self._decode_value(raw)
+
+    def multi_get(self, keys: Iterable[K]) -> list[V | None]:
+        """Values for several keys (None where absent), in one engine call."""
+        encode, decode = self._encode_key, self._decode_value
+        raws = self._engine.multi_get(self._name, [encode(key) for key in keys])
+        return [None if raw is None else decode(raw) for raw in raws]
+
+    def contains(self, key: K) -> bool:
+        return self._engine.contains(self._name, self._encode_key(key))
+
+    def __contains__(self, key: K) -> bool:
+        return self.contains(key)
+
+    def items(
+        self, start: K | None = None, end: K | None = None, reverse: bool = False
+    ) -> Iterator[tuple[K, V]]:
+        """Decoded entries in key order from `start` (inclusive) towards `end`
+        (exclusive); with `reverse`, descending from the largest key `<= start`.
+
+        The snapshot is taken by this call, so later writes never disturb the iteration.
+        """
+        raw = self._iterate(start, end, reverse)
+        decode_key, decode_value = self._decode_key, self._decode_value
+        return ((decode_key(k), decode_value(v)) for k, v in raw)
+
+    def keys(
+        self, start: K | None = None, end: K | None = None, reverse: bool = False
+    ) -> Iterator[K]:
+        """The keys `items` would yield."""
+        decode_key = self._decode_key
+        return (decode_key(k) for k, _ in self._iterate(start, end, reverse))
+
+    def values(
+        self, start: K | None = None, end: K | None = None, reverse: bool = False
+    ) -> Iterator[V]:
+        """The values `items` would yield."""
+        decode_value = self._decode_value
+        return (decode_value(v) for _, v in self._iterate(start, end, reverse))
+
+    def first(self) -> tuple[K, V] | None:
+        """The entry with the smallest key, or None if the table is empty."""
+        return next(self.items(), None)
+
+    def last(self) -> tuple[K, V] | None:
+        """The entry with the largest key, or None if the table is empty."""
+        return next(self.items(reverse=True), None)
+
+    def put(self, key: K, value: V, *, sync: bool = False) -> None:
+        """Write one entry on its own; use a batch to write several atomically."""
+        self._engine.put(
+            self._name, self._encode_key(key), self.spec.value.encode(value), sync=sync
+        )
+
+    def delete(self, key: K, *, sync: bool = False) -> None:
+        """Remove one entry (a no-op if absent)."""
+        self._engine.delete(self._name, self._encode_key(key), sync=sync)
+
+    def _iterate(
+        self, start: K | None, end: K | None, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        encode = self._encode_key
+        return self._engine.iterate(
+            self._name,
+            None if start is None else encode(start),
+            None if end is None else encode(end),
+            reverse=reverse,
+        )
+
+    def __repr__(self) -> str:
+        return f"Table({self._name!r}, key={self.spec.key!r}, value={self.spec.value!r})"

@@ -1,0 +1,1 @@
+"""Canonical data types: BCS codec, digests, crypto, committee, objects, transactions."""

@@ -1,0 +1,207 @@
+"""Transaction effects: what executing a transaction did, in a form every honest
+validator produces byte for byte, so their signatures over it can be combined into a
+certificate (the client's proof of finality).
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import cached_property
+from typing import ClassVar
+
+from soma.types.base import ObjectID
+from soma.types.bcs import BcsEnum, BcsStruct, u32, u64
+from soma.types.digests import (
+    ObjectDigest,
+    TransactionDigest,
+    TransactionEffectsDigest,
+    tagged_hash,
+)
+from soma.types.envelope import CertifiedEnvelope, SignedEnvelope
+from soma.types.intent import Intent, IntentScope
+from soma.types.object import ObjectRef, Owner
+
+
+class ExecutionFailureStatus(BcsEnum):
+    """Why a transaction failed. A failed transaction still charges its fee and bumps
+    the versions of its inputs, and changes nothing else. Tags are wire format."""
+
+
+class InsufficientGas(ExecutionFailureStatus, tag=0):
+    """The gas coin cannot pay the fee, or the budget is below it."""
+
+
+class InsufficientCoinBalance(ExecutionFailureStatus, tag=1):
+    object_id: ObjectID
+    balance: u64
+    required: u64
+
+
+class ObjectNotFound(ExecutionFailureStatus, tag=2):
+    object_id: ObjectID
+
+
+class InvalidOwnership(ExecutionFailureStatus, tag=3):
+    object_id: ObjectID
+
+
+class InputObjectConsumed(ExecutionFailureStatus, tag=4):
+    """An owned input was already consumed by an earlier transaction (no double spend)."""
+
+    object_id: ObjectID
+    version: u64
+
+
+class CoinBalanceOverflow(ExecutionFailureStatus, tag=5):
+    object_id: ObjectID
+
+
+class InvalidObjectType(ExecutionFailureStatus, tag=6):
+    object_id: ObjectID
+
+
+class InvalidArguments(ExecutionFailureStatus, tag=7):
+    reason: str
+
+
+class ValidatorAlreadyExists(ExecutionFailureStatus, tag=8):
+    reason: str
+
+
+class ValidatorNotFound(ExecutionFailureStatus, tag=9):
+    reason: str
+
+
+class InsufficientStake(ExecutionFailureStatus, tag=10):
+    reason: str
+
+
+class ExecutionStatus(BcsEnum):
+    def is_success(self) -> bool:
+        return isinstance(self, ExecutionSuccess)
+
+
+class ExecutionSuccess(ExecutionStatus, tag=0):
+    pass
+
+
+class ExecutionFailure(ExecutionStatus, tag=1):
+    error: ExecutionFailureStatus
+
+
+class ObjectIn(BcsEnum):
+    """An object's state before the transaction."""
+
+
+class ObjectInNotExist(ObjectIn, tag=0):
+    pass
+
+
+class ObjectInExist(ObjectIn, tag=1):
+    version: u64
+    digest: ObjectDigest
+    owner: Owner
+
+
+class ObjectOut(BcsEnum):
+    """An object's state after the transaction."""
+
+
+class ObjectOutNotExist(ObjectOut, tag=0):
+    pass
+
+
+class ObjectOutWrite(ObjectOut, tag=1):
+    digest: ObjectDigest
+    owner: Owner
+
+
+class IDOperation(enum.IntEnum):
+    NONE = 0
+    CREATED = 1
+    DELETED = 2
+
+
+class EffectsObjectChange(BcsStruct):
+    input_state: ObjectIn
+    output_state: ObjectOut
+    id_operation: IDOperation
+
+
+class ChangedObject(BcsStruct):
+    object_id: ObjectID
+    change: EffectsObjectChange
+
+
+class TransactionEffects(BcsStruct):
+    """Changed objects are sorted by ID and dependencies by digest, so the bytes depend
+    only on what happened, never on the order a validator happened to record it."""
+
+    INTENT: ClassVar[Intent] = Intent.soma(IntentScope.TRANSACTION_EFFECTS)
+
+    status: ExecutionStatus
+    executed_epoch: u64
+    transaction_digest: TransactionDigest
+    dependencies: tuple[TransactionDigest, ...]
+    changed_objects: tuple[ChangedObject, ...]
+    gas_object_index: u32 | None
+    gas_used: u64
+    lamport_version: u64
+
+    @cached_property
+    def _bcs(self) -> bytes:
+        return super().to_bytes()
+
+    def to_bytes(self) -> bytes:
+        return self._bcs
+
+    @cached_property
+    def _digest(self) -> TransactionEffectsDigest:
+        return TransactionEffectsDigest(tagged_hash("TransactionEffects", self._bcs))
+
+    def digest(self) -> TransactionEffectsDigest:
+        return self._digest
+
+    def _refs(self, op: IDOperation | None, written: bool) -> list[ObjectRef]:
+        refs = []
+        for c in self.changed_objects:
+            out = c.change.output_state
+            if op is not None and c.change.id_operation != op:
+                continue
+            if written and isinstance(out, ObjectOutWrite):
+                refs.append(ObjectRef(c.object_id, self.lamport_version, out.digest))
+        return refs
+
+    def created(self) -> list[ObjectRef]:
+        return self._refs(IDOperation.CREATED, written=True)
+
+    def mutated(self) -> list[ObjectRef]:
+        return self._refs(IDOperation.NONE, written=True)
+
+    def all_written(self) -> list[ObjectRef]:
+        """References of every object this transaction wrote, at their new version."""
+        return self._refs(None, written=True)
+
+    def deleted(self) -> list[ObjectID]:
+        return [
+            c.object_id
+            for c in self.changed_objects
+            if isinstance(c.change.output_state, ObjectOutNotExist)
+        ]
+
+    def gas_object(self) -> ObjectRef | None:
+        if self.gas_object_index is None:
+            return None
+        c = self.changed_objects[self.gas_object_index]
+        out = c.change.output_state
+        if not isinstance(out, ObjectOutWrite):
+            return None
+        return ObjectRef(c.object_id, self.lamport_version, out.digest)
+
+
+class SignedTransactionEffects(SignedEnvelope[TransactionEffects]):
+    """One validator's signed effects."""
+
+
+class CertifiedTransactionEffects(CertifiedEnvelope[TransactionEffects]):
+    """Effects signed by a quorum: the transaction is final."""

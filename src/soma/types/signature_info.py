@@ -1,0 +1,164 @@
+"""Authority signatures: one validator's, and a quorum's.
+
+An authority signs Blake2b-256(Intent || BCS(data) || epoch as u64 LE): the intent keeps
+scopes apart, the epoch keeps a signature from an old committee from being replayed in a
+new one.
+
+`AuthorityQuorumSignInfo` is the one interface for "2f+1 stake vouches for this". Its
+only scheme today is `Ed25519QuorumSignInfo` (a signer bitmap plus one Ed25519 signature
+per signer); it is a BCS enum so an aggregate scheme (BLS) can be added as a new variant
+without changing any enclosing format.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import Self
+
+from soma.types.base import AuthorityName
+from soma.types.bcs import BcsEnum, BcsStruct, u64
+from soma.types.committee import Committee
+from soma.types.crypto import AuthorityKeyPair, Ed25519PublicKey, Ed25519Signature
+from soma.types.digests import blake2b256
+from soma.types.error import (
+    DuplicateSignerError,
+    InsufficientStakeError,
+    InvalidQuorumSignatureError,
+    InvalidSignatureError,
+    UnknownAuthorityError,
+    WrongEpochError,
+)
+from soma.types.intent import Intent
+
+
+def authority_signing_digest(intent: Intent, data_bcs: bytes, epoch: int) -> bytes:
+    return blake2b256(intent.to_bytes() + data_bcs + epoch.to_bytes(8, "little"))
+
+
+class EmptySignInfo(BcsStruct):
+    """No authority signature: a message as a user or a peer sent it."""
+
+
+class AuthoritySignInfo(BcsStruct):
+    """One authority's signature over a message in an epoch."""
+
+    epoch: u64
+    authority: AuthorityName
+    signature: Ed25519Signature
+
+    @classmethod
+    def create(cls, key: AuthorityKeyPair, epoch: int, intent: Intent, data_bcs: bytes) -> Self:
+        sig = key.sign(authority_signing_digest(intent, data_bcs, epoch))
+        return cls(epoch, key.name, sig)
+
+    def verify(self, committee: Committee, intent: Intent, data_bcs: bytes) -> None:
+        if self.epoch != committee.epoch:
+            raise WrongEpochError(
+                f"signature is for epoch {self.epoch}, committee is epoch {committee.epoch}"
+            )
+        committee.index_of(self.authority)  # raises UnknownAuthorityError
+        digest = authority_signing_digest(intent, data_bcs, self.epoch)
+        try:
+            Ed25519PublicKey(self.authority).verify(digest, self.signature)
+        except InvalidSignatureError:
+            raise InvalidSignatureError(
+                f"signature of authority {self.authority} is invalid"
+            ) from None
+
+
+class AuthorityQuorumSignInfo(BcsEnum, metaclass=abc.ABCMeta):
+    """Proof that a threshold of a committee's stake signed one message."""
+
+    epoch: u64
+
+    @abc.abstractmethod
+    def signer_indices(self) -> list[int]:
+        """Committee indices of the signers, ascending."""
+
+    @abc.abstractmethod
+    def verify(
+        self,
+        committee: Committee,
+        intent: Intent,
+        data_bcs: bytes,
+        threshold: int | None = None,
+    ) -> None:
+        """Raise unless the signers are members, carry `threshold` stake (default: the
+        quorum) and every signature is valid."""
+
+
+def _bitmap_indices(bitmap: bytes) -> list[int]:
+    return [i * 8 + b for i, byte in enumerate(bitmap) if byte for b in range(8) if byte >> b & 1]
+
+
+class Ed25519QuorumSignInfo(AuthorityQuorumSignInfo, tag=0):
+    """Signer bitmap (bit i of byte i//8, least significant first, is committee member i;
+    exactly ceil(n/8) bytes) and the signers' Ed25519 signatures in index order."""
+
+    signers: bytes
+    signatures: tuple[Ed25519Signature, ...]
+
+    @classmethod
+    def from_signatures(cls, committee: Committee, signatures: Iterable[AuthoritySignInfo]) -> Self:
+        """Assemble already-verified signatures. Rejects a signer given twice, a
+        non-member and a signature from another epoch; does not check the threshold
+        (verify does)."""
+        by_index: dict[int, Ed25519Signature] = {}
+        for info in signatures:
+            if info.epoch != committee.epoch:
+                raise WrongEpochError(
+                    f"signature from epoch {info.epoch} in a certificate for epoch "
+                    f"{committee.epoch}"
+                )
+            index = committee.index_of(info.authority)
+            if index in by_index:
+                raise DuplicateSignerError(f"authority {info.authority} signed twice")
+            by_index[index] = info.signature
+        bitmap = bytearray((committee.size + 7) // 8)
+        for index in by_index:
+            bitmap[index // 8] |= 1 << (index % 8)
+        return cls(committee.epoch, bytes(bitmap), tuple(by_index[i] for i in sorted(by_index)))
+
+    def signer_indices(self) -> list[int]:
+        return _bitmap_indices(self.signers)
+
+    def verify(
+        self,
+        committee: Committee,
+        intent: Intent,
+        data_bcs: bytes,
+        threshold: int | None = None,
+    ) -> None:
+        # Cheap structural checks and the stake sum come before any signature check, so
+        # a forged certificate costs the verifier as little as possible.
+        if self.epoch != committee.epoch:
+            raise WrongEpochError(
+                f"certificate is for epoch {self.epoch}, committee is epoch {committee.epoch}"
+            )
+        if len(self.signers) != (committee.size + 7) // 8:
+            raise InvalidQuorumSignatureError(
+                f"signer bitmap has {len(self.signers)} bytes for a committee of {committee.size}"
+            )
+        indices = self.signer_indices()
+        if indices and indices[-1] >= committee.size:
+            raise UnknownAuthorityError(
+                f"signer index {indices[-1]} is outside the committee of {committee.size}"
+            )
+        if len(indices) != len(self.signatures):
+            raise InvalidQuorumSignatureError(
+                f"{len(indices)} signers but {len(self.signatures)} signatures"
+            )
+        needed = committee.quorum_threshold if threshold is None else threshold
+        stake = sum(committee.members[i].stake for i in indices)
+        if stake < needed:
+            raise InsufficientStakeError(f"signers hold stake {stake}, {needed} is needed")
+        digest = authority_signing_digest(intent, data_bcs, self.epoch)
+        for index, signature in zip(indices, self.signatures, strict=True):
+            name = committee.members[index].name
+            try:
+                Ed25519PublicKey(name).verify(digest, signature)
+            except InvalidSignatureError:
+                raise InvalidSignatureError(
+                    f"signature of authority {name} (index {index}) is invalid"
+                ) from None

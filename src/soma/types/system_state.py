@@ -1,0 +1,104 @@
+"""The system state: one shared object at a fixed ID holding the epoch, the validator set
+and the protocol parameters. Validator-management transactions mutate it; the committee
+of the next epoch is read from it at the epoch boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from soma.types.base import AuthorityName, ObjectID, SomaAddress
+from soma.types.bcs import BcsStruct, u64
+from soma.types.committee import Committee, CommitteeMember
+from soma.types.crypto import Ed25519PublicKey
+from soma.types.digests import TransactionDigest
+from soma.types.error import InvalidValueError
+from soma.types.object import GENESIS_VERSION, Object, ObjectType, Shared
+
+SYSTEM_STATE_OBJECT_ID = ObjectID.from_int(5)
+SYSTEM_STATE_INITIAL_SHARED_VERSION = GENESIS_VERSION
+
+
+class ValidatorMetadata(BcsStruct):
+    """A validator's identity, keys and addresses (host:port), as registered on chain."""
+
+    soma_address: SomaAddress
+    authority_key: Ed25519PublicKey
+    protocol_key: Ed25519PublicKey
+    network_key: Ed25519PublicKey
+    hostname: str
+    network_address: str
+    consensus_address: str
+    p2p_address: str
+
+    @property
+    def authority_name(self) -> AuthorityName:
+        return AuthorityName(self.authority_key)
+
+
+class Validator(BcsStruct):
+    """A validator with the stake that weighs its vote now and the stake it will have
+    from the next epoch (stake changes take effect at epoch boundaries)."""
+
+    metadata: ValidatorMetadata
+    voting_stake: u64
+    next_epoch_stake: u64
+
+
+class ValidatorSet(BcsStruct):
+    active: tuple[Validator, ...]
+    pending_active: tuple[Validator, ...]
+    pending_removals: tuple[SomaAddress, ...]
+
+    def find_active(self, address: SomaAddress) -> Validator | None:
+        return next((v for v in self.active if v.metadata.soma_address == address), None)
+
+
+class SystemParameters(BcsStruct):
+    epoch_duration_ms: u64
+    transaction_fee: u64
+    min_validator_stake: u64
+    max_validators: u64
+
+
+class SystemState(BcsStruct):
+    epoch: u64
+    protocol_version: u64
+    validators: ValidatorSet
+    parameters: SystemParameters
+    epoch_start_timestamp_ms: u64
+
+    def committee(self) -> Committee:
+        """The committee of `epoch`: the active validators weighted by voting stake."""
+        return Committee.new(
+            self.epoch,
+            (
+                CommitteeMember(
+                    name=v.metadata.authority_name,
+                    stake=v.voting_stake,
+                    protocol_key=v.metadata.protocol_key,
+                    network_key=v.metadata.network_key,
+                    hostname=v.metadata.hostname,
+                    network_address=v.metadata.network_address,
+                    consensus_address=v.metadata.consensus_address,
+                    p2p_address=v.metadata.p2p_address,
+                )
+                for v in self.validators.active
+            ),
+        )
+
+    def to_object(self, version: int, previous_transaction: TransactionDigest) -> Object:
+        return Object(
+            SYSTEM_STATE_OBJECT_ID,
+            ObjectType.SYSTEM_STATE,
+            version,
+            self.to_bytes(),
+            Shared(SYSTEM_STATE_INITIAL_SHARED_VERSION),
+            previous_transaction,
+        )
+
+    @classmethod
+    def from_object(cls, obj: Object) -> Self:
+        if obj.id != SYSTEM_STATE_OBJECT_ID or obj.object_type != ObjectType.SYSTEM_STATE:
+            raise InvalidValueError(f"object {obj.id} is not the system state")
+        return cls.from_bytes(obj.contents)

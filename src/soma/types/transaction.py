@@ -1,0 +1,270 @@
+"""Transactions: what a user (or the system) asks the chain to do.
+
+`TransactionData` is what gets signed and hashed (its digest is the transaction's
+identity); `SignedTransaction` adds the sender's signature. System transactions
+(genesis, consensus commit prologue, epoch change) are created by validators themselves,
+carry no gas and no signature, and are never accepted from users.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import ClassVar, Self
+
+from soma.types.base import AuthorityName, ObjectID, SomaAddress
+from soma.types.bcs import BcsEnum, BcsStruct, u64
+from soma.types.crypto import AccountKeyPair, UserSignature
+from soma.types.digests import CommitDigest, TransactionDigest, tagged_hash
+from soma.types.error import SignerMismatchError, TransactionError
+from soma.types.intent import Intent, IntentScope
+from soma.types.object import Object, ObjectRef
+from soma.types.system_state import (
+    SYSTEM_STATE_INITIAL_SHARED_VERSION,
+    SYSTEM_STATE_OBJECT_ID,
+    ValidatorMetadata,
+)
+
+#: Upper bounds that keep a single transaction cheap to validate and execute.
+MAX_INPUT_OBJECTS = 256
+MAX_RECIPIENTS = 256
+
+
+class TransactionKind(BcsEnum):
+    """What the transaction does. Variant tags are wire format: never renumber."""
+
+    def is_system(self) -> bool:
+        return isinstance(self, GenesisTransaction | ConsensusCommitPrologue | ChangeEpoch)
+
+    def uses_system_state(self) -> bool:
+        return isinstance(
+            self, ChangeEpoch | AddValidator | RemoveValidator | AddStake | WithdrawStake
+        )
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        """The owned objects this kind consumes (gas excluded)."""
+        return ()
+
+
+class GenesisTransaction(TransactionKind, tag=0):
+    objects: tuple[Object, ...]
+
+
+class ConsensusCommitPrologue(TransactionKind, tag=1):
+    """First transaction of every consensus commit: records its index and timestamp."""
+
+    epoch: u64
+    round: u64
+    commit_index: u64
+    commit_timestamp_ms: u64
+    consensus_commit_digest: CommitDigest
+
+
+class ChangeEpoch(TransactionKind, tag=2):
+    """Last transaction of an epoch: moves the system state to `epoch`."""
+
+    epoch: u64
+    epoch_start_timestamp_ms: u64
+
+
+class AddValidator(TransactionKind, tag=3):
+    """Ask to join the committee from the next epoch (sender = metadata.soma_address)."""
+
+    metadata: ValidatorMetadata
+
+
+class RemoveValidator(TransactionKind, tag=4):
+    """Ask to leave the committee at the end of the epoch (sender must be the validator)."""
+
+    authority: AuthorityName
+
+
+class AddStake(TransactionKind, tag=5):
+    """Stake `amount` (all of the coin if None) with a validator from the next epoch."""
+
+    validator: SomaAddress
+    coin: ObjectRef
+    amount: u64 | None
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return (self.coin,)
+
+
+class WithdrawStake(TransactionKind, tag=6):
+    staked_soma: ObjectRef
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return (self.staked_soma,)
+
+
+class TransferCoin(TransactionKind, tag=7):
+    """Send `amount` from a coin (the whole coin object if None) to `recipient`."""
+
+    coin: ObjectRef
+    amount: u64 | None
+    recipient: SomaAddress
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return (self.coin,)
+
+
+class PayCoins(TransactionKind, tag=8):
+    """Merge `coins` and pay `amounts[i]` to `recipients[i]` (if `amounts` is None, the
+    merged balance goes to the single recipient)."""
+
+    coins: tuple[ObjectRef, ...]
+    amounts: tuple[u64, ...] | None
+    recipients: tuple[SomaAddress, ...]
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return self.coins
+
+
+class MergeCoins(TransactionKind, tag=9):
+    """Merge every coin into the first one."""
+
+    coins: tuple[ObjectRef, ...]
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return self.coins
+
+
+class SplitCoin(TransactionKind, tag=10):
+    """Split new coins of `amounts` off `coin`, all owned by the sender."""
+
+    coin: ObjectRef
+    amounts: tuple[u64, ...]
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return (self.coin,)
+
+
+class TransferObjects(TransactionKind, tag=11):
+    objects: tuple[ObjectRef, ...]
+    recipient: SomaAddress
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return self.objects
+
+
+class InputObjectKind(BcsEnum):
+    """An input a transaction declares: an owned object at an exact version, or a
+    shared object whose version consensus assigns."""
+
+
+class ImmOrOwnedInput(InputObjectKind, tag=0):
+    object_ref: ObjectRef
+
+
+class SharedInput(InputObjectKind, tag=1):
+    object_id: ObjectID
+    initial_shared_version: u64
+    mutable: bool
+
+
+class TransactionData(BcsStruct):
+    INTENT: ClassVar[Intent] = Intent.soma(IntentScope.TRANSACTION_DATA)
+
+    kind: TransactionKind
+    sender: SomaAddress
+    gas_payment: ObjectRef | None
+    gas_budget: u64
+    expiration: u64 | None
+
+    @cached_property
+    def _bcs(self) -> bytes:
+        return super().to_bytes()
+
+    def to_bytes(self) -> bytes:
+        return self._bcs
+
+    @cached_property
+    def _digest(self) -> TransactionDigest:
+        return TransactionDigest(tagged_hash("TransactionData", self._bcs))
+
+    def digest(self) -> TransactionDigest:
+        return self._digest
+
+    def input_objects(self) -> list[InputObjectKind]:
+        """Every declared input, gas included, each object once."""
+        inputs: list[InputObjectKind] = []
+        if self.kind.uses_system_state():
+            inputs.append(
+                SharedInput(SYSTEM_STATE_OBJECT_ID, SYSTEM_STATE_INITIAL_SHARED_VERSION, True)
+            )
+        seen: dict[ObjectID, ObjectRef] = {}
+        refs = list(self.kind.owned_inputs())
+        if self.gas_payment is not None:
+            refs.append(self.gas_payment)
+        for ref in refs:
+            known = seen.get(ref.object_id)
+            if known is None:
+                seen[ref.object_id] = ref
+                inputs.append(ImmOrOwnedInput(ref))
+            elif known != ref:
+                raise TransactionError(f"object {ref.object_id} is given at two different versions")
+        return inputs
+
+    def check_well_formed(self) -> None:
+        """Checks that need no state: shape, sizes, duplicates. Raises TransactionError."""
+        kind = self.kind
+        if kind.is_system():
+            if self.gas_payment is not None:
+                raise TransactionError("a system transaction carries no gas payment")
+            return
+        if self.gas_payment is None:
+            raise TransactionError("gas_payment is required")
+        if self.gas_budget == 0:
+            raise TransactionError("gas_budget must be positive")
+        owned = kind.owned_inputs()
+        if len(owned) > MAX_INPUT_OBJECTS:
+            raise TransactionError(f"more than {MAX_INPUT_OBJECTS} input objects")
+        if len({r.object_id for r in owned}) != len(owned):
+            raise TransactionError("an input object is listed twice")
+        if isinstance(kind, PayCoins | MergeCoins) and not kind.coins:
+            raise TransactionError("coins must not be empty")
+        if isinstance(kind, MergeCoins) and len(kind.coins) < 2:
+            raise TransactionError("merge needs at least two coins")
+        if isinstance(kind, TransferObjects) and not kind.objects:
+            raise TransactionError("objects must not be empty")
+        if isinstance(kind, SplitCoin) and not kind.amounts:
+            raise TransactionError("amounts must not be empty")
+        if isinstance(kind, SplitCoin) and len(kind.amounts) > MAX_RECIPIENTS:
+            raise TransactionError(f"more than {MAX_RECIPIENTS} amounts")
+        if isinstance(kind, PayCoins):
+            if not kind.recipients or len(kind.recipients) > MAX_RECIPIENTS:
+                raise TransactionError(f"recipients must number 1 to {MAX_RECIPIENTS}")
+            if kind.amounts is None and len(kind.recipients) != 1:
+                raise TransactionError("without amounts, exactly one recipient is paid")
+            if kind.amounts is not None and len(kind.amounts) != len(kind.recipients):
+                raise TransactionError("amounts and recipients differ in length")
+        if isinstance(kind, TransferCoin | AddStake) and kind.amount == 0:
+            raise TransactionError("amount must be positive")
+        amounts = kind.amounts if isinstance(kind, PayCoins | SplitCoin) else None
+        if amounts is not None and any(a == 0 for a in amounts):
+            raise TransactionError("every amount must be positive")
+        self.input_objects()
+
+
+class SignedTransaction(BcsStruct):
+    """A transaction with its sender's signature (exactly one: no sponsors yet)."""
+
+    data: TransactionData
+    tx_signatures: tuple[UserSignature, ...]
+
+    @classmethod
+    def sign(cls, data: TransactionData, key: AccountKeyPair) -> Self:
+        return cls(data, (UserSignature.create(key, TransactionData.INTENT, data.to_bytes()),))
+
+    def digest(self) -> TransactionDigest:
+        return self.data.digest()
+
+    def verify(self) -> None:
+        """Raise unless this is a well-formed user transaction signed by its sender."""
+        if self.data.kind.is_system():
+            raise TransactionError("system transactions cannot be submitted")
+        if len(self.tx_signatures) != 1:
+            raise TransactionError(f"expected 1 signature, got {len(self.tx_signatures)}")
+        self.data.check_well_formed()
+        signer = self.tx_signatures[0].verify(TransactionData.INTENT, self.data.to_bytes())
+        if signer != self.data.sender:
+            raise SignerMismatchError(f"signed by {signer}, but the sender is {self.data.sender}")
