@@ -19,11 +19,11 @@ from __future__ import annotations
 import sys
 import time
 
-from soma.storage import BYTES, U8, U64, Database, TableSpec, tuple_codec
+from soma.storage import RAW_BYTES, U8_BE, U64_BE, Database, TableSpec, tuple_codec
 
-ENTRIES = TableSpec("entries", tuple_codec(U64, U8), BYTES)
-INDEX = TableSpec("index", U64, U64)
-LATEST = TableSpec("latest", U64, BYTES)
+ENTRIES = TableSpec("entries", tuple_codec(U64_BE, U8_BE), RAW_BYTES)
+INDEX = TableSpec("index", U64_BE, U64_BE)
+LATEST = TableSpec("latest", U64_BE, RAW_BYTES)
 TABLES = (ENTRIES, INDEX, LATEST)
 ENTRIES_PER_BATCH = 4
 MAX_RUNTIME_S = 30.0  # never outlive a parent that died without killing us

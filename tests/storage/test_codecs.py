@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from soma import storage
 from soma.storage import (
-    BYTES,
-    STR,
-    U8,
-    U16,
-    U32,
-    U64,
+    RAW_BYTES,
+    U8_BE,
+    U16_BE,
+    U32_BE,
+    U64_BE,
+    UTF8,
     BcsSerializable,
     FixedBytesCodec,
     StructCodec,
@@ -22,9 +23,11 @@ from soma.storage import (
     UIntCodec,
     tuple_codec,
 )
-from soma.types.error import StorageDecodeError, StorageEncodeError
+from soma.types import bcs
+from soma.types.bcs import BcsStruct, u64
+from soma.types.error import BcsDecodeError, StorageDecodeError, StorageEncodeError
 
-UINTS = [(U8, 8), (U16, 16), (U32, 32), (U64, 64)]
+UINTS = [(U8_BE, 8), (U16_BE, 16), (U32_BE, 32), (U64_BE, 64)]
 
 
 # --- integers -----------------------------------------------------------------------------
@@ -39,9 +42,9 @@ def test_uint_extremes_round_trip(codec: UIntCodec, bits: int) -> None:
 
 
 def test_uint_is_big_endian() -> None:
-    assert U64.encode(1) == b"\x00" * 7 + b"\x01"
-    assert U32.encode(0x01020304) == b"\x01\x02\x03\x04"
-    assert U16.encode(256) == b"\x01\x00"
+    assert U64_BE.encode(1) == b"\x00" * 7 + b"\x01"
+    assert U32_BE.encode(0x01020304) == b"\x01\x02\x03\x04"
+    assert U16_BE.encode(256) == b"\x01\x00"
 
 
 @pytest.mark.parametrize(("codec", "bits"), UINTS)
@@ -54,24 +57,24 @@ def test_uint_rejects_out_of_range(codec: UIntCodec, bits: int) -> None:
 @pytest.mark.parametrize("bad", ["1", 1.0, None, b"\x01"])
 def test_uint_rejects_non_integers(bad: Any) -> None:
     with pytest.raises(StorageEncodeError):
-        U64.encode(bad)
+        U64_BE.encode(bad)
 
 
 @pytest.mark.parametrize("data", [b"", b"\x00" * 7, b"\x00" * 9])
 def test_uint_decode_checks_length(data: bytes) -> None:
     with pytest.raises(StorageDecodeError):
-        U64.decode(data)
+        U64_BE.decode(data)
 
 
 @given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))
 def test_u64_byte_order_is_numeric_order(a: int, b: int) -> None:
-    assert (U64.encode(a) < U64.encode(b)) == (a < b)
-    assert U64.decode(U64.encode(a)) == a
+    assert (U64_BE.encode(a) < U64_BE.encode(b)) == (a < b)
+    assert U64_BE.decode(U64_BE.encode(a)) == a
 
 
 @given(st.integers(0, 2**16 - 1), st.integers(0, 2**16 - 1))
 def test_u16_byte_order_is_numeric_order(a: int, b: int) -> None:
-    assert (U16.encode(a) < U16.encode(b)) == (a < b)
+    assert (U16_BE.encode(a) < U16_BE.encode(b)) == (a < b)
 
 
 def test_uint_width_must_be_positive() -> None:
@@ -112,7 +115,7 @@ def test_fixed_bytes_factory_rebuilds_the_callers_type() -> None:
 
 # --- composite keys -----------------------------------------------------------------------
 
-OBJECT_VERSION = tuple_codec(FixedBytesCodec(32), U64)
+OBJECT_VERSION = tuple_codec(FixedBytesCodec(32), U64_BE)
 
 
 def test_tuple_codec_round_trip_and_layout() -> None:
@@ -133,7 +136,7 @@ def test_tuple_byte_order_is_tuple_order(a: tuple[bytes, int], b: tuple[bytes, i
 
 @given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 2**32 - 1)), min_size=2))
 def test_nested_tuple_codecs_sort_like_tuples(items: list[tuple[int, int]]) -> None:
-    codec = tuple_codec(U8, tuple_codec(U32))
+    codec = tuple_codec(U8_BE, tuple_codec(U32_BE))
     keys = [(a, (b,)) for a, b in items]
     assert sorted(keys, key=codec.encode) == sorted(keys)
 
@@ -169,27 +172,27 @@ def test_tuple_codec_needs_parts() -> None:
 
 
 def test_bytes_codec() -> None:
-    assert BYTES.encode(b"") == b""
-    assert BYTES.decode(b"\x00\xff") == b"\x00\xff"
-    assert type(BYTES.encode(Digest(b"x"))) is bytes
+    assert RAW_BYTES.encode(b"") == b""
+    assert RAW_BYTES.decode(b"\x00\xff") == b"\x00\xff"
+    assert type(RAW_BYTES.encode(Digest(b"x"))) is bytes
     with pytest.raises(StorageEncodeError):
-        BYTES.encode("text")  # type: ignore[arg-type]
+        RAW_BYTES.encode("text")  # type: ignore[arg-type]
 
 
 def test_str_codec() -> None:
     for text in ("", "soma", "ünïcödé ✓", "\x00"):
-        assert STR.decode(STR.encode(text)) == text
+        assert UTF8.decode(UTF8.encode(text)) == text
     with pytest.raises(StorageEncodeError):
-        STR.encode("\ud800")  # a lone surrogate has no UTF-8 form
+        UTF8.encode("\ud800")  # a lone surrogate has no UTF-8 form
     with pytest.raises(StorageEncodeError):
-        STR.encode(b"bytes")  # type: ignore[arg-type]
+        UTF8.encode(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(StorageDecodeError):
-        STR.decode(b"\xff\xfe")
+        UTF8.decode(b"\xff\xfe")
 
 
 @given(st.text(), st.text())
 def test_str_byte_order_is_code_point_order(a: str, b: str) -> None:
-    assert (STR.encode(a) < STR.encode(b)) == (a < b)
+    assert (UTF8.encode(a) < UTF8.encode(b)) == (a < b)
 
 
 class Point:
@@ -205,13 +208,13 @@ class Point:
         return hash((self.x, self.y))
 
     def to_bytes(self) -> bytes:
-        return U16.encode(self.x) + U16.encode(self.y)
+        return U16_BE.encode(self.x) + U16_BE.encode(self.y)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
         if len(data) != 4:
             raise ValueError("a Point is 4 bytes")
-        return cls(U16.decode(data[:2]), U16.decode(data[2:]))
+        return cls(U16_BE.decode(data[:2]), U16_BE.decode(data[2:]))
 
 
 def test_struct_codec_round_trip() -> None:
@@ -222,19 +225,52 @@ def test_struct_codec_round_trip() -> None:
     assert codec.decode(point.to_bytes()) == point
 
 
-def test_struct_codec_rejects_other_types_and_propagates_decode_errors() -> None:
-    codec = StructCodec(Point)
+def test_struct_codec_rejects_other_types() -> None:
     with pytest.raises(StorageEncodeError):
-        codec.encode((1, 2))  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        codec.decode(b"\x00")
+        StructCodec(Point).encode((1, 2))  # type: ignore[arg-type]
+
+
+def test_struct_codec_reports_unparsable_bytes_as_a_storage_error() -> None:
+    """Bytes read back from a database that `from_bytes` rejects mean a corrupt store:
+    a `StorageDecodeError` naming the type, chained from the struct's own error."""
+    with pytest.raises(StorageDecodeError, match="not a valid Point") as info:
+        StructCodec(Point).decode(b"\x00")
+    assert isinstance(info.value.__cause__, ValueError)
+    assert info.value.code == "STORAGE_DECODE"
+
+
+class Balance(BcsStruct):
+    """A real BCS struct, so the codec is exercised against `BcsDecodeError`s."""
+
+    owner: str
+    amount: u64
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [b"", b"\x01", Balance("alice", 7).to_bytes() + b"\x00", b"\x01\xff" + bytes(8)],
+    ids=["empty", "truncated", "trailing", "bad-utf8"],
+)
+def test_struct_codec_wraps_bcs_decode_errors(corrupt: bytes) -> None:
+    codec = StructCodec(Balance)
+    assert codec.decode(codec.encode(Balance("alice", 7))) == Balance("alice", 7)
+    with pytest.raises(StorageDecodeError, match="not a valid Balance") as info:
+        codec.decode(corrupt)
+    assert isinstance(info.value.__cause__, BcsDecodeError)
+
+
+def test_storage_names_never_shadow_bcs_names() -> None:
+    """`from soma.storage import *` next to `from soma.types.bcs import *` must not
+    silently swap a big-endian storage codec for a little-endian wire codec (or back)."""
+    assert set(storage.__all__).isdisjoint(bcs.__all__)
+    assert U64_BE.encode(1) == b"\x00" * 7 + b"\x01"  # big-endian, unlike bcs.U64
 
 
 def test_codecs_compare_by_what_they_encode() -> None:
-    assert UIntCodec(8) == U64 and hash(UIntCodec(8)) == hash(U64)
-    assert U64 != U32
-    assert tuple_codec(FixedBytesCodec(32), U64) == OBJECT_VERSION
+    assert UIntCodec(8) == U64_BE and hash(UIntCodec(8)) == hash(U64_BE)
+    assert U64_BE != U32_BE
+    assert tuple_codec(FixedBytesCodec(32), U64_BE) == OBJECT_VERSION
     assert FixedBytesCodec(32) != FixedBytesCodec(32, Digest)
     assert StructCodec(Point) == StructCodec(Point)
-    assert StructCodec(Point) != BYTES
-    assert STR != BYTES
+    assert StructCodec(Point) != RAW_BYTES
+    assert UTF8 != RAW_BYTES

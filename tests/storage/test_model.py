@@ -95,7 +95,7 @@ class EnginesAgreeWithModel(RuleBasedStateMachine):
     def delete(self, table: str, key: bytes) -> None:
         def write() -> None:
             for engine in self.engines:
-                engine.delete(table, key)
+                engine.delete(table, key, sync=False)
             self.model[table].pop(key, None)
 
         self._snapshot_check([table], write)
@@ -114,7 +114,7 @@ class EnginesAgreeWithModel(RuleBasedStateMachine):
                     batch.delete(op[1], op[2])
                 else:
                     batch.delete_range(op[1], *op[2])
-            engine.write(batch)
+            engine.write(batch, sync=False)
         for op in ops:
             table = self.model[op[1]]
             if op[0] == "put":

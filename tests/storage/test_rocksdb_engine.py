@@ -21,7 +21,7 @@ def test_open_creates_missing_directories(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "db"
     with RocksDBEngine(str(path), ["a"]) as engine:
         assert engine.path == str(path)
-        engine.put("a", b"k", b"v")
+        engine.put("a", b"k", b"v", sync=False)
     assert (path / "CURRENT").exists()
 
 
@@ -79,7 +79,7 @@ def test_close_releases_the_lock_despite_live_iterators(tmp_path: Path) -> None:
     path = tmp_path / "db"
     engine = RocksDBEngine(path, ["a", "b"])
     for i in range(5):
-        engine.put("a", bytes([i]), b"")
+        engine.put("a", bytes([i]), b"", sync=False)
     untouched = engine.iterate("a")
     partial = engine.iterate("a", b"\x01", b"\x04")
     next(partial)
@@ -101,10 +101,10 @@ def test_close_releases_the_lock_despite_live_iterators(tmp_path: Path) -> None:
 def test_undeclared_column_families_survive(tmp_path: Path) -> None:
     path = tmp_path / "db"
     with RocksDBEngine(path, ["a", "retired"]) as engine:
-        engine.put("retired", b"k", b"kept")
+        engine.put("retired", b"k", b"kept", sync=False)
     with RocksDBEngine(path, ["a"]) as engine:
         assert engine.tables == ("a",)
-        engine.put("a", b"k", b"v")
+        engine.put("a", b"k", b"v", sync=False)
     with RocksDBEngine(path, ["retired", "a"]) as engine:
         assert engine.get("retired", b"k") == b"kept"
         assert engine.get("a", b"k") == b"v"
@@ -128,7 +128,7 @@ def test_bounded_scans_survive_garbage_collection_of_their_bounds(tmp_path: Path
     must keep them alive (a freed bound made scans overrun their end)."""
     with RocksDBEngine(tmp_path / "db", ["a"]) as engine:
         for n in range(0, 3000, 7):
-            engine.put("a", n.to_bytes(8, "big"), b"")
+            engine.put("a", n.to_bytes(8, "big"), b"", sync=False)
         for _ in range(20):
             iterator = engine.iterate("a", (5).to_bytes(8, "big"), (2000).to_bytes(8, "big"))
             churn = [bytes(range(256)) * 10 for _ in range(200)]

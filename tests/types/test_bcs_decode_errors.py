@@ -315,3 +315,32 @@ def test_mutated_valid_encodings_are_rejected_or_canonical(data: st.DataObject) 
         _assert_not_leaked(e)
         return
     assert decoded.to_bytes() == bytes(raw)
+
+
+# --- strict encoding of typed fields --------------------------------------------------
+
+
+def test_bool_is_not_an_integer_field() -> None:
+    with pytest.raises(BcsEncodeError):
+        Pair(True, True).to_bytes()
+
+
+def test_mutable_bytes_are_refused() -> None:
+    """A bytearray inside a frozen value could change after the value was hashed."""
+    with pytest.raises(BcsEncodeError):
+        bcs.encode(bytearray(b"ab"), bcs.BYTES)
+    with pytest.raises(BcsEncodeError):
+        bcs.encode(bytearray(4), bcs.FixedBytes(4))
+
+
+def test_fields_must_have_their_declared_newtype() -> None:
+    from soma.types.base import ObjectID
+    from soma.types.digests import ObjectDigest, TransactionDigest
+    from soma.types.object import ObjectRef
+
+    good = ObjectRef(ObjectID.from_int(1), 1, ObjectDigest.zero())
+    good.to_bytes()
+    with pytest.raises(BcsEncodeError):
+        ObjectRef(bytes(32), 1, ObjectDigest.zero()).to_bytes()  # type: ignore[arg-type]
+    with pytest.raises(BcsEncodeError):
+        ObjectRef(ObjectID.from_int(1), 1, TransactionDigest.zero()).to_bytes()

@@ -371,3 +371,19 @@ def test_aggregator_custom_threshold() -> None:
     for i in range(3):
         assert agg.add(i, "v") is False
     assert agg.add(3, "v") is True
+
+
+@pytest.mark.parametrize("role", ["protocol_key", "network_key"])
+def test_members_sharing_a_key_are_rejected(role: str) -> None:
+    """Peers are told apart by their keys: two members with one key would be ambiguous."""
+    a = make_member(authority_key(0), 1, label=0)
+    b = dataclasses.replace(make_member(authority_key(1), 1, label=1), **{role: getattr(a, role)})
+    with pytest.raises(CommitteeError, match=role.replace("_", " ")):
+        Committee.new(0, [a, b])
+
+
+@pytest.mark.parametrize("threshold", [0, -1])
+def test_aggregator_threshold_must_be_positive(threshold: int) -> None:
+    """With a zero threshold an empty aggregation would count as reached."""
+    with pytest.raises(CommitteeError):
+        StakeAggregator(build_committee([1, 1, 1, 1]).committee, threshold)

@@ -251,3 +251,9 @@ def test_b64() -> None:
     for bad in ("A", "AA=A", "!!!!", "ключ"):
         with pytest.raises(FormatError):
             b64decode(bad)
+
+
+def test_overlong_base58_is_refused_before_decoding() -> None:
+    """Base58 decoding is quadratic; untrusted text longer than any digest is refused."""
+    with pytest.raises(FormatError):
+        TransactionDigest.from_base58("1" * 100_000)

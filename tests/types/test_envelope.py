@@ -30,12 +30,13 @@ from soma.types.error import (
     InsufficientStakeError,
     InvalidQuorumSignatureError,
     InvalidSignatureError,
+    InvalidValueError,
     UnknownAuthorityError,
     WrongEpochError,
 )
 from soma.types.intent import Intent, IntentScope
 from soma.types.object import AddressOwner, ObjectRef, Shared
-from soma.types.signature_info import EmptySignInfo
+from soma.types.signature_info import AuthoritySignInfo, EmptySignInfo
 from tests.types.conftest import KeyedCommittee, address, build_committee, seed, tx_digest
 
 LAMPORT = 8
@@ -122,13 +123,25 @@ def test_effects_helpers_return_what_changed_objects_say() -> None:
     assert fx.status.is_success()
 
 
-def test_effects_gas_object_absent_or_deleted() -> None:
+def test_effects_gas_object_absent_or_written() -> None:
     assert make_effects(gas_object_index=None).gas_object() is None
-    # A gas index pointing at a deleted object has no written reference.
-    assert make_effects(gas_object_index=2).gas_object() is None
     assert make_effects(gas_object_index=1).gas_object() == ObjectRef(
         ObjectID.from_int(2), LAMPORT, odigest(12)
     )
+
+
+@pytest.mark.parametrize("index", [2, 4, 2**32 - 1])
+def test_effects_gas_index_must_name_a_written_object(index: int) -> None:
+    """Index 2 is a deleted object, 4 and beyond are outside the changed objects: such
+    effects are never constructed, and never decoded from a peer's bytes."""
+    with pytest.raises(InvalidValueError):
+        make_effects(gas_object_index=index)
+    valid = make_effects(gas_object_index=1)
+    index_at = len(valid.to_bytes()) - 8 - 8 - 4  # gas index u32 precedes two u64s
+    raw = bytearray(valid.to_bytes())
+    raw[index_at : index_at + 4] = index.to_bytes(4, "little")
+    with pytest.raises(InvalidValueError):
+        TransactionEffects.from_bytes(bytes(raw))
 
 
 def test_effects_with_no_changes() -> None:
@@ -151,7 +164,7 @@ ALTERNATIVES: dict[str, Any] = {
     "executed_epoch": 4,
     "transaction_digest": tx_digest(9),
     "dependencies": (tx_digest(1),),
-    "changed_objects": (),
+    "changed_objects": make_effects().changed_objects[:2],
     "gas_object_index": None,
     "gas_used": 1001,
     "lamport_version": LAMPORT + 1,
@@ -215,12 +228,17 @@ def test_signed_effects_from_non_member(kc: KeyedCommittee) -> None:
 
 
 def test_signed_effects_other_epoch(kc: KeyedCommittee) -> None:
-    signed = SignedTransactionEffects.sign(make_effects(), kc.keys[0], 2)
+    # Effects executed in epoch 3 are never signed in another epoch.
     with pytest.raises(WrongEpochError):
-        signed.verify(kc.committee)
-    relabelled = dataclasses.replace(
-        signed, auth_signature=dataclasses.replace(signed.auth_signature, epoch=3)
-    )
+        SignedTransactionEffects.sign(make_effects(), kc.keys[0], 2)
+    # Effects of epoch 2, signed in epoch 2, do not verify against the epoch-3 committee.
+    old = SignedTransactionEffects.sign(make_effects(executed_epoch=2), kc.keys[0], 2)
+    with pytest.raises(WrongEpochError):
+        old.verify(kc.committee)
+    # Effects of epoch 3 whose signature claims epoch 3 but was made over epoch 2.
+    fx = make_effects()
+    forged = AuthoritySignInfo.create(kc.keys[0], 2, TransactionEffects.INTENT, fx.to_bytes())
+    relabelled = SignedTransactionEffects(fx, dataclasses.replace(forged, epoch=3))
     with pytest.raises(InvalidSignatureError):
         relabelled.verify(kc.committee)
 
@@ -304,3 +322,70 @@ def test_unsigned_envelope_wraps_data() -> None:
     assert env.data == fx
     assert env.auth_signature == EmptySignInfo()
     assert env.intent == TransactionEffects.INTENT
+
+
+# --- canonical form of effects ----------------------------------------------------------
+
+
+def _swap(changes: tuple[ChangedObject, ...], i: int, j: int) -> tuple[ChangedObject, ...]:
+    out = list(changes)
+    out[i], out[j] = out[j], out[i]
+    return tuple(out)
+
+
+BASE_CHANGES = make_effects().changed_objects
+
+NON_CANONICAL: dict[str, dict[str, Any]] = {
+    "unsorted changes": {"changed_objects": _swap(BASE_CHANGES, 0, 1), "gas_object_index": 1},
+    "repeated change": {"changed_objects": (BASE_CHANGES[0], BASE_CHANGES[0])},
+    "unsorted dependencies": {"dependencies": (tx_digest(2), tx_digest(1))},
+    "repeated dependency": {"dependencies": (tx_digest(1), tx_digest(1))},
+    "depends on itself": {"dependencies": (make_effects().transaction_digest,)},
+    "input version at the Lamport version": {"lamport_version": 7},
+    "created object that existed": {
+        "changed_objects": (
+            dataclasses.replace(
+                BASE_CHANGES[0],
+                change=dataclasses.replace(
+                    BASE_CHANGES[0].change, id_operation=IDOperation.CREATED
+                ),
+            ),
+        ),
+    },
+    "deleted object still written": {
+        "changed_objects": (
+            dataclasses.replace(
+                BASE_CHANGES[0],
+                change=dataclasses.replace(
+                    BASE_CHANGES[0].change, id_operation=IDOperation.DELETED
+                ),
+            ),
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(NON_CANONICAL))
+def test_non_canonical_effects_are_rejected(case: str) -> None:
+    """Two honest validators must produce identical bytes, so a non-canonical shape is an
+    error at construction (a local bug caught before signing) and at decoding."""
+    with pytest.raises(InvalidValueError):
+        make_effects(**NON_CANONICAL[case])
+
+
+def test_non_canonical_effects_bytes_are_rejected() -> None:
+    """Bytes a peer could send: effects whose dependencies are out of order."""
+    fx = make_effects(dependencies=(tx_digest(1), tx_digest(2)))
+    raw = fx.to_bytes()
+    swapped = raw.replace(tx_digest(1) + tx_digest(2), tx_digest(2) + tx_digest(1))
+    assert swapped != raw
+    with pytest.raises(InvalidValueError):
+        TransactionEffects.from_bytes(swapped)
+
+
+def test_decoded_effects_keep_their_bytes() -> None:
+    """A received value is never re-encoded: its bytes are the slice it came from."""
+    raw = make_effects().to_bytes()
+    decoded = TransactionEffects.from_bytes(raw)
+    assert decoded.to_bytes() == raw
+    assert decoded.__dict__["_bcs_bytes"] == raw

@@ -17,6 +17,7 @@ from soma.types.error import BcsDecodeError, InvalidValueError
 from soma.types.object import (
     GENESIS_VERSION,
     AddressOwner,
+    CoinData,
     Immutable,
     Object,
     ObjectRef,
@@ -118,9 +119,9 @@ def test_coin_balance_on_non_coin_raises() -> None:
     assert not stake.is_coin()
     with pytest.raises(InvalidValueError):
         stake.coin_balance()
-    system = coin(object_type=ObjectType.SYSTEM_STATE)
+    # A type whose contents are not that type's value cannot even be built.
     with pytest.raises(InvalidValueError):
-        system.coin_balance()
+        coin(object_type=ObjectType.SYSTEM_STATE)
 
 
 def test_staked_soma() -> None:
@@ -149,10 +150,26 @@ def test_with_coin_balance() -> None:
     assert changed.with_coin_balance(100).digest() == before
 
 
-def test_malformed_coin_contents_is_a_decode_error() -> None:
-    bad = coin(contents=b"\x01\x02")
+@pytest.mark.parametrize(
+    "contents", [b"\x01\x02", encode(5, U64) + b"\x00", b""], ids=["short", "trailing", "empty"]
+)
+def test_malformed_contents_are_rejected(contents: bytes) -> None:
+    """Contents must be exactly one canonical value of the object's type: such an object
+    is never built, and never decoded from a peer's bytes."""
+    with pytest.raises(InvalidValueError):
+        coin(contents=contents)
+    raw = coin().to_bytes()
+    good = encode(100, U64)
+    start = raw.index(bytes([len(good)]) + good)
+    tampered = raw[:start] + bytes([len(contents)]) + contents + raw[start + 1 + len(good) :]
     with pytest.raises(BcsDecodeError):
-        bad.coin_balance()
+        Object.from_bytes(tampered)
+
+
+def test_typed_contents_are_decoded_once() -> None:
+    obj = coin()
+    assert obj.data() is obj.data()
+    assert obj.data() == CoinData(100)
 
 
 # --- digests ---------------------------------------------------------------------------------
@@ -168,13 +185,17 @@ def test_object_digest_is_tagged_blake2b() -> None:
     assert coin().digest() == obj.digest()
 
 
-OBJECT_ALTERNATIVES: dict[str, Any] = {
-    "id": ObjectID.from_int(43),
-    "object_type": ObjectType.STAKED_SOMA,
-    "version": GENESIS_VERSION + 1,
-    "contents": encode(101, U64),
-    "owner": Shared(1),
-    "previous_transaction": tx_digest(1),
+# Each field's alternative value (the type changes together with contents of that type).
+OBJECT_ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "id": {"id": ObjectID.from_int(43)},
+    "object_type": {
+        "object_type": ObjectType.STAKED_SOMA,
+        "contents": StakedSomaData(address(1), 2, 100).to_bytes(),
+    },
+    "version": {"version": GENESIS_VERSION + 1},
+    "contents": {"contents": encode(101, U64)},
+    "owner": {"owner": Shared(1)},
+    "previous_transaction": {"previous_transaction": tx_digest(1)},
 }
 
 
@@ -186,7 +207,7 @@ def test_alternatives_cover_every_field() -> None:
 def test_object_digest_changes_with_every_field(field: str) -> None:
     base = coin()
     base.digest()  # cache it: a changed copy must not reuse it
-    changed = base.with_changes(**{field: OBJECT_ALTERNATIVES[field]})
+    changed = base.with_changes(**OBJECT_ALTERNATIVES[field])
     assert changed.digest() != base.digest()
     assert changed.reference() != base.reference()
 

@@ -271,6 +271,14 @@ def test_custom_threshold_is_honoured(kc4: KeyedCommittee) -> None:
     kc4.certify([0, 1, 2, 3], INTENT, DATA).verify(committee, INTENT, DATA, threshold=4)
 
 
+@pytest.mark.parametrize("threshold", [0, -5])
+def test_empty_certificate_never_verifies(kc4: KeyedCommittee, threshold: int) -> None:
+    """Whatever threshold a caller passes, a certificate without signers is no proof."""
+    empty = Ed25519QuorumSignInfo.from_signatures(kc4.committee, [])
+    with pytest.raises(InvalidQuorumSignatureError):
+        empty.verify(kc4.committee, INTENT, DATA, threshold=threshold)
+
+
 def test_stake_weighting_one_heavy_signer() -> None:
     kc = build_committee([1, 1, 1, 97])
     committee = kc.committee

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soma.types.crypto import UserSignature
+from soma.types.crypto import Ed25519Signature, UserSignature
 from soma.types.digests import CommitDigest, TransactionDigest
 from soma.types.error import (
+    InvalidKeyError,
     InvalidSignatureError,
     SignerMismatchError,
     TransactionError,
@@ -50,6 +51,12 @@ from tests.types.conftest import account_key, address, authority_key, object_ref
 SENDER = account_key(0)
 GAS = object_ref(1)
 SYSTEM_INPUT = SharedInput(SYSTEM_STATE_OBJECT_ID, SYSTEM_STATE_INITIAL_SHARED_VERSION, True)
+
+
+def add_validator() -> AddValidator:
+    """SENDER registering authority key 0, with a valid proof of possession."""
+    meta = metadata()
+    return AddValidator(meta, meta.proof_of_possession(authority_key(0)))
 
 
 def metadata() -> ValidatorMetadata:
@@ -93,15 +100,15 @@ def system_kinds() -> list[TransactionKind]:
             commit_timestamp_ms=1,
             consensus_commit_digest=CommitDigest.zero(),
         ),
-        ChangeEpoch(epoch=1, epoch_start_timestamp_ms=1000),
+        ChangeEpoch(epoch=1, protocol_version=1, epoch_start_timestamp_ms=1000),
     ]
 
 
 def user_kinds() -> list[TransactionKind]:
     r2, r3 = object_ref(2), object_ref(3)
     return [
-        AddValidator(metadata()),
-        RemoveValidator(authority_key(0).name),
+        add_validator(),
+        RemoveValidator(),
         AddStake(address(5), r2, None),
         AddStake(address(5), r2, 7),
         WithdrawStake(r2),
@@ -288,6 +295,25 @@ MALFORMED: dict[str, tuple[TransactionData, str]] = {
         make_tx(SplitCoin(object_ref(2), (3, 0))),
         "every amount must be positive",
     ),
+    "add validator from another sender": (
+        make_tx(add_validator(), sender=account_key(1).address),
+        "metadata.soma_address",
+    ),
+    "add validator without a valid proof": (
+        make_tx(AddValidator(metadata(), Ed25519Signature(bytes(64)))),
+        "proof_of_possession",
+    ),
+    "add validator with a proof for another account": (
+        make_tx(
+            AddValidator(
+                metadata(),
+                dataclasses.replace(metadata(), soma_address=address(9)).proof_of_possession(
+                    authority_key(0)
+                ),
+            )
+        ),
+        "proof_of_possession",
+    ),
     "transfer no objects": (make_tx(TransferObjects((), address(1))), "objects must not"),
     "split into nothing": (make_tx(SplitCoin(object_ref(2), ())), "amounts must not"),
     "split into too many": (
@@ -325,8 +351,8 @@ def test_limits_themselves_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("kind", "owned"),
     [
-        (AddValidator(metadata()), []),
-        (RemoveValidator(authority_key(0).name), []),
+        (add_validator(), []),
+        (RemoveValidator(), []),
         (AddStake(address(5), object_ref(2), None), [object_ref(2)]),
         (WithdrawStake(object_ref(3)), [object_ref(3)]),
     ],
@@ -345,7 +371,7 @@ def test_system_state_is_a_mutable_shared_input(
 
 
 def test_change_epoch_uses_system_state_without_gas() -> None:
-    kind = ChangeEpoch(epoch=1, epoch_start_timestamp_ms=0)
+    kind = ChangeEpoch(epoch=1, protocol_version=1, epoch_start_timestamp_ms=0)
     assert make_tx(kind, gas_payment=None, gas_budget=0).input_objects() == [SYSTEM_INPUT]
 
 
@@ -453,3 +479,15 @@ def test_genesis_transaction_digest_depends_on_objects() -> None:
     b = make_tx(GenesisTransaction(objects=(coin,)), gas_payment=None)
     assert a.digest() != b.digest()
     assert TransactionData.from_bytes(b.to_bytes()).digest() == b.digest()
+
+
+def test_proof_of_possession_needs_the_registered_key() -> None:
+    with pytest.raises(InvalidKeyError):
+        metadata().proof_of_possession(authority_key(5))
+    meta = metadata()
+    proof = meta.proof_of_possession(authority_key(0))
+    meta.verify_proof_of_possession(proof)
+    # A proof is bound to its intent: the same key's signature over the bare bytes fails.
+    bare = authority_key(0).sign(meta.soma_address + meta.authority_key)
+    with pytest.raises(InvalidSignatureError):
+        meta.verify_proof_of_possession(bare)

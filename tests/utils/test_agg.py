@@ -453,3 +453,16 @@ def test_stake_threshold_reducer_counts_each_authority_once() -> None:
     assert out.result.accepted == {"a": 1, "b": 1}
     with pytest.raises(ValueError, match="threshold must be positive"):
         StakeThresholdReducer[str, int](0, 4)
+
+
+async def test_reducer_returning_something_else_is_a_type_error() -> None:
+    """A reducer bug must surface, not be read as 'keep going' until the deadline."""
+    stakes, clients = committee(FakeAuthority("a"), FakeAuthority("b", delay=SLOW))
+
+    def broken(state: int, name: str, stake: int, answer: object) -> Any:
+        return state + 1  # neither Continue, Success nor Failed
+
+    with pytest.raises(TypeError, match="Continue, Success or Failed"):
+        await quorum_map_then_reduce_with_timeout(stakes, clients, 0, ask, broken, 1.0)
+    assert clients["b"].cancelled
+    assert_no_other_tasks()

@@ -3,21 +3,26 @@
 A subsystem declares its tables as `TableSpec`s (a name plus key and value codecs),
 opens a `Database` with them, reads and writes through typed `Table`s, and groups writes
 that must land together in a `WriteBatch` applied atomically by `Database.write`.
+
+Every write names its durability (`sync=True` or `sync=False`): there is no default,
+because "persist before you speak" must be decided at each call site, not inherited.
+Codec names (`U64_BE`, `RAW_BYTES`, `UTF8`, `StorageCodec`) are distinct from the BCS
+wire codecs in `soma.types.bcs`, so both can be imported side by side.
 """
 
 from soma.storage.batch import WriteBatch
 from soma.storage.codecs import (
-    BYTES,
-    STR,
-    U8,
-    U16,
-    U32,
-    U64,
+    RAW_BYTES,
+    U8_BE,
+    U16_BE,
+    U32_BE,
+    U64_BE,
+    UTF8,
     BcsSerializable,
     BytesCodec,
-    Codec,
     FixedBytesCodec,
     FixedWidthCodec,
+    StorageCodec,
     StrCodec,
     StructCodec,
     TupleCodec,
@@ -31,15 +36,14 @@ from soma.storage.rocksdb import RocksDBEngine
 from soma.storage.table import Table, TableSpec
 
 __all__ = [
-    "BYTES",
-    "STR",
-    "U8",
-    "U16",
-    "U32",
-    "U64",
+    "RAW_BYTES",
+    "U8_BE",
+    "U16_BE",
+    "U32_BE",
+    "U64_BE",
+    "UTF8",
     "BcsSerializable",
     "BytesCodec",
-    "Codec",
     "Database",
     "Engine",
     "EngineBatch",
@@ -48,6 +52,7 @@ __all__ = [
     "FixedWidthCodec",
     "MemoryEngine",
     "RocksDBEngine",
+    "StorageCodec",
     "StrCodec",
     "StructCodec",
     "Table",

@@ -13,6 +13,12 @@ is a typed error at the call site rather than silently wrong ordering on disk.
 
 Codecs compare equal when they encode identically, so a database can check that a table
 is always used with the codecs it was declared with.
+
+These are *storage* codecs (`encode(value) -> bytes` / `decode(bytes) -> value`), not the
+wire codecs of `soma.types.bcs` (`enc` / `dec`, little-endian integers). The names say
+so on purpose: `U64_BE` rather than `U64`, `RAW_BYTES` rather than `BYTES`, `UTF8` rather
+than `STR`, `StorageCodec` rather than `Codec`, so that importing both modules never
+shadows one with the other. To store a BCS struct, wrap its class in `StructCodec`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, Self, TypeVar, overload
 
-from soma.types.error import StorageDecodeError, StorageEncodeError
+from soma.types.error import SomaError, StorageDecodeError, StorageEncodeError
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -30,7 +36,7 @@ D = TypeVar("D")
 BytesT = TypeVar("BytesT", bound=bytes)
 
 
-class Codec(Protocol[T]):
+class StorageCodec(Protocol[T]):
     """Turns a `T` into bytes and back. Implementations must be deterministic, and
     `decode(encode(x)) == x` must hold for every value they accept."""
 
@@ -39,7 +45,7 @@ class Codec(Protocol[T]):
     def decode(self, data: bytes) -> T: ...
 
 
-class FixedWidthCodec(Codec[T], Protocol[T]):
+class FixedWidthCodec(StorageCodec[T], Protocol[T]):
     """A codec whose every encoding is exactly `width` bytes long.
 
     Only fixed-width codecs can be parts of a `TupleCodec`: with fixed widths, comparing
@@ -103,10 +109,12 @@ class UIntCodec:
         return hash((UIntCodec, self.width))
 
 
-U8 = UIntCodec(1)
-U16 = UIntCodec(2)
-U32 = UIntCodec(4)
-U64 = UIntCodec(8)
+# Named `_BE` so they are never mistaken for (or shadowed by) the little-endian BCS
+# integer codecs `soma.types.bcs.U8` .. `U64`.
+U8_BE = UIntCodec(1)
+U16_BE = UIntCodec(2)
+U32_BE = UIntCodec(4)
+U64_BE = UIntCodec(8)
 
 
 class FixedBytesCodec(Generic[BytesT]):
@@ -228,7 +236,7 @@ def tuple_codec(
 
 
 def tuple_codec(*parts: FixedWidthCodec[Any]) -> FixedWidthCodec[Any]:
-    """A `TupleCodec` typed by its parts, e.g. `tuple_codec(FixedBytesCodec(32), U64)`
+    """A `TupleCodec` typed by its parts, e.g. `tuple_codec(FixedBytesCodec(32), U64_BE)`
     is a `FixedWidthCodec[tuple[bytes, int]]`."""
     return TupleCodec(*parts)
 
@@ -284,15 +292,18 @@ class StrCodec:
         return hash(StrCodec)
 
 
-BYTES = BytesCodec()
-STR = StrCodec()
+# Not `BYTES` / `STR`: those are the length-prefixed BCS codecs in `soma.types.bcs`.
+RAW_BYTES = BytesCodec()
+UTF8 = StrCodec()
 
 
 class StructCodec(Generic[S]):
     """A value codec for a BCS struct class (anything `BcsSerializable`).
 
-    Decoding errors raised by the struct's own `from_bytes` (the project's typed
-    `BcsDecodeError`s) propagate unchanged: they already say what is wrong with the bytes.
+    Bytes that the struct's `from_bytes` rejects are reported as `StorageDecodeError`,
+    chained from the struct's own error (a `BcsDecodeError` for the project's structs):
+    bytes that came out of the database and do not parse mean a corrupt or mismatched
+    database, and callers handle that as one storage fault whatever codec found it.
     """
 
     __slots__ = ("_cls",)
@@ -306,7 +317,15 @@ class StructCodec(Generic[S]):
         return value.to_bytes()
 
     def decode(self, data: bytes) -> S:
-        return self._cls.from_bytes(data)
+        try:
+            return self._cls.from_bytes(data)
+        except (SomaError, ValueError) as exc:
+            # SomaError covers BcsDecodeError; ValueError (with UnicodeDecodeError) is how
+            # hand-written `from_bytes` implementations usually reject malformed input.
+            raise StorageDecodeError(
+                f"stored bytes are not a valid {self._cls.__name__} "
+                f"({len(data)} bytes): {type(exc).__name__}: {exc}"
+            ) from exc
 
     def __repr__(self) -> str:
         return f"StructCodec({self._cls.__name__})"

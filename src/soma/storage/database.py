@@ -100,8 +100,12 @@ class Database:
         """A new, empty batch for this database's tables."""
         return WriteBatch(self._engine)
 
-    def write(self, batch: WriteBatch, *, sync: bool = False) -> None:
-        """Apply `batch` atomically; with `sync=True` it is durable on return."""
+    def write(self, batch: WriteBatch, *, sync: bool) -> None:
+        """Apply `batch` atomically; with `sync=True` it is durable on return.
+
+        `sync` is required: whether a batch must survive a crash before the caller acts
+        on it ("persist before you speak") is a decision for each call site to make.
+        """
         if not isinstance(batch, WriteBatch):
             raise InvalidBatchError(f"expected a WriteBatch, got {type(batch).__name__}")
         self._engine.write(batch.raw, sync=sync)

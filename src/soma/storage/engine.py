@@ -110,11 +110,14 @@ class Engine(ABC):
         """
 
     @abstractmethod
-    def put(self, table: str, key: bytes, value: bytes, *, sync: bool = False) -> None:
-        """Write one entry; with `sync=True` the write-ahead log is fsynced first."""
+    def put(self, table: str, key: bytes, value: bytes, *, sync: bool) -> None:
+        """Write one entry; with `sync=True` the write-ahead log is fsynced first.
+
+        `sync` is required here as on the typed layer, so no write is durable or not
+        by accident of a default."""
 
     @abstractmethod
-    def delete(self, table: str, key: bytes, *, sync: bool = False) -> None:
+    def delete(self, table: str, key: bytes, *, sync: bool) -> None:
         """Remove one entry (a no-op if absent); `sync` as for `put`."""
 
     @abstractmethod
@@ -122,7 +125,7 @@ class Engine(ABC):
         """A new, empty batch for `write`."""
 
     @abstractmethod
-    def write(self, batch: EngineBatch, *, sync: bool = False) -> None:
+    def write(self, batch: EngineBatch, *, sync: bool) -> None:
         """Apply every operation of `batch` atomically: after a crash either all of them
         are visible or none is. With `sync=True` the batch is durable on return."""
 

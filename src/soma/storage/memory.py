@@ -1,10 +1,15 @@
 """An in-memory engine with exactly the RocksDB engine's semantics, for tests.
 
-Each table is a sorted key list plus a dict. Iterators capture both by reference and the
-table is copied on the next write after an iterator was created (copy-on-write), which
-gives iterators the same implicit snapshot RocksDB iterators have without copying on
-every `iterate` call. Batch operations are validated as they are added, so applying a
-batch cannot fail halfway, as with RocksDB.
+Each table is a sorted key list plus a dict. Iterators capture both by reference, which
+gives them the same implicit snapshot RocksDB iterators have without copying on every
+`iterate` call: a write copies the table first (copy-on-write) if, and only if, a live
+iterator still references the current key list and dict.
+
+"Live" is tracked exactly: an iterator registers in its table's reader set when it is
+created and leaves it when it is exhausted or garbage-collected. Copying merely because
+*some* iterator was once created would make the simulator's constant "scan, then write"
+pattern cost a full table copy per write (quadratic over a run). Batch operations are
+validated as they are added, so applying a batch cannot fail halfway, as with RocksDB.
 """
 
 from __future__ import annotations
@@ -36,20 +41,30 @@ _Op = (
 
 
 class _MemTable:
-    """One table's state; `shared` marks that a live iterator may hold `keys`/`values`."""
+    """One table's state.
 
-    __slots__ = ("keys", "shared", "values")
+    `readers` holds the ids of the live iterators that captured the current `keys` and
+    `values`; while it is non-empty those two must not be mutated in place. A copy
+    starts a new version with a fresh, empty reader set, and the iterators keep
+    (and later leave) the old set along with the old version.
+    """
+
+    __slots__ = ("copies", "keys", "readers", "values")
 
     def __init__(self) -> None:
         self.keys: list[bytes] = []
         self.values: dict[bytes, bytes] = {}
-        self.shared = False
+        self.readers: set[int] = set()
+        self.copies = 0
 
     def unshare(self) -> None:
-        if self.shared:
+        """Called before every in-place mutation: copy only if a live reader needs the
+        current version to stay as it is."""
+        if self.readers:
             self.keys = list(self.keys)
             self.values = dict(self.values)
-            self.shared = False
+            self.readers = set()
+            self.copies += 1
 
     def put(self, key: bytes, value: bytes) -> None:
         self.unshare()
@@ -126,6 +141,13 @@ class MemoryEngine(Engine):
         return self._names
 
     @property
+    def snapshot_copies(self) -> int:
+        """How many times a write had to copy a table because a live iterator still
+        referenced it (0 after `close()`). Exposed so tests can check structurally that
+        copy-on-write happens only when a snapshot actually needs protecting."""
+        return sum(mem.copies for mem in self._tables.values())
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -166,26 +188,33 @@ class MemoryEngine(Engine):
             check_bytes("start key", start)
         if end is not None:
             check_bytes("end key", end)
-        with self._lock:
-            mem.shared = True
-            keys, values = mem.keys, mem.values
         if empty_range(start, end, reverse):
-            return _MemoryIterator(self, keys, values, 0, 0, reverse)
-        if reverse:
-            hi = len(keys) if start is None else bisect_right(keys, start)
-            lo = 0 if end is None else bisect_right(keys, end)
-            return _MemoryIterator(self, keys, values, hi - 1, lo - 1, reverse)
-        lo = 0 if start is None else bisect_left(keys, start)
-        hi = len(keys) if end is None else bisect_left(keys, end)
-        return _MemoryIterator(self, keys, values, lo, hi, reverse)
+            return _MemoryIterator(self, _NO_KEYS, _NO_VALUES, 0, 0, reverse, None)
+        with self._lock:
+            # Capture, bound and register atomically, so no write can slip in between
+            # taking the snapshot and protecting it.
+            keys, values = mem.keys, mem.values
+            if reverse:
+                pos = (len(keys) if start is None else bisect_right(keys, start)) - 1
+                stop = (0 if end is None else bisect_right(keys, end)) - 1
+                live = pos > stop
+            else:
+                pos = 0 if start is None else bisect_left(keys, start)
+                stop = len(keys) if end is None else bisect_left(keys, end)
+                live = pos < stop
+            # An iterator with nothing to yield never reads the snapshot: not registering
+            # it spares the next write a copy.
+            return _MemoryIterator(
+                self, keys, values, pos, stop, reverse, mem.readers if live else None
+            )
 
-    def put(self, table: str, key: bytes, value: bytes, *, sync: bool = False) -> None:
+    def put(self, table: str, key: bytes, value: bytes, *, sync: bool) -> None:
         mem = self._table(table)
         key, value = as_bytes("key", key), as_bytes("value", value)
         with self._lock:
             mem.put(key, value)
 
-    def delete(self, table: str, key: bytes, *, sync: bool = False) -> None:
+    def delete(self, table: str, key: bytes, *, sync: bool) -> None:
         mem = self._table(table)
         check_bytes("key", key)
         with self._lock:
@@ -196,7 +225,7 @@ class MemoryEngine(Engine):
             raise closed_error()
         return MemoryBatch(self)
 
-    def write(self, batch: EngineBatch, *, sync: bool = False) -> None:
+    def write(self, batch: EngineBatch, *, sync: bool) -> None:
         if not isinstance(batch, MemoryBatch) or batch._engine is not self:
             raise foreign_batch_error()
         if batch._consumed:
@@ -220,10 +249,20 @@ class MemoryEngine(Engine):
             self._tables = {}
 
 
-class _MemoryIterator(Iterator[tuple[bytes, bytes]]):
-    """Walks a captured (never mutated) key list from `pos` towards `stop`."""
+_NO_KEYS: list[bytes] = []
+_NO_VALUES: dict[bytes, bytes] = {}
 
-    __slots__ = ("_engine", "_keys", "_pos", "_step", "_stop", "_values")
+
+class _MemoryIterator(Iterator[tuple[bytes, bytes]]):
+    """Walks a captured key list from `pos` towards `stop`.
+
+    While registered in `readers` (its table's reader set when it was created) the
+    captured list and dict are never mutated. It leaves the set, and drops its
+    references to the snapshot so an old version can be freed, as soon as it is
+    exhausted or garbage-collected.
+    """
+
+    __slots__ = ("_engine", "_keys", "_pos", "_readers", "_step", "_stop", "_values")
 
     def __init__(
         self,
@@ -233,13 +272,31 @@ class _MemoryIterator(Iterator[tuple[bytes, bytes]]):
         pos: int,
         stop: int,
         reverse: bool,
+        readers: set[int] | None,
     ) -> None:
+        self._readers = readers  # first, so __del__ is safe whatever happens below
         self._engine = engine
         self._keys = keys
         self._values = values
         self._pos = pos
         self._stop = stop
         self._step = -1 if reverse else 1
+        if readers is not None:
+            readers.add(id(self))
+
+    def _release(self) -> None:
+        # No engine lock here: __del__ can run inside a write that holds it. A single
+        # set.discard is atomic, and leaving the set early is never unsafe for the
+        # iterator that leaves, because it reads nothing afterwards.
+        readers = self._readers
+        if readers is not None:
+            self._readers = None
+            readers.discard(id(self))
+            self._keys = _NO_KEYS
+            self._values = _NO_VALUES
+
+    def __del__(self) -> None:
+        self._release()
 
     def __iter__(self) -> _MemoryIterator:
         return self
@@ -249,6 +306,7 @@ class _MemoryIterator(Iterator[tuple[bytes, bytes]]):
             raise closed_error()
         pos = self._pos
         if (pos >= self._stop) if self._step > 0 else (pos <= self._stop):
+            self._release()
             raise StopIteration
         self._pos = pos + self._step
         key = self._keys[pos]

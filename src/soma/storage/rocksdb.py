@@ -238,13 +238,13 @@ class RocksDBEngine(Engine):
         self._iterators.add(iterator)
         return iterator
 
-    def put(self, table: str, key: bytes, value: bytes, *, sync: bool = False) -> None:
+    def put(self, table: str, key: bytes, value: bytes, *, sync: bool) -> None:
         try:
             self._cfs[table].put(key, value, self._sync if sync else self._nosync)
         except Exception as exc:
             raise self._error(exc, table, "put", key, value) from exc
 
-    def delete(self, table: str, key: bytes, *, sync: bool = False) -> None:
+    def delete(self, table: str, key: bytes, *, sync: bool) -> None:
         try:
             self._cfs[table].delete(key, self._sync if sync else self._nosync)
         except Exception as exc:
@@ -255,7 +255,7 @@ class RocksDBEngine(Engine):
             raise closed_error()
         return RocksBatch(self)
 
-    def write(self, batch: EngineBatch, *, sync: bool = False) -> None:
+    def write(self, batch: EngineBatch, *, sync: bool) -> None:
         if not isinstance(batch, RocksBatch) or batch._engine is not self:
             raise foreign_batch_error()
         if batch._consumed:

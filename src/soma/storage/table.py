@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from soma.storage.codecs import Codec
+from soma.storage.codecs import StorageCodec
 from soma.storage.engine import Engine
+from soma.types.error import StorageSchemaError
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -33,8 +34,41 @@ class TableSpec(Generic[K, V]):
     """
 
     name: str
-    key: Codec[K]
-    value: Codec[V]
+    key: StorageCodec[K]
+    value: StorageCodec[V]
+
+    def __post_init__(self) -> None:
+        # Checked here, when the module declaring the table is imported, rather than on
+        # the first read or write: a BCS wire codec (`soma.types.bcs.U64`, with `enc` /
+        # `dec`) or a bare struct class looks plausible here and would otherwise fail
+        # much later with an AttributeError deep inside a table operation.
+        _check_codec(self.name, "key", self.key)
+        _check_codec(self.name, "value", self.value)
+
+
+def _check_codec(table: str, role: str, codec: object) -> None:
+    """Raise `StorageSchemaError` unless `codec` is an object (not a class) with
+    callable `encode` and `decode`."""
+    is_class = isinstance(codec, type)
+    if (
+        not is_class
+        and callable(getattr(codec, "encode", None))
+        and callable(getattr(codec, "decode", None))
+    ):
+        return
+    if hasattr(codec, "enc") and hasattr(codec, "dec"):
+        hint = "it looks like a soma.types.bcs wire codec; "
+    elif isinstance(codec, type) and hasattr(codec, "from_bytes"):
+        hint = f"for a BCS struct class write StructCodec({codec.__name__}); "
+    elif isinstance(codec, type):
+        hint = f"codecs are instances, not classes ({codec.__name__}(...)); "
+    else:
+        hint = ""
+    raise StorageSchemaError(
+        f"table {table!r}: {role} codec {codec!r} is not a storage codec (it needs "
+        f"encode(value) -> bytes and decode(bytes) -> value); {hint}use a soma.storage "
+        "codec (U64_BE, RAW_BYTES, UTF8, FixedBytesCodec, tuple_codec) or StructCodec(cls)"
+    )
 
 
 class Table(Generic[K, V]):
@@ -110,14 +144,19 @@ class Table(Generic[K, V]):
         """The entry with the largest key, or None if the table is empty."""
         return next(self.items(reverse=True), None)
 
-    def put(self, key: K, value: V, *, sync: bool = False) -> None:
-        """Write one entry on its own; use a batch to write several atomically."""
+    def put(self, key: K, value: V, *, sync: bool) -> None:
+        """Write one entry on its own; use a batch to write several atomically.
+
+        `sync` has no default on purpose: `sync=True` means durable on return (fsynced
+        write-ahead log), which anything announced to other nodes must be; `sync=False`
+        may be lost in a crash. Each call site has to say which one it means.
+        """
         self._engine.put(
             self._name, self._encode_key(key), self.spec.value.encode(value), sync=sync
         )
 
-    def delete(self, key: K, *, sync: bool = False) -> None:
-        """Remove one entry (a no-op if absent)."""
+    def delete(self, key: K, *, sync: bool) -> None:
+        """Remove one entry (a no-op if absent); `sync` as for `put`, and as required."""
         self._engine.delete(self._name, self._encode_key(key), sync=sync)
 
     def _iterate(

@@ -58,6 +58,10 @@ class Committee(BcsStruct):
             raise CommitteeError("committee members must be sorted by name and unique")
         if any(m.stake == 0 for m in self.members):
             raise CommitteeError("every committee member needs a positive stake")
+        # Peers are told apart by their keys; two members sharing one would be ambiguous.
+        for role in ("protocol_key", "network_key"):
+            if len({getattr(m, role) for m in self.members}) != len(self.members):
+                raise CommitteeError(f"two committee members share a {role.replace('_', ' ')}")
         if sum(m.stake for m in self.members) > U64_MAX:
             raise CommitteeError("total committee stake overflows u64")
 
@@ -141,6 +145,8 @@ class StakeAggregator(Generic[V]):
     def __init__(self, committee: Committee, threshold: int | None = None) -> None:
         self._committee = committee
         self._threshold = committee.quorum_threshold if threshold is None else threshold
+        if self._threshold < 1:
+            raise CommitteeError(f"a stake threshold must be positive, got {self._threshold}")
         self._values: dict[int, V] = {}
         self._total = 0
 

@@ -27,7 +27,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from soma.types.base import AuthorityName, SomaAddress
-from soma.types.bcs import BYTES, Codec, FixedBytes
+from soma.types.bcs import BYTES, Codec, FixedBytesType
 from soma.types.encoding import b64decode, b64encode
 from soma.types.error import (
     FormatError,
@@ -49,20 +49,11 @@ class SignatureScheme(enum.IntEnum):
     ED25519 = 0
 
 
-class Ed25519PublicKey(bytes):
+class Ed25519PublicKey(FixedBytesType):
     """A 32-byte Ed25519 public key."""
 
-    _codec: ClassVar[Codec[Any]]
-    _BCS_LENGTH_ONLY: ClassVar[bool] = True  # lets decoders skip __new__
-
-    def __new__(cls, raw: bytes) -> Self:
-        if len(raw) != PUBLIC_KEY_LENGTH:
-            raise InvalidKeyError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
-        return super().__new__(cls, raw)
-
-    @classmethod
-    def bcs_codec(cls) -> Codec[Self]:
-        return cls._codec
+    LENGTH = PUBLIC_KEY_LENGTH
+    LENGTH_ERROR = InvalidKeyError
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise `InvalidSignatureError` unless `signature` is valid for `message`."""
@@ -83,26 +74,11 @@ class Ed25519PublicKey(bytes):
         return f"Ed25519PublicKey({self.hex()})"
 
 
-Ed25519PublicKey._codec = FixedBytes(PUBLIC_KEY_LENGTH, Ed25519PublicKey)
-
-
-class Ed25519Signature(bytes):
+class Ed25519Signature(FixedBytesType):
     """A 64-byte Ed25519 signature."""
 
-    _codec: ClassVar[Codec[Any]]
-    _BCS_LENGTH_ONLY: ClassVar[bool] = True  # lets decoders skip __new__
-
-    def __new__(cls, raw: bytes) -> Self:
-        if len(raw) != SIGNATURE_LENGTH:
-            raise InvalidSignatureError(f"Ed25519 signature must be 64 bytes, got {len(raw)}")
-        return super().__new__(cls, raw)
-
-    @classmethod
-    def bcs_codec(cls) -> Codec[Self]:
-        return cls._codec
-
-
-Ed25519Signature._codec = FixedBytes(SIGNATURE_LENGTH, Ed25519Signature)
+    LENGTH = SIGNATURE_LENGTH
+    LENGTH_ERROR = InvalidSignatureError
 
 
 class Ed25519KeyPair:

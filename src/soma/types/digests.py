@@ -9,13 +9,17 @@ print in Base58 like Sui's.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, ClassVar, Self
+import typing
+from typing import ClassVar, Generic, Self, TypeVar
 
-from soma.types.bcs import Codec, FixedBytes
+from soma.types.bcs import CachedBytes, FixedBytesType
 from soma.types.encoding import b58decode, b58encode
-from soma.types.error import FormatError, InvalidValueError
+from soma.types.error import FormatError
 
 DIGEST_LENGTH = 32
+#: The longest Base58 text of 32 bytes; longer input is refused before decoding, since
+#: Base58 decoding is quadratic in the input length.
+MAX_BASE58_DIGEST_LENGTH = 44
 
 
 def blake2b256(data: bytes) -> bytes:
@@ -31,27 +35,15 @@ def tagged_hash(type_tag: str, bcs_bytes: bytes) -> bytes:
     return h.digest()
 
 
-class Digest(bytes):
-    """A 32-byte digest. Subclasses bytes so it hashes, compares and slices at C speed."""
+class Digest(FixedBytesType):
+    """A 32-byte digest."""
 
-    _codec: ClassVar[Codec[Any]]
-    _BCS_LENGTH_ONLY: ClassVar[bool] = True  # lets decoders skip __new__
-
-    def __new__(cls, raw: bytes) -> Self:
-        if len(raw) != DIGEST_LENGTH:
-            raise InvalidValueError(f"{cls.__name__} must be {DIGEST_LENGTH} bytes, got {len(raw)}")
-        return super().__new__(cls, raw)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._codec = FixedBytes(DIGEST_LENGTH, cls)
-
-    @classmethod
-    def bcs_codec(cls) -> Codec[Self]:
-        return cls._codec
+    LENGTH = DIGEST_LENGTH
 
     @classmethod
     def from_base58(cls, text: str) -> Self:
+        if len(text) > MAX_BASE58_DIGEST_LENGTH:
+            raise FormatError(f"{text[:50]!r}... is too long for a Base58 digest")
         raw = b58decode(text)
         if len(raw) != DIGEST_LENGTH:
             raise FormatError(f"{text!r} is not a {DIGEST_LENGTH}-byte Base58 digest")
@@ -69,9 +61,6 @@ class Digest(bytes):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({b58encode(self)})"
-
-
-Digest._codec = FixedBytes(DIGEST_LENGTH, Digest)
 
 
 class TransactionDigest(Digest):
@@ -92,3 +81,26 @@ class BlockDigest(Digest):
 
 class CommitDigest(Digest):
     """Blake2b-256 over "Commit::" and the BCS of a consensus `Commit`."""
+
+
+D = TypeVar("D", bound=Digest)
+
+_DIGEST_ATTR = "_digest"
+
+
+class Hashed(CachedBytes, Generic[D]):
+    """A value identified by the digest of its canonical bytes.
+
+    Subclasses name their type tag and digest class; bytes and digest are computed at
+    most once per instance (and the bytes not at all for a decoded value).
+    """
+
+    DIGEST_TAG: ClassVar[str]
+    DIGEST_TYPE: ClassVar[type[Digest]]
+
+    def digest(self) -> D:
+        cached = self.__dict__.get(_DIGEST_ATTR)
+        if cached is None:
+            cached = self.DIGEST_TYPE(tagged_hash(self.DIGEST_TAG, self.to_bytes()))
+            self.__dict__[_DIGEST_ATTR] = cached
+        return typing.cast(D, cached)

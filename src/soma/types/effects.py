@@ -6,18 +6,15 @@ certificate (the client's proof of finality).
 from __future__ import annotations
 
 import enum
-from functools import cached_property
+import itertools
+import typing
 from typing import ClassVar
 
 from soma.types.base import ObjectID
 from soma.types.bcs import BcsEnum, BcsStruct, u32, u64
-from soma.types.digests import (
-    ObjectDigest,
-    TransactionDigest,
-    TransactionEffectsDigest,
-    tagged_hash,
-)
+from soma.types.digests import Hashed, ObjectDigest, TransactionDigest, TransactionEffectsDigest
 from soma.types.envelope import CertifiedEnvelope, SignedEnvelope
+from soma.types.error import InvalidValueError
 from soma.types.intent import Intent, IntentScope
 from soma.types.object import ObjectRef, Owner
 
@@ -133,11 +130,16 @@ class ChangedObject(BcsStruct):
     change: EffectsObjectChange
 
 
-class TransactionEffects(BcsStruct):
-    """Changed objects are sorted by ID and dependencies by digest, so the bytes depend
-    only on what happened, never on the order a validator happened to record it."""
+class TransactionEffects(Hashed[TransactionEffectsDigest]):
+    """What a transaction did. Every honest validator must produce these bytes exactly,
+    so the constructor enforces the canonical form: changed objects sorted by ID and
+    dependencies sorted by digest (both without repeats), each change one of create /
+    mutate / delete, the gas object (if any) written, and the Lamport version above every
+    input version. Bytes breaking any of these are rejected when decoded."""
 
     INTENT: ClassVar[Intent] = Intent.soma(IntentScope.TRANSACTION_EFFECTS)
+    DIGEST_TAG = "TransactionEffects"
+    DIGEST_TYPE = TransactionEffectsDigest
 
     status: ExecutionStatus
     executed_epoch: u64
@@ -148,19 +150,29 @@ class TransactionEffects(BcsStruct):
     gas_used: u64
     lamport_version: u64
 
-    @cached_property
-    def _bcs(self) -> bytes:
-        return super().to_bytes()
+    def __post_init__(self) -> None:
+        ids = [c.object_id for c in self.changed_objects]
+        if any(a >= b for a, b in itertools.pairwise(ids)):
+            raise InvalidValueError("changed objects must be sorted by ID without repeats")
+        if any(a >= b for a, b in itertools.pairwise(self.dependencies)):
+            raise InvalidValueError("dependencies must be sorted by digest without repeats")
+        if self.transaction_digest in self.dependencies:
+            raise InvalidValueError("a transaction cannot depend on itself")
+        for c in self.changed_objects:
+            _check_change(c, self.lamport_version)
+        if self.gas_object_index is not None:
+            if self.gas_object_index >= len(self.changed_objects):
+                raise InvalidValueError(
+                    f"gas object index {self.gas_object_index} is outside the "
+                    f"{len(self.changed_objects)} changed objects"
+                )
+            gas = self.changed_objects[self.gas_object_index].change.output_state
+            if not isinstance(gas, ObjectOutWrite):
+                raise InvalidValueError("the gas object must be written")
 
-    def to_bytes(self) -> bytes:
-        return self._bcs
-
-    @cached_property
-    def _digest(self) -> TransactionEffectsDigest:
-        return TransactionEffectsDigest(tagged_hash("TransactionEffects", self._bcs))
-
-    def digest(self) -> TransactionEffectsDigest:
-        return self._digest
+    def signing_epoch(self) -> int:
+        """Effects are signed in the epoch they were executed in, never another."""
+        return self.executed_epoch
 
     def _refs(self, op: IDOperation | None, written: bool) -> list[ObjectRef]:
         refs = []
@@ -193,10 +205,31 @@ class TransactionEffects(BcsStruct):
         if self.gas_object_index is None:
             return None
         c = self.changed_objects[self.gas_object_index]
-        out = c.change.output_state
-        if not isinstance(out, ObjectOutWrite):
-            return None
+        out = typing.cast(ObjectOutWrite, c.change.output_state)  # checked on construction
         return ObjectRef(c.object_id, self.lamport_version, out.digest)
+
+
+_VALID_CHANGES: dict[IDOperation, tuple[type[ObjectIn], type[ObjectOut]]] = {
+    IDOperation.CREATED: (ObjectInNotExist, ObjectOutWrite),
+    IDOperation.NONE: (ObjectInExist, ObjectOutWrite),
+    IDOperation.DELETED: (ObjectInExist, ObjectOutNotExist),
+}
+
+
+def _check_change(changed: ChangedObject, lamport_version: int) -> None:
+    change = changed.change
+    before, after = _VALID_CHANGES[change.id_operation]
+    if type(change.input_state) is not before or type(change.output_state) is not after:
+        raise InvalidValueError(
+            f"object {changed.object_id}: {change.id_operation.name} cannot go from "
+            f"{type(change.input_state).__name__} to {type(change.output_state).__name__}"
+        )
+    before_state = change.input_state
+    if isinstance(before_state, ObjectInExist) and before_state.version >= lamport_version:
+        raise InvalidValueError(
+            f"object {changed.object_id}: input version {before_state.version} "
+            f"is not below the Lamport version {lamport_version}"
+        )
 
 
 class SignedTransactionEffects(SignedEnvelope[TransactionEffects]):

@@ -9,12 +9,12 @@ verify under the scope its data belongs to.
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, Protocol, Self, TypeVar
+from typing import ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 from soma.types.bcs import BcsStruct
 from soma.types.committee import Committee
 from soma.types.crypto import AuthorityKeyPair
-from soma.types.error import InvalidQuorumSignatureError
+from soma.types.error import InvalidQuorumSignatureError, WrongEpochError
 from soma.types.intent import Intent
 from soma.types.signature_info import (
     AuthorityQuorumSignInfo,
@@ -30,6 +30,22 @@ class SignableMessage(Protocol):
     INTENT: ClassVar[Intent]
 
     def to_bytes(self) -> bytes: ...
+
+
+@runtime_checkable
+class EpochScoped(Protocol):
+    """Data that belongs to one epoch (effects: the epoch they were executed in) and
+    may only be signed in it."""
+
+    def signing_epoch(self) -> int: ...
+
+
+def _check_signing_epoch(data: object, signature_epoch: int) -> None:
+    if isinstance(data, EpochScoped) and data.signing_epoch() != signature_epoch:
+        raise WrongEpochError(
+            f"{type(data).__name__} of epoch {data.signing_epoch()} signed in epoch "
+            f"{signature_epoch}"
+        )
 
 
 D = TypeVar("D", bound=SignableMessage)
@@ -54,11 +70,13 @@ class UnsignedEnvelope(Envelope[D, EmptySignInfo], Generic[D]):
 class SignedEnvelope(Envelope[D, AuthoritySignInfo], Generic[D]):
     @classmethod
     def sign(cls, data: D, key: AuthorityKeyPair, epoch: int) -> Self:
+        _check_signing_epoch(data, epoch)
         info = AuthoritySignInfo.create(key, epoch, type(data).INTENT, data.to_bytes())
         return cls(data, info)
 
     def verify(self, committee: Committee) -> None:
         """Raise unless a member of `committee` signed this data in its epoch."""
+        _check_signing_epoch(self.data, self.auth_signature.epoch)
         self.auth_signature.verify(committee, self.intent, self.data.to_bytes())
 
 
@@ -79,4 +97,5 @@ class CertifiedEnvelope(Envelope[D, AuthorityQuorumSignInfo], Generic[D]):
 
     def verify(self, committee: Committee) -> None:
         """Raise unless a quorum of `committee` signed this data."""
+        _check_signing_epoch(self.data, self.auth_signature.epoch)
         self.auth_signature.verify(committee, self.intent, self.data.to_bytes())

@@ -204,8 +204,9 @@ class StorageEngineError(StorageError):
 
 
 class StorageSchemaError(StorageError):
-    """Table declarations that are invalid or disagree (bad or duplicate names, a table
-    looked up with codecs other than the ones it was opened with)."""
+    """Table declarations that are invalid or disagree (bad or duplicate names, a key or
+    value codec that is not a storage codec, a table looked up with codecs other than
+    the ones it was opened with)."""
 
     code = "STORAGE_SCHEMA"
 
@@ -224,7 +225,9 @@ class StorageEncodeError(StorageError):
 
 
 class StorageDecodeError(StorageError):
-    """Stored bytes that the table's codec cannot decode (wrong length, bad UTF-8)."""
+    """Stored bytes that the table's codec cannot decode (wrong length, bad UTF-8, a
+    struct whose own decoder rejects them): a corrupt or mismatched database. The
+    decoder's original error, if any, is chained as `__cause__`."""
 
     code = "STORAGE_DECODE"
 

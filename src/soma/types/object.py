@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from functools import cached_property
+import typing
 from typing import Self
 
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.bcs import BcsEnum, BcsStruct, u64
-from soma.types.digests import ObjectDigest, TransactionDigest, tagged_hash
-from soma.types.error import InvalidValueError
+from soma.types.digests import Hashed, ObjectDigest, TransactionDigest
+from soma.types.error import InvalidValueError, SomaError
 
 #: Objects created at genesis have this version; every write moves past it (Lamport).
 GENESIS_VERSION = 1
-MAX_VERSION = (1 << 63) - 1
 
 
 class ObjectRef(BcsStruct):
@@ -73,7 +72,30 @@ class StakedSomaData(BcsStruct):
     principal: u64
 
 
-class Object(BcsStruct):
+_DATA_ATTR = "_data"
+
+
+def contents_type(object_type: ObjectType) -> type[BcsStruct]:
+    """The struct an object's contents hold for its type."""
+    if object_type == ObjectType.COIN:
+        return CoinData
+    if object_type == ObjectType.STAKED_SOMA:
+        return StakedSomaData
+    # Imported here: the system state module builds on this one.
+    from soma.types.system_state import SystemState
+
+    return SystemState
+
+
+class Object(Hashed[ObjectDigest]):
+    """An object at one version. `contents` is the BCS of the type `object_type` names;
+    the constructor decodes it (rejecting contents that are not exactly a canonical value
+    of that type, so an object that cannot be read can never be stored or hashed) and
+    keeps the typed value, so reading a balance decodes nothing."""
+
+    DIGEST_TAG = "Object"
+    DIGEST_TYPE = ObjectDigest
+
     id: ObjectID
     object_type: ObjectType
     version: u64
@@ -81,15 +103,22 @@ class Object(BcsStruct):
     owner: Owner
     previous_transaction: TransactionDigest
 
-    @cached_property
-    def _digest(self) -> ObjectDigest:
-        return ObjectDigest(tagged_hash("Object", self.to_bytes()))
-
-    def digest(self) -> ObjectDigest:
-        return self._digest
+    def __post_init__(self) -> None:
+        kind = contents_type(self.object_type)
+        try:
+            data = kind.from_bytes(self.contents)
+        except SomaError as e:
+            raise InvalidValueError(
+                f"object {self.id}: contents are not a {self.object_type.name}: {e.message}"
+            ) from None
+        self.__dict__[_DATA_ATTR] = data
 
     def reference(self) -> ObjectRef:
-        return ObjectRef(self.id, self.version, self._digest)
+        return ObjectRef(self.id, self.version, self.digest())
+
+    def data(self) -> BcsStruct:
+        """The decoded contents (a `CoinData`, `StakedSomaData` or `SystemState`)."""
+        return typing.cast(BcsStruct, self.__dict__[_DATA_ATTR])
 
     # --- typed contents ---------------------------------------------------------------
 
@@ -128,22 +157,25 @@ class Object(BcsStruct):
         return self.object_type == ObjectType.COIN
 
     def coin_balance(self) -> int:
-        if self.object_type != ObjectType.COIN:
+        data = self.data()
+        if not isinstance(data, CoinData):
             raise InvalidValueError(f"object {self.id} is a {self.object_type.name}, not a coin")
-        return CoinData.from_bytes(self.contents).balance
+        return data.balance
 
     def staked_soma(self) -> StakedSomaData:
-        if self.object_type != ObjectType.STAKED_SOMA:
+        data = self.data()
+        if not isinstance(data, StakedSomaData):
             raise InvalidValueError(
                 f"object {self.id} is a {self.object_type.name}, not a stake receipt"
             )
-        return StakedSomaData.from_bytes(self.contents)
+        return data
 
     def owner_address(self) -> SomaAddress | None:
         return self.owner.address if isinstance(self.owner, AddressOwner) else None
 
     def with_changes(self, **changes: object) -> Self:
-        """A copy with some fields replaced (the cached digest is not carried over)."""
+        """A copy with some fields replaced (cached bytes and digest are not carried
+        over: they belong to the old value)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def with_coin_balance(self, balance: int) -> Self:

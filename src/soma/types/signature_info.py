@@ -150,6 +150,9 @@ class Ed25519QuorumSignInfo(AuthorityQuorumSignInfo, tag=0):
                 f"{len(indices)} signers but {len(self.signatures)} signatures"
             )
         needed = committee.quorum_threshold if threshold is None else threshold
+        if needed < 1:
+            # An empty certificate must never verify, whatever the caller asked for.
+            raise InvalidQuorumSignatureError(f"a stake threshold must be positive, got {needed}")
         stake = sum(committee.members[i].stake for i in indices)
         if stake < needed:
             raise InsufficientStakeError(f"signers hold stake {stake}, {needed} is needed")

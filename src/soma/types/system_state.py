@@ -10,9 +10,10 @@ from typing import Self
 from soma.types.base import AuthorityName, ObjectID, SomaAddress
 from soma.types.bcs import BcsStruct, u64
 from soma.types.committee import Committee, CommitteeMember
-from soma.types.crypto import Ed25519PublicKey
+from soma.types.crypto import AuthorityKeyPair, Ed25519PublicKey, Ed25519Signature
 from soma.types.digests import TransactionDigest
-from soma.types.error import InvalidValueError
+from soma.types.error import InvalidKeyError, InvalidValueError
+from soma.types.intent import Intent, IntentScope, intent_message_digest
 from soma.types.object import GENESIS_VERSION, Object, ObjectType, Shared
 
 SYSTEM_STATE_OBJECT_ID = ObjectID.from_int(5)
@@ -34,6 +35,23 @@ class ValidatorMetadata(BcsStruct):
     @property
     def authority_name(self) -> AuthorityName:
         return AuthorityName(self.authority_key)
+
+    def _possession_digest(self) -> bytes:
+        return intent_message_digest(
+            Intent.soma(IntentScope.PROOF_OF_POSSESSION),
+            self.soma_address + self.authority_key,
+        )
+
+    def proof_of_possession(self, key: AuthorityKeyPair) -> Ed25519Signature:
+        """The authority key's signature binding it to this validator's account."""
+        if key.public_key != self.authority_key:
+            raise InvalidKeyError("the key does not match metadata.authority_key")
+        return key.sign(self._possession_digest())
+
+    def verify_proof_of_possession(self, proof: Ed25519Signature) -> None:
+        """Raise `InvalidSignatureError` unless `proof` was made by `authority_key` for
+        `soma_address`."""
+        self.authority_key.verify(self._possession_digest(), proof)
 
 
 class Validator(BcsStruct):
@@ -99,6 +117,9 @@ class SystemState(BcsStruct):
 
     @classmethod
     def from_object(cls, obj: Object) -> Self:
-        if obj.id != SYSTEM_STATE_OBJECT_ID or obj.object_type != ObjectType.SYSTEM_STATE:
+        data = obj.data()
+        if obj.id != SYSTEM_STATE_OBJECT_ID or not isinstance(data, cls):
             raise InvalidValueError(f"object {obj.id} is not the system state")
-        return cls.from_bytes(obj.contents)
+        if not isinstance(obj.owner, Shared):
+            raise InvalidValueError("the system state object must be shared")
+        return data

@@ -8,14 +8,13 @@ carry no gas and no signature, and are never accepted from users.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import ClassVar, Self
 
-from soma.types.base import AuthorityName, ObjectID, SomaAddress
+from soma.types.base import ObjectID, SomaAddress
 from soma.types.bcs import BcsEnum, BcsStruct, u64
-from soma.types.crypto import AccountKeyPair, UserSignature
-from soma.types.digests import CommitDigest, TransactionDigest, tagged_hash
-from soma.types.error import SignerMismatchError, TransactionError
+from soma.types.crypto import AccountKeyPair, Ed25519Signature, UserSignature
+from soma.types.digests import CommitDigest, Hashed, TransactionDigest
+from soma.types.error import InvalidSignatureError, SignerMismatchError, TransactionError
 from soma.types.intent import Intent, IntentScope
 from soma.types.object import Object, ObjectRef
 from soma.types.system_state import (
@@ -60,22 +59,27 @@ class ConsensusCommitPrologue(TransactionKind, tag=1):
 
 
 class ChangeEpoch(TransactionKind, tag=2):
-    """Last transaction of an epoch: moves the system state to `epoch`."""
+    """Last transaction of an epoch: moves the system state to `epoch`, running
+    `protocol_version`."""
 
     epoch: u64
+    protocol_version: u64
     epoch_start_timestamp_ms: u64
 
 
 class AddValidator(TransactionKind, tag=3):
-    """Ask to join the committee from the next epoch (sender = metadata.soma_address)."""
+    """Ask to join the committee from the next epoch. The sender must be
+    `metadata.soma_address`, and `proof_of_possession` (see
+    `ValidatorMetadata.proof_of_possession`) proves the sender holds the authority key,
+    so nobody can register someone else's key."""
 
     metadata: ValidatorMetadata
+    proof_of_possession: Ed25519Signature
 
 
 class RemoveValidator(TransactionKind, tag=4):
-    """Ask to leave the committee at the end of the epoch (sender must be the validator)."""
-
-    authority: AuthorityName
+    """Ask to leave the committee at the end of the epoch; the sender is the validator
+    (identified, like everywhere in the system state, by its account address)."""
 
 
 class AddStake(TransactionKind, tag=5):
@@ -161,28 +165,16 @@ class SharedInput(InputObjectKind, tag=1):
     mutable: bool
 
 
-class TransactionData(BcsStruct):
+class TransactionData(Hashed[TransactionDigest]):
     INTENT: ClassVar[Intent] = Intent.soma(IntentScope.TRANSACTION_DATA)
+    DIGEST_TAG = "TransactionData"
+    DIGEST_TYPE = TransactionDigest
 
     kind: TransactionKind
     sender: SomaAddress
     gas_payment: ObjectRef | None
     gas_budget: u64
     expiration: u64 | None
-
-    @cached_property
-    def _bcs(self) -> bytes:
-        return super().to_bytes()
-
-    def to_bytes(self) -> bytes:
-        return self._bcs
-
-    @cached_property
-    def _digest(self) -> TransactionDigest:
-        return TransactionDigest(tagged_hash("TransactionData", self._bcs))
-
-    def digest(self) -> TransactionDigest:
-        return self._digest
 
     def input_objects(self) -> list[InputObjectKind]:
         """Every declared input, gas included, each object once."""
@@ -237,6 +229,13 @@ class TransactionData(BcsStruct):
                 raise TransactionError("without amounts, exactly one recipient is paid")
             if kind.amounts is not None and len(kind.amounts) != len(kind.recipients):
                 raise TransactionError("amounts and recipients differ in length")
+        if isinstance(kind, AddValidator):
+            if kind.metadata.soma_address != self.sender:
+                raise TransactionError("an AddValidator sender must be metadata.soma_address")
+            try:
+                kind.metadata.verify_proof_of_possession(kind.proof_of_possession)
+            except InvalidSignatureError:
+                raise TransactionError("proof_of_possession does not verify") from None
         if isinstance(kind, TransferCoin | AddStake) and kind.amount == 0:
             raise TransactionError("amount must be positive")
         amounts = kind.amounts if isinstance(kind, PayCoins | SplitCoin) else None

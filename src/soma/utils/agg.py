@@ -171,6 +171,10 @@ async def quorum_map_then_reduce_with_timeout(
                             raise QuorumFailedError(
                                 f"quorum failed: {reason}", state=new_state, reason=reason
                             )
+                        case other:
+                            raise TypeError(
+                                f"a reducer must return Continue, Success or Failed, not {other!r}"
+                            )
         except TimeoutError:
             if not deadline.expired():
                 raise  # a TimeoutError from the reducer itself is not our deadline
