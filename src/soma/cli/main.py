@@ -14,6 +14,7 @@ import typer
 
 from soma import __version__
 from soma.cli.keytool import keytool_app
+from soma.cli.sim import sim
 
 app = typer.Typer(
     name="soma",
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(keytool_app, name="keytool")
+app.command("sim")(sim)
 
 
 def _version(value: bool) -> None:

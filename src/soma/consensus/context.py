@@ -1,0 +1,28 @@
+"""The per-epoch context every consensus component shares: who we are, the committee,
+and the parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from soma.consensus.parameters import ConsensusParameters
+from soma.types.committee import Committee
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    committee: Committee
+    #: Our authority index in the committee.
+    own_index: int
+    parameters: ConsensusParameters = dataclasses.field(default_factory=ConsensusParameters)
+
+    @property
+    def epoch(self) -> int:
+        return self.committee.epoch
+
+    @property
+    def size(self) -> int:
+        return self.committee.size
+
+    def stake(self, authority: int) -> int:
+        return self.committee.members[authority].stake

@@ -1,0 +1,66 @@
+"""Consensus parameters: timing, sizes, garbage collection and the commit rule's shape.
+
+One value per validator process; every validator of a committee should run the same
+`wave_length`, `leaders_per_round`, `pipeline`, `gc_depth` and schedule settings, since
+they decide which leaders commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from soma.types.error import SomaError
+
+
+class ConsensusConfigError(SomaError):
+    code = "CONSENSUS_CONFIG"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsensusParameters:
+    #: Wait this long past a round's quorum for its leader(s) before proposing anyway.
+    leader_timeout_ms: int = 250
+    #: Never propose two blocks closer together than this (keeps rounds from racing).
+    min_round_delay_ms: int = 50
+    #: Blocks timestamped further than this into the receiver's future are rejected.
+    max_forward_time_drift_ms: int = 500
+    #: Rounds per wave of the commit rule (leader, voting, decision).
+    wave_length: int = 3
+    #: A leader slot in every round (Mysticeti's pipelining) rather than every wave.
+    pipeline: bool = True
+    #: Leader slots per round.
+    leaders_per_round: int = 1
+    #: Blocks older than (last committed leader round - gc_depth) are garbage.
+    gc_depth: int = 50
+    #: Limits on one block's payload.
+    max_block_transactions: int = 10_000
+    max_block_bytes: int = 2 * 1024 * 1024
+    max_transaction_bytes: int = 256 * 1024
+    #: Leader schedule: recompute reputation every this many commits, and swap out the
+    #: authorities holding the lowest this-many percent of stake by score.
+    commits_per_schedule_update: int = 300
+    bad_nodes_stake_percent: int = 20
+    #: Synchronization: blocks per fetch response, concurrent fetches per peer, request
+    #: timeout, and how often still-missing blocks are asked of random peers.
+    max_blocks_per_fetch: int = 1_000
+    max_fetches_per_peer: int = 2
+    fetch_timeout_ms: int = 2_000
+    periodic_sync_interval_ms: int = 500
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.wave_length >= 3, "wave_length must be at least 3"),
+            (self.leaders_per_round >= 1, "leaders_per_round must be at least 1"),
+            (self.gc_depth >= 2 * self.wave_length, "gc_depth must be at least 2 waves"),
+            (self.leader_timeout_ms > 0, "leader_timeout_ms must be positive"),
+            (self.min_round_delay_ms >= 0, "min_round_delay_ms must not be negative"),
+            (self.max_block_transactions >= 0, "max_block_transactions must not be negative"),
+            (self.max_block_bytes > 0, "max_block_bytes must be positive"),
+            (self.commits_per_schedule_update > 0, "commits_per_schedule_update must be > 0"),
+            (0 <= self.bad_nodes_stake_percent <= 33, "bad_nodes_stake_percent must be 0-33"),
+            (self.max_blocks_per_fetch > 0, "max_blocks_per_fetch must be positive"),
+            (self.max_fetches_per_peer > 0, "max_fetches_per_peer must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConsensusConfigError(message)

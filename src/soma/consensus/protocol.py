@@ -1,0 +1,205 @@
+"""One validator's consensus protocol as a message-in, messages-out state machine.
+
+`ConsensusProtocol` decodes and verifies what peers send, drives the Core and the
+Synchronizer, answers fetches and subscriptions, and says what to send where; the caller
+(the simulator, or the gRPC layer) only moves bytes and calls `tick` when
+`next_deadline_ms` comes. Nothing a peer sends can raise out of `handle`: malformed or
+invalid input is counted against the sender and dropped.
+
+Liveness across disconnections: a node pushes each new block of its own to every peer;
+when it has heard nothing from a peer for `resubscribe_after_ms`, it asks that peer to
+resend its blocks above the last one it holds (a subscription resuming), so two halves of
+a healed partition, or a restarted node, pick up what they missed even if no new block is
+being proposed.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import random
+
+from soma.consensus.committer.status import LeaderStatus
+from soma.consensus.context import Context
+from soma.consensus.core import Core, CoreOutput
+from soma.consensus.dag_state import DagState
+from soma.consensus.errors import BlockRejectedError
+from soma.consensus.messages import (
+    BlockPush,
+    ConsensusMessage,
+    FetchBlocksRequest,
+    FetchBlocksResponse,
+    SubscribeRequest,
+)
+from soma.consensus.store import ConsensusStore
+from soma.consensus.synchronizer import Synchronizer, blocks_for_fetch
+from soma.consensus.transaction import TransactionQueue
+from soma.types.consensus.block import SignedBlock
+from soma.types.consensus.commit import CommittedSubDag
+from soma.types.crypto import ProtocolKeyPair
+from soma.types.error import SomaError
+
+logger = logging.getLogger(__name__)
+
+#: Own blocks resent in answer to one subscription.
+MAX_BLOCKS_PER_SUBSCRIPTION = 200
+
+
+@dataclasses.dataclass
+class Outgoing:
+    #: (peer, message); peer None means every other validator.
+    sends: list[tuple[int | None, ConsensusMessage]] = dataclasses.field(default_factory=list)
+    committed: list[CommittedSubDag] = dataclasses.field(default_factory=list)
+    decided: list[LeaderStatus] = dataclasses.field(default_factory=list)
+    proposed: list[SignedBlock] = dataclasses.field(default_factory=list)
+
+
+class ConsensusProtocol:
+    def __init__(
+        self,
+        context: Context,
+        store: ConsensusStore,
+        key: ProtocolKeyPair,
+        transactions: TransactionQueue,
+        rng: random.Random,
+        now_ms: int,
+        round_robin_schedule: bool = False,
+        resubscribe_after_ms: int = 1_000,
+    ) -> None:
+        self.context = context
+        self.dag = DagState(context, store)
+        self.core = Core(context, self.dag, key, transactions, now_ms, round_robin_schedule)
+        self.sync = Synchronizer(context.own_index, context.size, context.parameters, rng)
+        self._resubscribe_after_ms = resubscribe_after_ms
+        self._last_heard = [now_ms] * context.size
+        self._last_subscribed = [now_ms] * context.size
+        self.bad_messages: collections.Counter[int] = collections.Counter()
+
+    @property
+    def own_index(self) -> int:
+        return self.context.own_index
+
+    def start(self, now_ms: int) -> Outgoing:
+        """After a (re)start: resend our latest block, ask every peer for what it
+        proposed since the last block of its we hold, and propose if we may."""
+        out = Outgoing()
+        last = self.core.dag.last_block_of(self.own_index)
+        if last.round > 0:
+            out.sends.append((None, BlockPush(last.to_bytes())))
+        for peer in range(self.context.size):
+            if peer != self.own_index:
+                self._subscribe(peer, now_ms, out)
+        self._apply(self.core.tick(now_ms), None, now_ms, out)
+        return out
+
+    # --- input ---------------------------------------------------------------------------
+
+    def handle(self, sender: int, data: bytes, now_ms: int) -> Outgoing:
+        out = Outgoing()
+        if not 0 <= sender < self.context.size or sender == self.own_index:
+            return out
+        try:
+            message = ConsensusMessage.from_bytes(data)
+        except SomaError as e:
+            self._bad(sender, f"undecodable message: {e}")
+            return out
+        self._last_heard[sender] = now_ms
+        if isinstance(message, BlockPush):
+            self._on_blocks(sender, [message.block], now_ms, out, own_only=True)
+        elif isinstance(message, FetchBlocksResponse):
+            self._on_blocks(sender, list(message.blocks), now_ms, out, own_only=False)
+            self.sync.on_response(message.request_id)
+            self._fetch(now_ms, out)
+        elif isinstance(message, FetchBlocksRequest):
+            self._on_fetch(sender, message, out)
+        elif isinstance(message, SubscribeRequest):
+            self._on_subscribe(sender, message, out)
+        return out
+
+    def _on_blocks(
+        self, sender: int, raw: list[bytes], now_ms: int, out: Outgoing, own_only: bool
+    ) -> None:
+        verified: list[SignedBlock] = []
+        for data in raw[: self.context.parameters.max_blocks_per_fetch]:
+            try:
+                block = SignedBlock.from_bytes(data)
+            except SomaError as e:
+                self._bad(sender, f"undecodable block: {e}")
+                continue
+            if own_only and block.author != sender:
+                self._bad(sender, f"pushed {block}, a block it did not author")
+                continue
+            if self.dag.contains(block.reference()):
+                continue
+            try:
+                self.core.verifier.verify(block, now_ms)
+            except BlockRejectedError as e:
+                self._bad(sender, str(e))
+                continue
+            verified.append(block)
+        if verified:
+            self._apply(self.core.add_blocks(verified, now_ms), sender, now_ms, out)
+
+    def _on_fetch(self, sender: int, request: FetchBlocksRequest, out: Outgoing) -> None:
+        cap = self.context.parameters.max_blocks_per_fetch
+        blocks = blocks_for_fetch(
+            self.dag, list(request.refs[:cap]), list(request.highest_accepted_rounds), cap
+        )
+        out.sends.append(
+            (sender, FetchBlocksResponse(request.request_id, tuple(b.to_bytes() for b in blocks)))
+        )
+
+    def _on_subscribe(self, sender: int, request: SubscribeRequest, out: Outgoing) -> None:
+        for block in self.dag.own_blocks_after(
+            self.own_index, request.after_round, MAX_BLOCKS_PER_SUBSCRIPTION
+        ):
+            out.sends.append((sender, BlockPush(block.to_bytes())))
+
+    def tick(self, now_ms: int) -> Outgoing:
+        out = Outgoing()
+        self._apply(self.core.tick(now_ms), None, now_ms, out)
+        for peer in range(self.context.size):
+            if peer == self.own_index:
+                continue
+            silent = now_ms - self._last_heard[peer] >= self._resubscribe_after_ms
+            if silent and now_ms - self._last_subscribed[peer] >= self._resubscribe_after_ms:
+                self._subscribe(peer, now_ms, out)
+        return out
+
+    def next_deadline_ms(self, now_ms: int) -> int:
+        """When `tick` should next be called (at the latest a resubscription check)."""
+        candidates = [now_ms + self.context.parameters.periodic_sync_interval_ms]
+        for deadline in (self.core.next_deadline_ms(), self.sync.next_deadline_ms()):
+            if deadline is not None:
+                candidates.append(deadline)
+        return max(now_ms, min(candidates))
+
+    # --- output ----------------------------------------------------------------------------
+
+    def _apply(self, result: CoreOutput, hint: int | None, now_ms: int, out: Outgoing) -> None:
+        for block in result.proposed:
+            out.sends.append((None, BlockPush(block.to_bytes())))
+        out.proposed += result.proposed
+        out.committed += result.committed
+        out.decided += result.decided
+        for block, error in result.rejected:
+            logger.warning("node %d rejected %s: %s", self.own_index, block, error)
+        self.sync.set_missing(self.core.block_manager.missing_blocks(), hint)
+        self._fetch(now_ms, out)
+
+    def _fetch(self, now_ms: int, out: Outgoing) -> None:
+        rounds = tuple(b.round for b in self.dag.last_blocks())
+        for request in self.sync.poll(now_ms):
+            out.sends.append(
+                (request.peer, FetchBlocksRequest(request.request_id, request.refs, rounds))
+            )
+
+    def _subscribe(self, peer: int, now_ms: int, out: Outgoing) -> None:
+        self._last_subscribed[peer] = now_ms
+        after = self.dag.last_block_of(peer).round
+        out.sends.append((peer, SubscribeRequest(after)))
+
+    def _bad(self, sender: int, reason: str) -> None:
+        self.bad_messages[sender] += 1
+        logger.info("node %d: bad input from %d: %s", self.own_index, sender, reason)

@@ -1,0 +1,1 @@
+"""Consensus wire types: blocks and commits (Mysticeti)."""
