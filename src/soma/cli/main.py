@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from soma import __version__
+from soma.cli.dag import dag_app
 from soma.cli.keytool import keytool_app
 from soma.cli.sim import sim
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(keytool_app, name="keytool")
 app.command("sim")(sim)
+app.add_typer(dag_app, name="dag")
 
 
 def _version(value: bool) -> None:

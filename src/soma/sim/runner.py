@@ -82,6 +82,8 @@ class SimResult:
     wall_seconds: float
     reached_target: bool
     events: int
+    #: The simulated validators themselves, for tests that look inside.
+    validators: list[SimValidator] = dataclasses.field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -189,6 +191,7 @@ def run_simulation(config: SimConfig) -> SimResult:
         wall_seconds=time.perf_counter() - started,
         reached_target=reached,
         events=scheduler.events_run,
+        validators=validators,
     )
 
 
