@@ -160,10 +160,14 @@ class DagState:
         """`author`'s blocks above `round`, lowest first, at most `limit` (from memory,
         or from the store for rounds already evicted)."""
         last = self._last_block[author].round
+        found: list[SignedBlock] = []
         if round + 1 < self._gc_round:
-            found = [b for b in self.store.scan_blocks_from(round + 1) if b.author == author]
-            return found[:limit]
-        found = []
+            for block in self.store.scan_blocks_from(round + 1):
+                if block.author == author:
+                    found.append(block)
+                    if len(found) >= limit:
+                        break
+            return found
         for r in range(round + 1, last + 1):
             found += self._by_slot.get(Slot(r, author), ())
             if len(found) >= limit:
