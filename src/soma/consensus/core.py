@@ -51,6 +51,8 @@ class CoreOutput:
     missing: list[BlockRef] = dataclasses.field(default_factory=list)
     accepted: list[SignedBlock] = dataclasses.field(default_factory=list)
     rejected: list[tuple[SignedBlock, BlockRejectedError]] = dataclasses.field(default_factory=list)
+    #: Submission tokens whose transactions went into a block we proposed.
+    included: list[tuple[object, BlockRef]] = dataclasses.field(default_factory=list)
 
 
 class Core:
@@ -229,8 +231,10 @@ class Core:
         timed_out = now_ms >= self._round_start_ms + params.leader_timeout_ms
         if not timed_out and not self._leaders_ready(round - 1):
             return False
-        block = self._build_block(round, now_ms)
+        block, tokens = self._build_block(round, now_ms)
         self.dag.accept_block(block)
+        ref = block.reference()
+        out.included += [(token, ref) for token in tokens]
         if self.clock.add_block(block.round, block.author):
             self._round_start_ms = now_ms
         self._last_proposed = block
@@ -238,7 +242,7 @@ class Core:
         out.proposed.append(block)
         return True
 
-    def _build_block(self, round: int, now_ms: int) -> SignedBlock:
+    def _build_block(self, round: int, now_ms: int) -> tuple[SignedBlock, list[object]]:
         context = self.context
         own = context.own_index
         ancestors: list[SignedBlock] = [self._last_proposed]
@@ -253,19 +257,17 @@ class Core:
             linked = self._linked_rounds
             linked[ancestor.author] = max(linked[ancestor.author], ancestor.round)
         params = context.parameters
-        transactions = self._transactions.take(
-            params.max_block_transactions, params.max_block_bytes
-        )
+        taken = self._transactions.take(params.max_block_transactions, params.max_block_bytes)
         unsigned = Block(
             epoch=context.epoch,
             round=round,
             author=own,
             timestamp_ms=max([now_ms, *(a.timestamp_ms for a in ancestors)]),
             ancestors=tuple(a.reference() for a in ancestors),
-            transactions=tuple(transactions),
+            transactions=tuple(taken.transactions),
             commit_votes=tuple(self.dag.take_commit_votes(MAX_COMMIT_VOTES)),
         )
-        return SignedBlock.sign(unsigned, self._key)
+        return SignedBlock.sign(unsigned, self._key), taken.tokens
 
     def _latest_block_below(self, author: int, round: int) -> SignedBlock | None:
         """`author`'s highest block at a round below `round` (the first received, if it

@@ -19,6 +19,7 @@ import collections
 import dataclasses
 import logging
 import random
+from collections.abc import Sequence
 
 from soma.consensus.committer.status import LeaderStatus
 from soma.consensus.context import Context
@@ -35,7 +36,7 @@ from soma.consensus.messages import (
 from soma.consensus.store import ConsensusStore
 from soma.consensus.synchronizer import Synchronizer, blocks_for_fetch
 from soma.consensus.transaction import TransactionQueue
-from soma.types.consensus.block import SignedBlock
+from soma.types.consensus.block import BlockRef, SignedBlock
 from soma.types.consensus.commit import CommittedSubDag
 from soma.types.crypto import ProtocolKeyPair
 from soma.types.error import SomaError
@@ -53,6 +54,8 @@ class Outgoing:
     committed: list[CommittedSubDag] = dataclasses.field(default_factory=list)
     decided: list[LeaderStatus] = dataclasses.field(default_factory=list)
     proposed: list[SignedBlock] = dataclasses.field(default_factory=list)
+    #: Submission tokens whose transactions went into a block we proposed.
+    included: list[tuple[object, BlockRef]] = dataclasses.field(default_factory=list)
 
 
 class ConsensusProtocol:
@@ -65,7 +68,7 @@ class ConsensusProtocol:
         rng: random.Random,
         now_ms: int,
         round_robin_schedule: bool = False,
-        resubscribe_after_ms: int = 1_000,
+        resubscribe_after_ms: int | None = 1_000,
     ) -> None:
         self.context = context
         self.dag = DagState(context, store)
@@ -112,10 +115,46 @@ class ConsensusProtocol:
             self.sync.on_response(message.request_id)
             self._fetch(now_ms, out)
         elif isinstance(message, FetchBlocksRequest):
-            self._on_fetch(sender, message, out)
+            blocks = self.answer_fetch(message.refs, message.highest_accepted_rounds)
+            response = FetchBlocksResponse(message.request_id, tuple(b.to_bytes() for b in blocks))
+            out.sends.append((sender, response))
         elif isinstance(message, SubscribeRequest):
-            self._on_subscribe(sender, message, out)
+            for block in self.own_blocks_after(message.after_round, MAX_BLOCKS_PER_SUBSCRIPTION):
+                out.sends.append((sender, BlockPush(block.to_bytes())))
         return out
+
+    def receive_blocks(
+        self, sender: int, raw: Sequence[bytes], now_ms: int, own_only: bool = True
+    ) -> Outgoing:
+        """Blocks (serialized) from `sender`: pushed (`own_only`: it may only push its
+        own) or otherwise sent."""
+        out = Outgoing()
+        if self._is_peer(sender):
+            self._last_heard[sender] = now_ms
+            self._on_blocks(sender, list(raw), now_ms, out, own_only)
+        return out
+
+    def receive_fetched(
+        self, sender: int, request_id: int, raw: Sequence[bytes], now_ms: int
+    ) -> Outgoing:
+        """The answer to fetch request `request_id`."""
+        out = Outgoing()
+        if self._is_peer(sender):
+            self._last_heard[sender] = now_ms
+            self._on_blocks(sender, list(raw), now_ms, out, own_only=False)
+        self.sync.on_response(request_id)
+        self._fetch(now_ms, out)
+        return out
+
+    def fetch_failed(self, request_id: int, now_ms: int) -> Outgoing:
+        """Fetch request `request_id` failed (timeout, refused, unreachable)."""
+        out = Outgoing()
+        self.sync.on_response(request_id)
+        self._fetch(now_ms, out)
+        return out
+
+    def _is_peer(self, sender: int) -> bool:
+        return 0 <= sender < self.context.size and sender != self.own_index
 
     def _on_blocks(
         self, sender: int, raw: list[bytes], now_ms: int, out: Outgoing, own_only: bool
@@ -141,26 +180,21 @@ class ConsensusProtocol:
         if verified:
             self._apply(self.core.add_blocks(verified, now_ms), sender, now_ms, out)
 
-    def _on_fetch(self, sender: int, request: FetchBlocksRequest, out: Outgoing) -> None:
+    def answer_fetch(
+        self, refs: Sequence[BlockRef], highest_accepted_rounds: Sequence[int]
+    ) -> list[SignedBlock]:
+        """The blocks a peer asked for, with the ancestors it lacks, capped."""
         cap = self.context.parameters.max_blocks_per_fetch
-        blocks = blocks_for_fetch(
-            self.dag, list(request.refs[:cap]), list(request.highest_accepted_rounds), cap
-        )
-        out.sends.append(
-            (sender, FetchBlocksResponse(request.request_id, tuple(b.to_bytes() for b in blocks)))
-        )
+        return blocks_for_fetch(self.dag, list(refs[:cap]), list(highest_accepted_rounds), cap)
 
-    def _on_subscribe(self, sender: int, request: SubscribeRequest, out: Outgoing) -> None:
-        for block in self.dag.own_blocks_after(
-            self.own_index, request.after_round, MAX_BLOCKS_PER_SUBSCRIPTION
-        ):
-            out.sends.append((sender, BlockPush(block.to_bytes())))
+    def own_blocks_after(self, after_round: int, limit: int) -> list[SignedBlock]:
+        return self.dag.own_blocks_after(self.own_index, after_round, limit)
 
     def tick(self, now_ms: int) -> Outgoing:
         out = Outgoing()
         self._apply(self.core.tick(now_ms), None, now_ms, out)
         for peer in range(self.context.size):
-            if peer == self.own_index:
+            if peer == self.own_index or self._resubscribe_after_ms is None:
                 continue
             silent = now_ms - self._last_heard[peer] >= self._resubscribe_after_ms
             if silent and now_ms - self._last_subscribed[peer] >= self._resubscribe_after_ms:
@@ -183,6 +217,7 @@ class ConsensusProtocol:
         out.proposed += result.proposed
         out.committed += result.committed
         out.decided += result.decided
+        out.included += result.included
         for block, error in result.rejected:
             logger.warning("node %d rejected %s: %s", self.own_index, block, error)
         self.sync.set_missing(self.core.block_manager.missing_blocks(), hint)

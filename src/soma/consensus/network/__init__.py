@@ -1,0 +1,1 @@
+"""The consensus network: gRPC between the validators of one committee."""
