@@ -77,16 +77,42 @@ class BlockManager:
             current = queue.popleft()
             if not self._check_and_insert(current, result):
                 continue
-            ready: list[SignedBlock] = []
-            for dependent in sorted(self._waiting.pop(current.reference(), ())):
-                entry = self._suspended.get(dependent)
-                if entry is None:
-                    continue
-                entry.missing.discard(current.reference())
-                if not entry.missing:
-                    del self._suspended[dependent]
-                    ready.append(entry.block)
-            queue.extend(ready)
+            queue.extend(self._release(current.reference()))
+
+    def _release(self, ref: BlockRef) -> list[SignedBlock]:
+        """`ref` is now in the DAG: the suspended blocks that waited only for it."""
+        ready: list[SignedBlock] = []
+        for dependent in sorted(self._waiting.pop(ref, ())):
+            entry = self._suspended.get(dependent)
+            if entry is None:
+                continue
+            entry.missing.discard(ref)
+            if not entry.missing:
+                del self._suspended[dependent]
+                ready.append(entry.block)
+        return ready
+
+    def blocks_inserted(self, refs: Iterable[BlockRef]) -> AcceptResult:
+        """Blocks were put into the DAG directly (from certified commits): accept the
+        suspended blocks they complete."""
+        result = AcceptResult([], [])
+        for ref in refs:
+            for block in self._release(ref):
+                self._accept(block, result)
+        self._suspended_cleanup(result)
+        result.missing = self.missing_blocks()
+        return result
+
+    def _suspended_cleanup(self, result: AcceptResult) -> None:
+        """Drop suspended blocks that were meanwhile inserted another way."""
+        for ref in [r for r in self._suspended if self._dag.contains(r)]:
+            entry = self._suspended.pop(ref)
+            for a in entry.missing:
+                waiters = self._waiting.get(a)
+                if waiters is not None:
+                    waiters.discard(ref)
+                    if not waiters:
+                        del self._waiting[a]
 
     def _check_and_insert(self, block: SignedBlock, result: AcceptResult) -> bool:
         ancestors = [a for a in map(self._dag.get_block, block.ancestors) if a is not None]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 
 from soma.consensus.block_manager import BlockManager
 from soma.consensus.block_verifier import BlockVerifier
@@ -27,13 +28,13 @@ from soma.consensus.committer.status import Decision, LeaderStatus
 from soma.consensus.committer.universal import NOTHING_DECIDED, SlotKey, UniversalCommitter
 from soma.consensus.context import Context
 from soma.consensus.dag_state import DagState
-from soma.consensus.errors import BlockRejectedError
+from soma.consensus.errors import BlockRejectedError, ConsensusError
 from soma.consensus.leader_schedule import LeaderSchedule, ReputationTracker
 from soma.consensus.linearizer import Linearizer
 from soma.consensus.threshold_clock import ThresholdClock
 from soma.consensus.transaction import TransactionQueue
 from soma.types.consensus.block import Block, BlockRef, SignedBlock, Slot
-from soma.types.consensus.commit import CommittedSubDag, ReputationScores
+from soma.types.consensus.commit import Commit, CommittedSubDag, ReputationScores
 from soma.types.crypto import ProtocolKeyPair
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,56 @@ class Core:
                     # Slots after this one are elected under the new schedule: decide
                     # them again.
                     break
+
+    def add_certified_commits(
+        self, commits: Sequence[tuple[Commit, Sequence[SignedBlock]]], now_ms: int
+    ) -> CoreOutput:
+        """Commits certified by 2f+1 stake of votes, with their (verified) blocks, from
+        the commit syncer: recorded as they are, in order, after our last commit. Their
+        blocks enter the DAG without the ancestor checks (their ancestors may be long
+        garbage-collected here); then the normal commit rule continues from there."""
+        out = CoreOutput()
+        params = self.context.parameters
+        dag = self.dag
+        inserted: list[BlockRef] = []
+        for commit, blocks in commits:
+            if commit.index <= dag.last_commit_index:
+                continue
+            if commit.index != dag.last_commit_index + 1:
+                raise ConsensusError(
+                    f"certified commit {commit.index} does not follow {dag.last_commit_index}"
+                )
+            if commit.previous_digest != dag.last_commit_digest:
+                raise ConsensusError(f"certified commit {commit.index} does not chain")
+            by_ref = {b.reference(): b for b in blocks}
+            ordered = [by_ref[ref] for ref in commit.blocks]
+            for block in ordered:
+                if not dag.contains(block.reference()):
+                    dag.accept_block(block)
+                    inserted.append(block.reference())
+                    self.clock.add_block(block.round, block.author)
+            dag.add_commit(commit, ordered)
+            subdag = CommittedSubDag(
+                commit, commit.leader, tuple(ordered), commit.timestamp_ms, decided_directly=False
+            )
+            out.committed.append(subdag)
+            self.reputation.add(subdag)
+            leaders = self.schedule.leaders(commit.leader.round)
+            offset = leaders.index(commit.leader.author) if commit.leader.author in leaders else 0
+            self._last_decided = max(self._last_decided, (commit.leader.round, offset))
+            if commit.index % params.commits_per_schedule_update == 0:
+                scores = self.reputation.scores()
+                self.schedule.update(scores)
+                dag.add_commit_info(commit.index, scores)
+                self.reputation.reset()
+        if out.committed:
+            released = self.block_manager.blocks_inserted(inserted)
+            out.accepted += released.accepted
+            out.rejected += released.rejected
+            for block in released.accepted:
+                self.clock.add_block(block.round, block.author)
+        self._step(now_ms, out)
+        return out
 
     # --- proposing ---------------------------------------------------------------------------
 

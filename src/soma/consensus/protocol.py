@@ -78,6 +78,8 @@ class ConsensusProtocol:
         self._last_heard = [now_ms] * context.size
         self._last_subscribed = [now_ms] * context.size
         self.bad_messages: collections.Counter[int] = collections.Counter()
+        #: Per authority, the highest round of a verified block received from anyone.
+        self.highest_received = [0] * context.size
 
     @property
     def own_index(self) -> int:
@@ -177,6 +179,8 @@ class ConsensusProtocol:
                 self._bad(sender, str(e))
                 continue
             verified.append(block)
+            if block.round > self.highest_received[block.author]:
+                self.highest_received[block.author] = block.round
         if verified:
             self._apply(self.core.add_blocks(verified, now_ms), sender, now_ms, out)
 
@@ -210,6 +214,12 @@ class ConsensusProtocol:
         return max(now_ms, min(candidates))
 
     # --- output ----------------------------------------------------------------------------
+
+    def apply_core_output(self, result: CoreOutput, now_ms: int) -> Outgoing:
+        """What to do after Core was driven directly (certified commits)."""
+        out = Outgoing()
+        self._apply(result, None, now_ms, out)
+        return out
 
     def _apply(self, result: CoreOutput, hint: int | None, now_ms: int, out: Outgoing) -> None:
         for block in result.proposed:

@@ -14,13 +14,14 @@ import time
 from typing import Any
 
 from soma.consensus.context import Context
+from soma.consensus.local_committee import generate_committee
 from soma.consensus.parameters import ConsensusParameters
 from soma.sim.checker import AgreementReport, check_agreement
 from soma.sim.network import LatencyModel, SimNetwork
 from soma.sim.scheduler import Scheduler
 from soma.sim.validator import Behaviour, SimValidator
-from soma.types.committee import Committee, CommitteeMember
-from soma.types.crypto import AuthorityKeyPair, NetworkKeyPair, ProtocolKeyPair
+from soma.types.committee import Committee
+from soma.types.crypto import ProtocolKeyPair
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,26 +110,8 @@ class SimResult:
 def build_committee(size: int, seed: int) -> tuple[Committee, list[ProtocolKeyPair]]:
     """A committee of `size` equal-stake validators with keys derived from `seed`;
     protocol keys are returned in committee index order."""
-    rng = random.Random(seed)
-    authority = [AuthorityKeyPair(rng.randbytes(32)) for _ in range(size)]
-    protocol = [ProtocolKeyPair(rng.randbytes(32)) for _ in range(size)]
-    network = [NetworkKeyPair(rng.randbytes(32)) for _ in range(size)]
-    members = [
-        CommitteeMember(
-            name=authority[i].name,
-            stake=1,
-            protocol_key=protocol[i].public_key,
-            network_key=network[i].public_key,
-            hostname=f"sim-{i}",
-            network_address=f"sim-{i}:1",
-            consensus_address=f"sim-{i}:2",
-            p2p_address=f"sim-{i}:3",
-        )
-        for i in range(size)
-    ]
-    committee = Committee.new(0, members)
-    by_name = {authority[i].name: protocol[i] for i in range(size)}
-    return committee, [by_name[m.name] for m in committee.members]
+    committee, keys = generate_committee(size, seed)
+    return committee, [k.protocol for k in keys]
 
 
 def run_simulation(config: SimConfig) -> SimResult:

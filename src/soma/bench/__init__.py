@@ -1,0 +1,1 @@
+"""System benchmarks run by `soma bench ...`: real processes on loopback."""

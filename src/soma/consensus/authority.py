@@ -1,0 +1,319 @@
+"""ConsensusAuthority: one validator's consensus for one epoch, over gRPC.
+
+It runs the sans-IO `ConsensusProtocol` on an asyncio loop and does only I/O around it:
+a gRPC server answering peers (block subscriptions, fetches, commit ranges, latest blocks
+and rounds), one subscriber task per peer streaming that peer's blocks in (reconnecting
+with backoff), fetch tasks for the synchronizer's requests, a timer for the leader timeout
+and minimum round delay, the CommitSyncer for catching up on certified commits, and the
+CommitObserver handing commits on. It is started and stopped as a unit; the node builds a
+new one for each epoch.
+
+A peer that keeps sending invalid data is dropped for a while: its subscription is closed
+and its calls are refused; the protocol has already ignored everything it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+from collections.abc import AsyncIterator
+
+from soma.consensus.commit_observer import CommitConsumer, CommitObserver
+from soma.consensus.commit_syncer import CommitSyncer
+from soma.consensus.context import Context
+from soma.consensus.messages import FetchBlocksRequest as ProtocolFetch
+from soma.consensus.network import wire
+from soma.consensus.network.auth import PeerAuthenticator
+from soma.consensus.network.client import ConsensusClient, PeerCallError
+from soma.consensus.network.server import ConsensusServer, now_ms
+from soma.consensus.parameters import ConsensusParameters
+from soma.consensus.protocol import ConsensusProtocol, Outgoing
+from soma.consensus.store import ConsensusStore
+from soma.consensus.transaction import TransactionQueue
+from soma.consensus.transaction_client import TransactionClient
+from soma.types.committee import Committee
+from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
+
+logger = logging.getLogger(__name__)
+
+#: Blocks per subscription stream message.
+SUBSCRIPTION_BATCH = 20
+#: Invalid messages from one peer before it is dropped, and for how long.
+MAX_BAD_MESSAGES = 20
+DROP_PEER_MS = 30_000
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorityConfig:
+    committee: Committee
+    own_index: int
+    protocol_key: ProtocolKeyPair
+    network_key: NetworkKeyPair
+    parameters: ConsensusParameters = dataclasses.field(default_factory=ConsensusParameters)
+    #: Where to listen ("host:port"); defaults to the committee's consensus address.
+    listen_address: str | None = None
+    max_pending_transactions: int = 100_000
+    #: Backoff between reconnections to a peer.
+    min_backoff_ms: int = 100
+    max_backoff_ms: int = 5_000
+
+
+class ConsensusAuthority:
+    def __init__(
+        self,
+        config: AuthorityConfig,
+        store: ConsensusStore,
+        consumer: CommitConsumer,
+        last_processed_commit: int = 0,
+    ) -> None:
+        self.config = config
+        self._store = store
+        committee = config.committee
+        params = config.parameters
+        self.context = Context(committee, config.own_index, params)
+        self._queue = TransactionQueue(
+            max_pending=config.max_pending_transactions,
+            max_transaction_bytes=params.max_transaction_bytes,
+            max_submission_transactions=params.max_block_transactions,
+            max_submission_bytes=params.max_block_bytes,
+        )
+        self.transaction_client = TransactionClient(self._queue, self._wake_up)
+        self._consumer = consumer
+        self._last_processed_commit = last_processed_commit
+        self._auth = PeerAuthenticator(committee, config.own_index, config.network_key)
+        self._client = ConsensusClient(committee, config.own_index, self._auth)
+        self._server: ConsensusServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._fetches: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._own_block = asyncio.Event()
+        self._dropped_until: dict[int, int] = {}
+        self._subscribers: dict[int, asyncio.Task[None]] = {}
+        self._rng = random.Random()
+        self._protocol: ConsensusProtocol | None = None
+        self._observer: CommitObserver | None = None
+        self._syncer: CommitSyncer | None = None
+        self._last_gc_round = 0
+        self.port: int | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def protocol(self) -> ConsensusProtocol:
+        assert self._protocol is not None, "not started"
+        return self._protocol
+
+    async def start(self) -> None:
+        config = self.config
+        now = now_ms()
+        protocol = ConsensusProtocol(
+            self.context,
+            self._store,
+            config.protocol_key,
+            self._queue,
+            self._rng,
+            now,
+            resubscribe_after_ms=None,
+        )
+        self._protocol = protocol
+        self._observer = CommitObserver(protocol.dag, self._consumer, self._last_processed_commit)
+        self._syncer = CommitSyncer(self, self._client, self._rng)
+        self._server = ConsensusServer(self, self._auth)
+        own = config.committee.members[config.own_index]
+        self.port = self._server.bind(config.listen_address or own.consensus_address)
+        await self._server.start()
+        self._spawn(self._observer.run(), "commit-observer")
+        self._spawn(self._timer_loop(), "timer")
+        self._spawn(self._syncer.run(), "commit-syncer")
+        for peer in range(self.context.size):
+            if peer != config.own_index:
+                self._subscribers[peer] = self._spawn(self._subscribe_loop(peer), f"sub-{peer}")
+        self.dispatch(protocol.start(now))
+        logger.info(
+            "consensus authority %d started on port %d at round %d, commit %d",
+            config.own_index,
+            self.port,
+            protocol.core.last_proposed_round,
+            protocol.dag.last_commit_index,
+        )
+
+    async def stop(self) -> None:
+        self.transaction_client.close()
+        tasks = self._tasks + list(self._fetches)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._fetches.clear()
+        if self._server is not None:
+            await self._server.stop(0.2)
+        await self._client.close()
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.append(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    @staticmethod
+    def _task_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("consensus task %s failed", task.get_name(), exc_info=task.exception())
+
+    # --- the protocol's outputs ------------------------------------------------------------
+
+    def dispatch(self, out: Outgoing) -> None:
+        """Carry out what the protocol asked for."""
+        protocol = self.protocol
+        client = self.transaction_client
+        for token, ref in out.included:
+            client.on_included(token, ref)
+        if out.proposed:
+            event, self._own_block = self._own_block, asyncio.Event()
+            event.set()
+        for peer, message in out.sends:
+            if isinstance(message, ProtocolFetch) and peer is not None:
+                task = asyncio.get_running_loop().create_task(self._fetch(peer, message))
+                self._fetches.add(task)
+                task.add_done_callback(self._fetches.discard)
+            # Pushes go out through the peers' subscriptions; the gRPC subscriber tasks
+            # reconnect by themselves, so SubscribeRequests are not needed here.
+        if out.committed:
+            assert self._observer is not None
+            self._observer.push(out.committed)
+            for subdag in out.committed:
+                client.on_committed(subdag)
+        gc_round = protocol.dag.gc_round
+        if gc_round > self._last_gc_round:
+            self._last_gc_round = gc_round
+            client.on_gc_round(gc_round)
+        self._check_bad_peers()
+        self._wake.set()
+
+    def _wake_up(self) -> None:
+        self._wake.set()
+
+    async def _timer_loop(self) -> None:
+        protocol = self.protocol
+        while True:
+            now = now_ms()
+            deadline = protocol.next_deadline_ms(now)
+            if deadline > now:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), (deadline - now) / 1000)
+            self._wake.clear()
+            self.dispatch_tick()
+
+    def dispatch_tick(self) -> None:
+        out = self.protocol.tick(now_ms())
+        self.dispatch(out)
+        # dispatch() sets the wake flag for other waiters; a tick needs no second tick.
+        if not (out.proposed or out.committed or out.sends):
+            self._wake.clear()
+
+    # --- peers -----------------------------------------------------------------------------
+
+    async def _subscribe_loop(self, peer: int) -> None:
+        backoff = self.config.min_backoff_ms
+        while True:
+            if self.is_dropped(peer):
+                await asyncio.sleep(1.0)
+                continue
+            after = self.protocol.dag.last_block_of(peer).round
+            try:
+                async for batch in self._client.subscribe_blocks(peer, after):
+                    backoff = self.config.min_backoff_ms
+                    self.dispatch(self.protocol.receive_blocks(peer, batch.blocks, now_ms()))
+                    if self.is_dropped(peer):
+                        break
+            except PeerCallError as e:
+                logger.debug("subscription to %d broke: %s", peer, e)
+            await asyncio.sleep(backoff / 1000)
+            backoff = min(backoff * 2, self.config.max_backoff_ms)
+
+    async def _fetch(self, peer: int, message: ProtocolFetch) -> None:
+        timeout_s = self.context.parameters.fetch_timeout_ms / 1000
+        request = wire.FetchBlocksRequest(message.refs, message.highest_accepted_rounds)
+        try:
+            batch = await self._client.fetch_blocks(peer, request, timeout_s)
+        except PeerCallError as e:
+            logger.debug("fetch from %d failed: %s", peer, e)
+            self.dispatch(self.protocol.fetch_failed(message.request_id, now_ms()))
+            return
+        self.dispatch(
+            self.protocol.receive_fetched(peer, message.request_id, batch.blocks, now_ms())
+        )
+
+    def _check_bad_peers(self) -> None:
+        bad = self.protocol.bad_messages
+        for peer, count in list(bad.items()):
+            if count >= MAX_BAD_MESSAGES:
+                logger.warning("dropping peer %d for %d invalid messages", peer, count)
+                self._dropped_until[peer] = now_ms() + DROP_PEER_MS
+                del bad[peer]
+
+    # --- the server side (ConsensusServiceHandler) ----------------------------------------
+
+    def is_dropped(self, peer: int) -> bool:
+        until = self._dropped_until.get(peer)
+        if until is None:
+            return False
+        if now_ms() >= until:
+            del self._dropped_until[peer]
+            return False
+        return True
+
+    def report_bad_request(self, peer: int, reason: str) -> None:
+        logger.info("bad request from %d: %s", peer, reason)
+        self.protocol.bad_messages[peer] += 1
+        self._check_bad_peers()
+
+    async def subscribe_blocks(
+        self, peer: int, request: wire.SubscribeBlocksRequest
+    ) -> AsyncIterator[wire.BlockBatch]:
+        last = request.after_round
+        while not self.is_dropped(peer):
+            event = self._own_block
+            blocks = self.protocol.own_blocks_after(last, SUBSCRIPTION_BATCH)
+            if blocks:
+                last = blocks[-1].round
+                yield wire.BlockBatch(tuple(b.to_bytes() for b in blocks))
+                continue
+            await event.wait()
+
+    async def fetch_blocks(self, peer: int, request: wire.FetchBlocksRequest) -> wire.BlockBatch:
+        blocks = self.protocol.answer_fetch(request.refs, request.highest_accepted_rounds)
+        return wire.BlockBatch(tuple(b.to_bytes() for b in blocks))
+
+    async def fetch_commits(
+        self, peer: int, request: wire.FetchCommitsRequest
+    ) -> wire.FetchCommitsResponse:
+        assert self._syncer is not None
+        response: wire.FetchCommitsResponse = self._syncer.answer(request)
+        return response
+
+    async def fetch_latest_blocks(
+        self, peer: int, request: wire.FetchLatestBlocksRequest
+    ) -> wire.BlockBatch:
+        dag = self.protocol.dag
+        blocks = [
+            dag.last_block_of(a)
+            for a in dict.fromkeys(request.authorities)
+            if 0 <= a < self.context.size
+        ]
+        return wire.BlockBatch(tuple(b.to_bytes() for b in blocks if b.round > 0))
+
+    async def latest_rounds(
+        self, peer: int, request: wire.LatestRoundsRequest
+    ) -> wire.LatestRoundsResponse:
+        protocol = self.protocol
+        accepted = tuple(b.round for b in protocol.dag.last_blocks())
+        received = tuple(
+            max(a, r) for a, r in zip(accepted, protocol.highest_received, strict=True)
+        )
+        return wire.LatestRoundsResponse(received, accepted)

@@ -1,0 +1,171 @@
+"""The consensus gRPC server of one validator: authenticates the caller, decodes the
+request, asks the authority's handler, and encodes the answer.
+
+Generic handlers over raw bytes (no generated stubs): every request and response is one
+BCS struct from `wire`. A call from a non-member, a malformed request, or a peer that the
+authority has dropped for misbehaving is refused with a gRPC status; nothing a caller sends
+can raise out of a handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import grpc
+
+from soma.consensus.network import wire
+from soma.consensus.network.auth import PeerAuthenticator, PeerAuthError
+from soma.types.bcs import BcsStruct
+from soma.types.error import SomaError
+
+logger = logging.getLogger(__name__)
+
+#: Largest gRPC message either way (a fetch response of many blocks).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+R = TypeVar("R", bound=BcsStruct)
+if TYPE_CHECKING:
+    Context = grpc.aio.ServicerContext[bytes, bytes]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+class ConsensusServiceHandler(Protocol):
+    """What the authority answers; `peer` is the authenticated caller's index."""
+
+    def is_dropped(self, peer: int) -> bool: ...
+
+    def report_bad_request(self, peer: int, reason: str) -> None: ...
+
+    def subscribe_blocks(
+        self, peer: int, request: wire.SubscribeBlocksRequest
+    ) -> AsyncIterator[wire.BlockBatch]: ...
+
+    async def fetch_blocks(
+        self, peer: int, request: wire.FetchBlocksRequest
+    ) -> wire.BlockBatch: ...
+
+    async def fetch_commits(
+        self, peer: int, request: wire.FetchCommitsRequest
+    ) -> wire.FetchCommitsResponse: ...
+
+    async def fetch_latest_blocks(
+        self, peer: int, request: wire.FetchLatestBlocksRequest
+    ) -> wire.BlockBatch: ...
+
+    async def latest_rounds(
+        self, peer: int, request: wire.LatestRoundsRequest
+    ) -> wire.LatestRoundsResponse: ...
+
+
+class ConsensusServer:
+    def __init__(
+        self,
+        handler: ConsensusServiceHandler,
+        authenticator: PeerAuthenticator,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        self._handler = handler
+        self._auth = authenticator
+        self._server = grpc.aio.server(options=channel_options(max_message_bytes))
+        h = handler
+        methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+            "SubscribeBlocks": grpc.unary_stream_rpc_method_handler(
+                self._streaming(wire.SubscribeBlocksRequest, h.subscribe_blocks)
+            ),
+            "FetchBlocks": grpc.unary_unary_rpc_method_handler(
+                self._unary(wire.FetchBlocksRequest, h.fetch_blocks)
+            ),
+            "FetchCommits": grpc.unary_unary_rpc_method_handler(
+                self._unary(wire.FetchCommitsRequest, h.fetch_commits)
+            ),
+            "FetchLatestBlocks": grpc.unary_unary_rpc_method_handler(
+                self._unary(wire.FetchLatestBlocksRequest, h.fetch_latest_blocks)
+            ),
+            "GetLatestRounds": grpc.unary_unary_rpc_method_handler(
+                self._unary(wire.LatestRoundsRequest, h.latest_rounds)
+            ),
+        }
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(wire.SERVICE, methods),)
+        )
+
+    def bind(self, address: str) -> int:
+        """Listen on `host:port` (port 0 picks a free one); returns the port."""
+        port: int = self._server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+        return port
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace_s: float = 0.5) -> None:
+        await self._server.stop(grace_s)
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def _admit(self, request: bytes, context: Context, kind: type[R]) -> tuple[int, R]:
+        handshake = None
+        for key, value in context.invocation_metadata() or ():
+            if key == wire.AUTH_METADATA_KEY and isinstance(value, bytes):
+                handshake = value
+        try:
+            peer = self._auth.authenticate(handshake, now_ms())
+        except PeerAuthError as e:
+            logger.warning("refused call from %s: %s", context.peer(), e)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(e))
+            raise AssertionError("unreachable") from e
+        if self._handler.is_dropped(peer):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"peer {peer} is dropped")
+        try:
+            decoded = kind.from_bytes(request)
+        except SomaError as e:
+            self._handler.report_bad_request(peer, f"malformed {kind.__name__}: {e}")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            raise AssertionError("unreachable") from e
+        return peer, decoded
+
+    def _unary(
+        self,
+        kind: type[R],
+        call: Callable[[int, R], Awaitable[BcsStruct]],
+    ) -> Callable[[bytes, Context], Awaitable[bytes]]:
+        async def handle(request: bytes, context: Context) -> bytes:
+            peer, decoded = await self._admit(request, context, kind)
+            try:
+                response = await call(peer, decoded)
+            except SomaError as e:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+                raise AssertionError("unreachable") from e
+            return response.to_bytes()
+
+        return handle
+
+    def _streaming(
+        self,
+        kind: type[R],
+        call: Callable[[int, R], AsyncIterator[BcsStruct]],
+    ) -> Callable[[bytes, Context], AsyncIterator[bytes]]:
+        async def handle(request: bytes, context: Context) -> AsyncIterator[bytes]:
+            peer, decoded = await self._admit(request, context, kind)
+            async for item in call(peer, decoded):
+                yield item.to_bytes()
+
+        return handle
