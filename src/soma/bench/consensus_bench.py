@@ -146,7 +146,7 @@ class ConsensusCluster:
         out = []
         for v in self.live():
             assert v.channel is not None
-            call = v.channel.unary_unary(STATS)
+            call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = v.channel.unary_unary(STATS)
             with contextlib.suppress(grpc.aio.AioRpcError):
                 data = await call(StatsRequest().to_bytes(), timeout=5)
                 out.append(StatsResponse.from_bytes(data))
@@ -182,7 +182,7 @@ class LoadState:
 
 async def _send(v: ValidatorProcess, batch: list[bytes], state: LoadState) -> None:
     assert v.channel is not None
-    call = v.channel.unary_unary(SUBMIT)
+    call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = v.channel.unary_unary(SUBMIT)
     sent = time.perf_counter()
     try:
         data = await call(SubmitRequest(tuple(batch)).to_bytes(), timeout=60)
