@@ -37,6 +37,7 @@ from soma.bench.load_service import (
     SubmitRequest,
     SubmitResponse,
 )
+from soma.bench.raft_node import RaftNodeConfig
 from soma.bench.stats import LatencyRecorder
 from soma.consensus.local_committee import free_ports, generate_committee
 from soma.consensus.network.server import channel_options
@@ -47,6 +48,7 @@ READY_TIMEOUT_S = 60.0
 IN_FLIGHT_PER_VALIDATOR = 16
 BATCH_TRANSACTIONS = 250
 TICK_S = 0.01
+BASELINES = ("raft", "raft-batched")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +85,10 @@ class ValidatorProcess:
     crashed: bool = False
 
 
-class ConsensusCluster:
-    """Validator processes on loopback, each with a fresh store under `root`."""
+class ProcessCluster:
+    """Node processes on loopback, each printing READY when it serves its load port."""
+
+    module = ""
 
     def __init__(self, size: int, root: Path, parameters: dict[str, Any]) -> None:
         self.size = size
@@ -92,30 +96,20 @@ class ConsensusCluster:
         self.parameters = parameters
         self.validators: list[ValidatorProcess] = []
 
+    def write_configs(self) -> list[tuple[Path, str]]:
+        """One (config file, load address) per node."""
+        raise NotImplementedError
+
     async def start(self) -> None:
-        ports = free_ports(2 * self.size)
-        addresses = [f"127.0.0.1:{p}" for p in ports[: self.size]]
-        committee, keys = generate_committee(self.size, consensus_addresses=addresses)
-        for i in range(self.size):
-            config = NodeConfig(
-                committee_hex=committee.to_bytes().hex(),
-                index=i,
-                protocol_key=keys[i].protocol.to_base64(),
-                network_key=keys[i].network.to_base64(),
-                store_path=str(self.root / f"validator-{i}" / "consensus"),
-                load_address=f"127.0.0.1:{ports[self.size + i]}",
-                parameters=self.parameters,
-            )
-            path = self.root / f"validator-{i}.json"
-            config.save(path)
-            log = (self.root / f"validator-{i}.log").open("wb")
+        for i, (path, load_address) in enumerate(self.write_configs()):
+            log = (self.root / f"node-{i}.log").open("wb")
             process = subprocess.Popen(
-                [sys.executable, "-m", "soma.bench.consensus_node", str(path)],
+                [sys.executable, "-m", self.module, str(path)],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 start_new_session=True,
             )
-            self.validators.append(ValidatorProcess(i, process, config.load_address))
+            self.validators.append(ValidatorProcess(i, process, load_address))
         deadline = time.monotonic() + READY_TIMEOUT_S
         for v in self.validators:
             await self._wait_ready(v, deadline)
@@ -129,8 +123,8 @@ class ConsensusCluster:
             max(0.1, deadline - time.monotonic()),
         )
         if not line.startswith(b"READY"):
-            log = (self.root / f"validator-{v.index}.log").read_text(errors="replace")
-            raise RuntimeError(f"validator {v.index} failed to start:\n{log[-2000:]}")
+            log = (self.root / f"node-{v.index}.log").read_text(errors="replace")
+            raise RuntimeError(f"node {v.index} failed to start:\n{log[-2000:]}")
 
     def crash(self, index: int) -> None:
         v = self.validators[index]
@@ -167,6 +161,51 @@ class ConsensusCluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(v.process.pid, signal.SIGKILL)
                 v.process.wait()
+
+
+class ConsensusCluster(ProcessCluster):
+    module = "soma.bench.consensus_node"
+
+    def write_configs(self) -> list[tuple[Path, str]]:
+        ports = free_ports(2 * self.size)
+        addresses = [f"127.0.0.1:{p}" for p in ports[: self.size]]
+        committee, keys = generate_committee(self.size, consensus_addresses=addresses)
+        out = []
+        for i in range(self.size):
+            config = NodeConfig(
+                committee_hex=committee.to_bytes().hex(),
+                index=i,
+                protocol_key=keys[i].protocol.to_base64(),
+                network_key=keys[i].network.to_base64(),
+                store_path=str(self.root / f"validator-{i}" / "consensus"),
+                load_address=f"127.0.0.1:{ports[self.size + i]}",
+                parameters=self.parameters,
+            )
+            path = self.root / f"validator-{i}.json"
+            config.save(path)
+            out.append((path, config.load_address))
+        return out
+
+
+class RaftCluster(ProcessCluster):
+    module = "soma.bench.raft_node"
+
+    def write_configs(self) -> list[tuple[Path, str]]:
+        ports = free_ports(2 * self.size)
+        addresses = [f"127.0.0.1:{p}" for p in ports[: self.size]]
+        out = []
+        for i in range(self.size):
+            config = RaftNodeConfig(
+                address=addresses[i],
+                partners=[a for j, a in enumerate(addresses) if j != i],
+                load_address=f"127.0.0.1:{ports[self.size + i]}",
+                journal=str(self.root / f"raft-{i}.journal"),
+                batched=bool(self.parameters.get("batched", False)),
+            )
+            path = self.root / f"raft-{i}.json"
+            config.save(path)
+            out.append((path, config.load_address))
+        return out
 
 
 @dataclasses.dataclass
@@ -208,7 +247,7 @@ async def _closed_loop(v: ValidatorProcess, factory: TransactionFactory, state: 
 
 
 async def _open_loop(
-    cluster: ConsensusCluster, factory: TransactionFactory, rate: int, state: LoadState
+    cluster: ProcessCluster, factory: TransactionFactory, rate: int, state: LoadState
 ) -> None:
     tasks: set[asyncio.Task[None]] = set()
     owed = 0.0
@@ -236,21 +275,42 @@ async def _open_loop(
 
 async def run_consensus_bench(
     config: ConsensusBenchConfig,
-    progress: Callable[[float, LoadState], None] | None = None,
+    progress: Callable[[str, float, LoadState], None] | None = None,
+    baseline: str | None = None,
+) -> dict[str, Any]:
+    result = await _run_cluster(ConsensusCluster, "soma", config, progress)
+    if baseline in BASELINES:
+        batched = baseline == "raft-batched"
+        raft_config = dataclasses.replace(config, parameters={"batched": batched})
+        raft = await _run_cluster(RaftCluster, baseline, raft_config, progress)
+        system = "raft (pysyncobj), one log entry per " + ("batch" if batched else "transaction")
+        result["baseline"] = {"system": system, **raft}
+        result["ratio_vs_baseline"] = (
+            round(result["tps"] / raft["tps"], 2) if raft["tps"] > 0 else None
+        )
+    return result
+
+
+async def _run_cluster(
+    kind: type[ProcessCluster],
+    label: str,
+    config: ConsensusBenchConfig,
+    progress: Callable[[str, float, LoadState], None] | None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="soma-bench-") as tmp:
-        cluster = ConsensusCluster(config.validators, Path(tmp), config.parameters)
+        cluster = kind(config.validators, Path(tmp), config.parameters)
         try:
             await cluster.start()
-            return await _drive(cluster, config, progress)
+            return await _drive(cluster, label, config, progress)
         finally:
             await cluster.stop()
 
 
 async def _drive(
-    cluster: ConsensusCluster,
+    cluster: ProcessCluster,
+    label: str,
     config: ConsensusBenchConfig,
-    progress: Callable[[float, LoadState], None] | None,
+    progress: Callable[[str, float, LoadState], None] | None,
 ) -> dict[str, Any]:
     factory = TransactionFactory(config.tx_size)
     state = LoadState(LatencyRecorder())
@@ -274,7 +334,7 @@ async def _drive(
             for index in crashed:
                 cluster.crash(index)
         if progress is not None:
-            progress(now - state.started, state)
+            progress(label, now - state.started, state)
         await asyncio.sleep(0.25)
     elapsed = time.perf_counter() - state.started
     after = await cluster.stats()
