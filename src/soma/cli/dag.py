@@ -44,6 +44,9 @@ def decide(
     except OSError as e:
         typer.echo(f"error: cannot read {file}: {e.strerror}", err=True)
         raise typer.Exit(code=2) from None
+    except UnicodeDecodeError as e:
+        typer.echo(f"error: {file} is not UTF-8 text (byte {e.start})", err=True)
+        raise typer.Exit(code=2) from None
     try:
         statuses = decide_dag_text(
             text,

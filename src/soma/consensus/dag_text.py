@@ -168,7 +168,7 @@ def _parse_round(tokens: _Tokens, builder: DagBuilder, round_number: int) -> Non
                     everything = True
                     excluded.add(slot)
                 else:
-                    named += _blocks_at(tokens, builder, slot, at)
+                    named += _blocks_at(tokens, builder, slot, round_number, at)
             tokens.accept("sym", ",")
         tokens.accept("sym", ",")
         links = [r for r in builder.last_ancestors if r.slot() not in excluded]
@@ -184,8 +184,14 @@ def _checked_slot(tokens: _Tokens, builder: DagBuilder, token: str, at: int) -> 
     return slot
 
 
-def _blocks_at(tokens: _Tokens, builder: DagBuilder, slot: Slot, at: int) -> list[BlockRef]:
-    found = [b.reference() for b in builder.blocks_at_slot(slot)]
+def _blocks_at(
+    tokens: _Tokens, builder: DagBuilder, slot: Slot, round_number: int, at: int
+) -> list[BlockRef]:
+    # Only earlier rounds can be linked: a block of the round being defined does not exist
+    # yet as far as the format is concerned, whatever order the round lists its blocks in.
+    found = (
+        [b.reference() for b in builder.blocks_at_slot(slot)] if slot.round < round_number else []
+    )
     if not found:
         raise tokens._error(f"no block at slot {slot} to link", at)
     return found
