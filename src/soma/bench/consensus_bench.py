@@ -13,12 +13,8 @@ number of batches in flight per validator (a closed loop: as fast as consensus g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,23 +23,11 @@ from typing import Any
 
 import grpc
 
-from soma.bench.consensus_node import NodeConfig
-from soma.bench.load_service import (
-    STATS,
-    SUBMIT,
-    StatsRequest,
-    StatsResponse,
-    SubmitOutcome,
-    SubmitRequest,
-    SubmitResponse,
-)
-from soma.bench.raft_node import RaftNodeConfig
+from soma.bench.cluster import ConsensusCluster, NodeProcess, ProcessCluster, RaftCluster
+from soma.bench.load_service import SUBMIT, SubmitOutcome, SubmitRequest, SubmitResponse
 from soma.bench.stats import LatencyRecorder
-from soma.consensus.local_committee import free_ports, generate_committee
-from soma.consensus.network.server import channel_options
 
 CRASH_AFTER_S = 5.0
-READY_TIMEOUT_S = 60.0
 #: Closed-loop load: batches in flight per validator, and transactions per batch.
 IN_FLIGHT_PER_VALIDATOR = 16
 BATCH_TRANSACTIONS = 250
@@ -77,138 +61,6 @@ class TransactionFactory:
 
 
 @dataclasses.dataclass
-class ValidatorProcess:
-    index: int
-    process: subprocess.Popen[bytes]
-    load_address: str
-    channel: grpc.aio.Channel | None = None
-    crashed: bool = False
-
-
-class ProcessCluster:
-    """Node processes on loopback, each printing READY when it serves its load port."""
-
-    module = ""
-
-    def __init__(self, size: int, root: Path, parameters: dict[str, Any]) -> None:
-        self.size = size
-        self.root = root
-        self.parameters = parameters
-        self.validators: list[ValidatorProcess] = []
-
-    def write_configs(self) -> list[tuple[Path, str]]:
-        """One (config file, load address) per node."""
-        raise NotImplementedError
-
-    async def start(self) -> None:
-        for i, (path, load_address) in enumerate(self.write_configs()):
-            log = (self.root / f"node-{i}.log").open("wb")
-            process = subprocess.Popen(
-                [sys.executable, "-m", self.module, str(path)],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                start_new_session=True,
-            )
-            self.validators.append(ValidatorProcess(i, process, load_address))
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        for v in self.validators:
-            await self._wait_ready(v, deadline)
-            v.channel = grpc.aio.insecure_channel(v.load_address, options=channel_options())
-
-    async def _wait_ready(self, v: ValidatorProcess, deadline: float) -> None:
-        assert v.process.stdout is not None
-        loop = asyncio.get_running_loop()
-        line = await asyncio.wait_for(
-            loop.run_in_executor(None, v.process.stdout.readline),
-            max(0.1, deadline - time.monotonic()),
-        )
-        if not line.startswith(b"READY"):
-            log = (self.root / f"node-{v.index}.log").read_text(errors="replace")
-            raise RuntimeError(f"node {v.index} failed to start:\n{log[-2000:]}")
-
-    def crash(self, index: int) -> None:
-        v = self.validators[index]
-        v.crashed = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(v.process.pid, signal.SIGKILL)
-        v.process.wait()
-
-    def live(self) -> list[ValidatorProcess]:
-        return [v for v in self.validators if not v.crashed]
-
-    async def stats(self) -> list[StatsResponse]:
-        out = []
-        for v in self.live():
-            assert v.channel is not None
-            call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = v.channel.unary_unary(STATS)
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                data = await call(StatsRequest().to_bytes(), timeout=5)
-                out.append(StatsResponse.from_bytes(data))
-        return out
-
-    async def stop(self) -> None:
-        for v in self.validators:
-            if v.channel is not None:
-                await v.channel.close()
-        for v in self.validators:
-            if v.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(v.process.pid, signal.SIGTERM)
-        for v in self.validators:
-            try:
-                v.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(v.process.pid, signal.SIGKILL)
-                v.process.wait()
-
-
-class ConsensusCluster(ProcessCluster):
-    module = "soma.bench.consensus_node"
-
-    def write_configs(self) -> list[tuple[Path, str]]:
-        ports = free_ports(2 * self.size)
-        addresses = [f"127.0.0.1:{p}" for p in ports[: self.size]]
-        committee, keys = generate_committee(self.size, consensus_addresses=addresses)
-        out = []
-        for i in range(self.size):
-            config = NodeConfig(
-                committee_hex=committee.to_bytes().hex(),
-                index=i,
-                protocol_key=keys[i].protocol.to_base64(),
-                network_key=keys[i].network.to_base64(),
-                store_path=str(self.root / f"validator-{i}" / "consensus"),
-                load_address=f"127.0.0.1:{ports[self.size + i]}",
-                parameters=self.parameters,
-            )
-            path = self.root / f"validator-{i}.json"
-            config.save(path)
-            out.append((path, config.load_address))
-        return out
-
-
-class RaftCluster(ProcessCluster):
-    module = "soma.bench.raft_node"
-
-    def write_configs(self) -> list[tuple[Path, str]]:
-        ports = free_ports(2 * self.size)
-        addresses = [f"127.0.0.1:{p}" for p in ports[: self.size]]
-        out = []
-        for i in range(self.size):
-            config = RaftNodeConfig(
-                address=addresses[i],
-                partners=[a for j, a in enumerate(addresses) if j != i],
-                load_address=f"127.0.0.1:{ports[self.size + i]}",
-                journal=str(self.root / f"raft-{i}.journal"),
-                batched=bool(self.parameters.get("batched", False)),
-            )
-            path = self.root / f"raft-{i}.json"
-            config.save(path)
-            out.append((path, config.load_address))
-        return out
-
-
-@dataclasses.dataclass
 class LoadState:
     recorder: LatencyRecorder
     started: float = 0.0
@@ -219,7 +71,7 @@ class LoadState:
     last_error: str | None = None
 
 
-async def _send(v: ValidatorProcess, batch: list[bytes], state: LoadState) -> None:
+async def _send(v: NodeProcess, batch: list[bytes], state: LoadState) -> None:
     assert v.channel is not None
     call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = v.channel.unary_unary(SUBMIT)
     sent = time.perf_counter()
@@ -241,7 +93,7 @@ async def _send(v: ValidatorProcess, batch: list[bytes], state: LoadState) -> No
         state.failed_batches += 1
 
 
-async def _closed_loop(v: ValidatorProcess, factory: TransactionFactory, state: LoadState) -> None:
+async def _closed_loop(v: NodeProcess, factory: TransactionFactory, state: LoadState) -> None:
     while time.perf_counter() < state.end and not v.crashed:
         await _send(v, factory.batch(BATCH_TRANSACTIONS), state)
 
@@ -320,7 +172,7 @@ async def _drive(
     if config.rate is None:
         workers = [
             asyncio.get_running_loop().create_task(_closed_loop(v, factory, state))
-            for v in cluster.validators
+            for v in cluster.nodes
             for _ in range(IN_FLIGHT_PER_VALIDATOR)
         ]
     else:

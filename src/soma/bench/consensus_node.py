@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from soma.consensus.store import ConsensusStore
 from soma.types.committee import Committee
 from soma.types.consensus.commit import CommittedSubDag
 from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
+from soma.utils.allocator import tune_allocator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,8 @@ class NodeConfig:
     store_path: str
     load_address: str
     parameters: dict[str, Any]
+    #: Dial these peers here instead of at their committee address (JSON keys are text).
+    peer_addresses: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self)))
@@ -40,7 +44,8 @@ class NodeConfig:
         return cls(**json.loads(path.read_text()))
 
 
-async def run(config: NodeConfig) -> None:
+async def run(config: NodeConfig) -> int:
+    """Serve until SIGTERM or SIGINT (exit status 0) or a fatal consensus error (1)."""
     committee = Committee.from_bytes(bytes.fromhex(config.committee_hex))
     authority_config = AuthorityConfig(
         committee=committee,
@@ -48,19 +53,22 @@ async def run(config: NodeConfig) -> None:
         protocol_key=ProtocolKeyPair.from_base64(config.protocol_key),
         network_key=NetworkKeyPair.from_base64(config.network_key),
         parameters=ConsensusParameters(**config.parameters),
+        peer_addresses={int(k): v for k, v in config.peer_addresses.items()},
     )
     store = ConsensusStore.open_rocksdb(config.store_path)
 
     async def consume(subdag: CommittedSubDag) -> None:
         return None
 
-    authority = ConsensusAuthority(authority_config, store, consume)
+    stop = asyncio.Event()
+    authority = ConsensusAuthority(
+        authority_config, store, consume, on_fatal=lambda _error: stop.set()
+    )
     await authority.start()
     load = LoadServer(authority)
     load.bind(config.load_address)
     await load.start()
     print("READY", flush=True)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -68,13 +76,16 @@ async def run(config: NodeConfig) -> None:
     await load.stop()
     await authority.stop()
     store.close()
+    return 0 if authority.failure is None else 1
 
 
 def main() -> None:
+    tune_allocator()
     logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        level=os.environ.get("SOMA_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    asyncio.run(run(NodeConfig.load(Path(sys.argv[1]))))
+    sys.exit(asyncio.run(run(NodeConfig.load(Path(sys.argv[1])))))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The load port of a benchmark validator: a gRPC call that submits a batch of
 transactions through the validator's TransactionClient and answers when the block
-carrying them is committed (or garbage-collected). The benchmark driver measures latency
-from its send to this answer; it stands in for the node's own submit path, which the
-authority issue adds."""
+carrying them is committed (or garbage-collected), plus read-only views of its consensus
+state (progress, the digests of its commits, peers it refused) that the benchmark driver
+and the multi-process tests read. The driver measures latency from its send to the
+submit's answer; the port stands in for the node's own submit path, which the authority
+issue adds."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 SERVICE = "soma.bench.Load"
 SUBMIT = f"/{SERVICE}/Submit"
 STATS = f"/{SERVICE}/Stats"
+COMMITS = f"/{SERVICE}/Commits"
+#: Most commit digests one Commits call returns.
+MAX_COMMITS_PER_CALL = 1_000
 
 
 class SubmitOutcome(enum.IntEnum):
@@ -48,6 +53,26 @@ class StatsRequest(BcsStruct):
 class StatsResponse(BcsStruct):
     last_proposed_round: u64
     last_commit_index: u64
+    highest_accepted_round: u64 = 0
+    #: Commits installed from certified commit ranges by the commit syncer.
+    synced_commits: u64 = 0
+    #: Invalid messages received, per peer index (0 for ourselves).
+    bad_messages: tuple[u64, ...] = ()
+    #: Times each peer was dropped for sending invalid messages.
+    drops: tuple[u64, ...] = ()
+    #: The round the amnesia guard learned from peers, if it ran.
+    recovered_own_round: u64 | None = None
+
+
+class CommitsRequest(BcsStruct):
+    """Digests of the stored commits with index in [start, end]."""
+
+    start: u64
+    end: u64
+
+
+class CommitsResponse(BcsStruct):
+    digests: tuple[bytes, ...]
 
 
 class LoadServer:
@@ -58,6 +83,7 @@ class LoadServer:
         methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             "Submit": grpc.unary_unary_rpc_method_handler(self._submit),
             "Stats": grpc.unary_unary_rpc_method_handler(self._stats),
+            "Commits": grpc.unary_unary_rpc_method_handler(self._commits),
         }
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, methods),)
@@ -74,10 +100,29 @@ class LoadServer:
         await self._server.stop(0.2)
 
     async def _stats(self, request: bytes, context: Context) -> bytes:
-        protocol = self._authority.protocol
+        authority = self._authority
+        protocol = authority.protocol
+        size = authority.context.size
         return StatsResponse(
-            protocol.core.last_proposed_round, protocol.dag.last_commit_index
+            last_proposed_round=protocol.core.last_proposed_round,
+            last_commit_index=protocol.dag.last_commit_index,
+            highest_accepted_round=protocol.dag.highest_accepted_round,
+            synced_commits=authority.synced_commits,
+            bad_messages=tuple(protocol.bad_messages_total[p] for p in range(size)),
+            drops=tuple(authority.drops[p] for p in range(size)),
+            recovered_own_round=authority.recovered_own_round,
         ).to_bytes()
+
+    async def _commits(self, request: bytes, context: Context) -> bytes:
+        try:
+            asked = CommitsRequest.from_bytes(request)
+        except SomaError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            raise AssertionError("unreachable") from e
+        end = min(asked.end, asked.start + MAX_COMMITS_PER_CALL - 1)
+        store = self._authority.protocol.dag.store
+        digests = tuple(bytes(c.digest()) for c in store.scan_commits(asked.start, end))
+        return CommitsResponse(digests).to_bytes()
 
     async def _submit(self, request: bytes, context: Context) -> bytes:
         try:

@@ -33,6 +33,7 @@ from soma.bench.load_service import (
 )
 from soma.consensus.network.server import channel_options
 from soma.types.error import SomaError
+from soma.utils.allocator import tune_allocator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +128,7 @@ def _settle(future: asyncio.Future[bool], ok: bool) -> None:
 
 
 def main() -> None:
+    tune_allocator()  # as the validators do, so both systems run on the same allocator
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(RaftNodeConfig.load(Path(sys.argv[1]))))
 

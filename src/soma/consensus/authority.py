@@ -15,14 +15,16 @@ and its calls are refused; the protocol has already ignored everything it sent.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 
+from soma.consensus.amnesia_guard import recover_last_own_block
 from soma.consensus.commit_observer import CommitConsumer, CommitObserver
-from soma.consensus.commit_syncer import CommitSyncer
+from soma.consensus.commit_syncer import LAG_THRESHOLD, CommitSyncer
 from soma.consensus.context import Context
 from soma.consensus.messages import FetchBlocksRequest as ProtocolFetch
 from soma.consensus.network import wire
@@ -55,10 +57,15 @@ class AuthorityConfig:
     parameters: ConsensusParameters = dataclasses.field(default_factory=ConsensusParameters)
     #: Where to listen ("host:port"); defaults to the committee's consensus address.
     listen_address: str | None = None
+    #: Addresses to dial some peers at instead of the committee's, by authority index.
+    peer_addresses: Mapping[int, str] = dataclasses.field(default_factory=dict)
     max_pending_transactions: int = 100_000
     #: Backoff between reconnections to a peer.
     min_backoff_ms: int = 100
     max_backoff_ms: int = 5_000
+    #: With no block of our own in the store, learn our last proposed round from f+1
+    #: stake of peers before proposing (see `amnesia_guard`).
+    amnesia_guard: bool = True
 
 
 class ConsensusAuthority:
@@ -68,9 +75,16 @@ class ConsensusAuthority:
         store: ConsensusStore,
         consumer: CommitConsumer,
         last_processed_commit: int = 0,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
+        """`on_fatal` is called if a task of this instance fails (a bug): the node
+        should then stop, and be restarted from its store, rather than run on half-dead.
+        """
         self.config = config
         self._store = store
+        self._on_fatal = on_fatal
+        #: The exception that made the instance fail, if one did.
+        self.failure: BaseException | None = None
         committee = config.committee
         params = config.parameters
         self.context = Context(committee, config.own_index, params)
@@ -84,13 +98,16 @@ class ConsensusAuthority:
         self._consumer = consumer
         self._last_processed_commit = last_processed_commit
         self._auth = PeerAuthenticator(committee, config.own_index, config.network_key)
-        self._client = ConsensusClient(committee, config.own_index, self._auth)
+        self._client = ConsensusClient(
+            committee, config.own_index, self._auth, peer_addresses=config.peer_addresses
+        )
         self._server: ConsensusServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._fetches: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._own_block = asyncio.Event()
         self._dropped_until: dict[int, int] = {}
+        self._stopping = False
         self._subscribers: dict[int, asyncio.Task[None]] = {}
         self._rng = random.Random()
         self._protocol: ConsensusProtocol | None = None
@@ -98,6 +115,10 @@ class ConsensusAuthority:
         self._syncer: CommitSyncer | None = None
         self._last_gc_round = 0
         self.port: int | None = None
+        #: How many times each peer was dropped for invalid messages.
+        self.drops: collections.Counter[int] = collections.Counter()
+        #: The round the amnesia guard learned from peers (None if it did not run).
+        self.recovered_own_round: int | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -117,9 +138,17 @@ class ConsensusAuthority:
             self._rng,
             now,
             resubscribe_after_ms=None,
+            commit_sync_lag=LAG_THRESHOLD,
         )
         self._protocol = protocol
         self._observer = CommitObserver(protocol.dag, self._consumer, self._last_processed_commit)
+        guard = (
+            config.amnesia_guard
+            and protocol.core.last_proposed_round == 0
+            and self.context.size > 1
+        )
+        if guard:
+            protocol.core.hold_proposals()
         self._syncer = CommitSyncer(self, self._client, self._rng)
         self._server = ConsensusServer(self, self._auth)
         own = config.committee.members[config.own_index]
@@ -132,6 +161,8 @@ class ConsensusAuthority:
             if peer != config.own_index:
                 self._subscribers[peer] = self._spawn(self._subscribe_loop(peer), f"sub-{peer}")
         self.dispatch(protocol.start(now))
+        if guard:
+            self._spawn(self._amnesia_guard(), "amnesia-guard")
         logger.info(
             "consensus authority %d started on port %d at round %d, commit %d",
             config.own_index,
@@ -141,6 +172,9 @@ class ConsensusAuthority:
         )
 
     async def stop(self) -> None:
+        # End the peers' block streams first, so the server stops with no call running.
+        self._stopping = True
+        self._own_block.set()
         self.transaction_client.close()
         tasks = self._tasks + list(self._fetches)
         for task in tasks:
@@ -160,10 +194,19 @@ class ConsensusAuthority:
         task.add_done_callback(self._task_done)
         return task
 
-    @staticmethod
-    def _task_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("consensus task %s failed", task.get_name(), exc_info=task.exception())
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A task of ours ended. Only `stop` cancels them and none returns otherwise, so an
+        exception is a bug: a consensus instance missing a task (the timer, a
+        subscription) would stall without a sign, so it is reported as fatal."""
+        self._fetches.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        assert error is not None
+        logger.critical("consensus task %s failed", task.get_name(), exc_info=error)
+        self.failure = error
+        if self._on_fatal is not None:
+            self._on_fatal(error)
 
     # --- the protocol's outputs ------------------------------------------------------------
 
@@ -180,9 +223,11 @@ class ConsensusAuthority:
             if isinstance(message, ProtocolFetch) and peer is not None:
                 task = asyncio.get_running_loop().create_task(self._fetch(peer, message))
                 self._fetches.add(task)
-                task.add_done_callback(self._fetches.discard)
+                task.add_done_callback(self._task_done)
             # Pushes go out through the peers' subscriptions; the gRPC subscriber tasks
             # reconnect by themselves, so SubscribeRequests are not needed here.
+        if self._syncer is not None and protocol.is_commit_lagging():
+            self._syncer.wake()
         if out.committed:
             assert self._observer is not None
             self._observer.push(out.committed)
@@ -194,6 +239,27 @@ class ConsensusAuthority:
             client.on_gc_round(gc_round)
         self._check_bad_peers()
         self._wake.set()
+
+    async def _amnesia_guard(self) -> None:
+        protocol = self.protocol
+        result = await recover_last_own_block(
+            self.context.committee,
+            self.context.own_index,
+            self._client,
+            protocol.core.verifier,
+            self.report_bad_request,
+        )
+        for peer, block in result.blocks:
+            self.dispatch(protocol.receive_blocks(peer, [block.to_bytes()], now_ms(), False))
+        protocol.core.resume_proposals(result.last_round)
+        self.recovered_own_round = result.last_round
+        log = logger.warning if result.last_round > 0 else logger.info
+        log(
+            "amnesia guard: peers %s hold our blocks up to round %d; proposing above it",
+            result.answered,
+            result.last_round,
+        )
+        self.dispatch_tick()
 
     def _wake_up(self) -> None:
         self._wake.set()
@@ -233,6 +299,8 @@ class ConsensusAuthority:
                         break
             except PeerCallError as e:
                 logger.debug("subscription to %d broke: %s", peer, e)
+                if e.malformed:
+                    self.report_bad_request(peer, str(e))
             await asyncio.sleep(backoff / 1000)
             backoff = min(backoff * 2, self.config.max_backoff_ms)
 
@@ -243,6 +311,8 @@ class ConsensusAuthority:
             batch = await self._client.fetch_blocks(peer, request, timeout_s)
         except PeerCallError as e:
             logger.debug("fetch from %d failed: %s", peer, e)
+            if e.malformed:
+                self.report_bad_request(peer, str(e))
             self.dispatch(self.protocol.fetch_failed(message.request_id, now_ms()))
             return
         self.dispatch(
@@ -255,9 +325,15 @@ class ConsensusAuthority:
             if count >= MAX_BAD_MESSAGES:
                 logger.warning("dropping peer %d for %d invalid messages", peer, count)
                 self._dropped_until[peer] = now_ms() + DROP_PEER_MS
+                self.drops[peer] += 1
                 del bad[peer]
 
     # --- the server side (ConsensusServiceHandler) ----------------------------------------
+
+    @property
+    def synced_commits(self) -> int:
+        """Commits installed from certified commit ranges (rather than decided here)."""
+        return 0 if self._syncer is None else self._syncer.synced_commits
 
     def is_dropped(self, peer: int) -> bool:
         until = self._dropped_until.get(peer)
@@ -269,16 +345,21 @@ class ConsensusAuthority:
         return True
 
     def report_bad_request(self, peer: int, reason: str) -> None:
-        logger.info("bad request from %d: %s", peer, reason)
+        """Count invalid input from `peer` (a request, or an answer to one of ours)."""
+        logger.info("bad input from %d: %s", peer, reason)
         self.protocol.bad_messages[peer] += 1
+        self.protocol.bad_messages_total[peer] += 1
         self._check_bad_peers()
 
     async def subscribe_blocks(
         self, peer: int, request: wire.SubscribeBlocksRequest
     ) -> AsyncIterator[wire.BlockBatch]:
         last = request.after_round
-        while not self.is_dropped(peer):
+        while not (self._stopping or self.is_dropped(peer)):
             event = self._own_block
+            # A subscriber far behind gets our blocks from the GC round on: older ones
+            # no longer matter here, and it catches up on certified commits instead.
+            last = max(last, self.protocol.dag.gc_round)
             blocks = self.protocol.own_blocks_after(last, SUBSCRIPTION_BATCH)
             if blocks:
                 last = blocks[-1].round

@@ -1,10 +1,12 @@
 """CommitSyncer: catching up on commits the quorum has already made.
 
-Blocks carry commit votes (references to the commits their author made). From the
-accepted blocks, `CommitVoteMonitor` knows the highest commit index that 2f+1 stake has
-voted for. When that is well ahead of our last commit (we were cut off, or restarted
-after a long time), fetching blocks round by round would be slow, so the syncer fetches
-commit ranges from random peers, several in parallel, and for each range checks that:
+Blocks carry commit votes (references to the commits their author made). From every
+verified block received (accepted into the DAG or still waiting for ancestors),
+`CommitVoteMonitor` knows the highest commit index that 2f+1 stake has voted for. When
+that is well ahead of our last commit (we were cut off, or restarted after a long time),
+fetching blocks ancestor by ancestor would be slow, so the syncer pauses those fetches
+and instead fetches commit ranges from random peers, several in parallel, and for each
+range checks that:
 
 * the commits have consecutive indices and chain by previous digest;
 * 2f+1 stake of distinct, valid, signed blocks vote for the range's last commit (so the
@@ -23,6 +25,7 @@ for a commit in the block it proposes next).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Iterable, Sequence
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Commits per fetched range, ranges fetched at once, and how far behind the quorum we
-#: must be before fetching commits rather than waiting for blocks.
+#: must be before fetching commits rather than blocks.
 COMMITS_PER_FETCH = 100
 PARALLEL_FETCHES = 4
 LAG_THRESHOLD = 20
@@ -54,31 +57,6 @@ CHECK_INTERVAL_S = 0.5
 
 class CommitSyncError(ConsensusError):
     code = "COMMIT_SYNC"
-
-
-class CommitVoteMonitor:
-    """The highest commit index voted for by 2f+1 stake (sans-IO)."""
-
-    def __init__(self, committee: Committee) -> None:
-        self._committee = committee
-        self._highest = [0] * committee.size
-
-    def observe(self, blocks: Iterable[SignedBlock]) -> None:
-        highest = self._highest
-        for block in blocks:
-            for vote in block.block.commit_votes:
-                if vote.index > highest[block.author]:
-                    highest[block.author] = vote.index
-
-    def quorum_commit_index(self) -> int:
-        members = self._committee.members
-        order = sorted(range(len(members)), key=lambda a: -self._highest[a])
-        stake = 0
-        for author in order:
-            stake += members[author].stake
-            if stake >= self._committee.quorum_threshold:
-                return self._highest[author]
-        return 0
 
 
 def verify_commit_range(
@@ -116,28 +94,23 @@ class CommitSyncer:
         self._authority = authority
         self._client = client
         self._rng = rng
-        self.monitor = CommitVoteMonitor(authority.context.committee)
         self._ready: dict[int, list[tuple[Commit, list[SignedBlock]]]] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
-        self._observed_round = -1
         self.synced_commits = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look at the lag now rather than at the next interval."""
+        self._wake.set()
 
     # --- the fetching side -----------------------------------------------------------------
-
-    def _observe_dag(self) -> None:
-        """Feed the monitor with blocks accepted since the last look."""
-        dag = self._authority.protocol.dag
-        top = dag.highest_accepted_round
-        start = max(self._observed_round + 1, dag.gc_round)
-        for round in range(start, top + 1):
-            self.monitor.observe(dag.blocks_at_round(round))
-        self._observed_round = max(self._observed_round, top)
 
     async def run(self) -> None:
         try:
             while True:
-                await asyncio.sleep(CHECK_INTERVAL_S)
-                self._observe_dag()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), CHECK_INTERVAL_S)
+                self._wake.clear()
                 self._schedule()
                 self._apply_ready()
         finally:
@@ -145,11 +118,12 @@ class CommitSyncer:
                 task.cancel()
 
     def _schedule(self) -> None:
-        local = self._authority.protocol.dag.last_commit_index
-        target = self.monitor.quorum_commit_index()
+        protocol = self._authority.protocol
+        local = protocol.dag.last_commit_index
+        target = protocol.commit_votes.quorum_commit_index()
         for start in [s for s in self._ready if s + len(self._ready[s]) - 1 <= local]:
             del self._ready[start]
-        if target <= local + LAG_THRESHOLD:
+        if not protocol.is_commit_lagging():
             return
         start = local + 1
         while start <= target and len(self._in_flight) < PARALLEL_FETCHES:
@@ -231,8 +205,8 @@ class CommitSyncer:
         cap = self._authority.context.parameters.max_blocks_per_fetch
         # Claim to hold everything so the server sends only what was asked for.
         everything = tuple([2**32 - 1] * self._authority.context.size)
-        for i in range(0, len(needed), cap):
-            chunk = needed[i : i + cap]
+        while needed:
+            chunk = needed[:cap]
             batch = await self._client.fetch_blocks(
                 peer, wire.FetchBlocksRequest(tuple(chunk), everything), timeout_s
             )
@@ -240,9 +214,11 @@ class CommitSyncer:
             for block in self._verified_blocks(batch.blocks):
                 if block.reference() in wanted:
                     found[block.reference()] = block
-            missing = [r for r in chunk if r not in found]
-            if missing:
-                raise CommitSyncError(f"{len(missing)} committed blocks not returned")
+            remaining = [r for r in needed if r not in found]
+            if len(remaining) == len(needed):
+                # A response may stop early at its byte cap, but never at nothing.
+                raise CommitSyncError(f"{len(remaining)} committed blocks not returned")
+            needed = remaining
         return found
 
     def _apply_ready(self) -> None:

@@ -94,6 +94,9 @@ class Core:
         self._last_decided: SlotKey = NOTHING_DECIDED
         self._last_proposed = dag.last_block_of(context.own_index)
         self._last_proposed_ms = -(10**12)
+        #: Never propose at or below this round (the amnesia guard raises it to the last
+        #: round peers saw us propose in); None holds every proposal until it is set.
+        self._proposal_floor: int | None = 0
         self._round_start_ms = now_ms
         #: Per authority, the highest round of its blocks we have linked.
         self._linked_rounds = [-1] * committee.size
@@ -263,6 +266,29 @@ class Core:
     def last_proposed_round(self) -> int:
         return self._last_proposed.round
 
+    def hold_proposals(self) -> None:
+        """Propose nothing until `resume_proposals` (while the amnesia guard asks peers
+        which round we last proposed in)."""
+        self._proposal_floor = None
+
+    def resume_proposals(self, above_round: int) -> None:
+        """Propose again, but only at rounds above `above_round`."""
+        self._proposal_floor = max(above_round, 0)
+
+    @property
+    def proposals_held(self) -> bool:
+        return self._proposal_floor is None
+
+    def _refresh_last_proposed(self) -> int:
+        """Our last block: the one we proposed, or a later one of ours that reached the
+        DAG from peers (after our store was lost). Returns the round we must propose
+        above."""
+        own = self.dag.last_block_of(self.context.own_index)
+        if own.round > self._last_proposed.round:
+            self._last_proposed = own
+        floor = self._proposal_floor
+        return self._last_proposed.round if floor is None else max(floor, self._last_proposed.round)
+
     def _leaders_ready(self, round: int) -> bool:
         if round == 0:
             return True
@@ -275,7 +301,7 @@ class Core:
     def _try_propose(self, now_ms: int, out: CoreOutput) -> bool:
         round = self.clock.round
         params = self.context.parameters
-        if round <= self._last_proposed.round:
+        if self._proposal_floor is None or round <= self._refresh_last_proposed():
             return False
         if now_ms < self._last_proposed_ms + params.min_round_delay_ms:
             return False
@@ -336,7 +362,7 @@ class Core:
 
     def next_deadline_ms(self) -> int | None:
         """When to call `tick` next, if a proposal is waiting on time."""
-        if self.clock.round <= self._last_proposed.round:
+        if self._proposal_floor is None or self.clock.round <= self._refresh_last_proposed():
             return None
         params = self.context.parameters
         earliest = self._last_proposed_ms + params.min_round_delay_ms

@@ -240,8 +240,15 @@ class DagState:
     # --- persistence and memory -----------------------------------------------------------
 
     def flush(self) -> None:
-        """Write everything buffered in one synced batch."""
-        self.store.write(self._pending_blocks, self._pending_commits, self._pending_commit_info)
+        """Write everything buffered in one batch, synced to disk if it holds a block of
+        our own (see `ConsensusStore`)."""
+        own = self.context.own_index
+        self.store.write(
+            self._pending_blocks,
+            self._pending_commits,
+            self._pending_commit_info,
+            sync=any(b.author == own for b in self._pending_blocks),
+        )
         self._pending_blocks = []
         self._pending_commits = []
         self._pending_commit_info = []

@@ -43,6 +43,8 @@ class ConsensusParameters:
     #: Synchronization: blocks per fetch response, concurrent fetches per peer, request
     #: timeout, and how often still-missing blocks are asked of random peers.
     max_blocks_per_fetch: int = 1_000
+    #: Serialized blocks in one fetch response (below the 64 MiB gRPC message cap).
+    max_fetch_response_bytes: int = 32 * 1024 * 1024
     max_fetches_per_peer: int = 2
     fetch_timeout_ms: int = 2_000
     periodic_sync_interval_ms: int = 500
@@ -59,6 +61,7 @@ class ConsensusParameters:
             (self.commits_per_schedule_update > 0, "commits_per_schedule_update must be > 0"),
             (0 <= self.bad_nodes_stake_percent <= 33, "bad_nodes_stake_percent must be 0-33"),
             (self.max_blocks_per_fetch > 0, "max_blocks_per_fetch must be positive"),
+            (self.max_fetch_response_bytes > 0, "max_fetch_response_bytes must be positive"),
             (self.max_fetches_per_peer > 0, "max_fetches_per_peer must be positive"),
         ]
         for ok, message in checks:

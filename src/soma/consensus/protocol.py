@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Sequence
 
+from soma.consensus.commit_vote_monitor import CommitVoteMonitor
 from soma.consensus.committer.status import LeaderStatus
 from soma.consensus.context import Context
 from soma.consensus.core import Core, CoreOutput
@@ -69,7 +70,12 @@ class ConsensusProtocol:
         now_ms: int,
         round_robin_schedule: bool = False,
         resubscribe_after_ms: int | None = 1_000,
+        commit_sync_lag: int | None = None,
     ) -> None:
+        """`commit_sync_lag`: when the quorum has committed more than this many commits
+        beyond ours, stop fetching missing blocks (a commit syncer brings us certified
+        commits instead). None, as in the simulator, which has no commit syncer: always
+        fetch."""
         self.context = context
         self.dag = DagState(context, store)
         self.core = Core(context, self.dag, key, transactions, now_ms, round_robin_schedule)
@@ -77,9 +83,15 @@ class ConsensusProtocol:
         self._resubscribe_after_ms = resubscribe_after_ms
         self._last_heard = [now_ms] * context.size
         self._last_subscribed = [now_ms] * context.size
+        #: Invalid messages per peer since it was last dropped (the authority resets it)...
         self.bad_messages: collections.Counter[int] = collections.Counter()
+        #: ...and in all, since this protocol started.
+        self.bad_messages_total: collections.Counter[int] = collections.Counter()
         #: Per authority, the highest round of a verified block received from anyone.
         self.highest_received = [0] * context.size
+        #: Commit votes of every verified block received (accepted or still suspended).
+        self.commit_votes = CommitVoteMonitor(context.committee)
+        self._commit_sync_lag = commit_sync_lag
 
     @property
     def own_index(self) -> int:
@@ -182,6 +194,7 @@ class ConsensusProtocol:
             if block.round > self.highest_received[block.author]:
                 self.highest_received[block.author] = block.round
         if verified:
+            self.commit_votes.observe(verified)
             self._apply(self.core.add_blocks(verified, now_ms), sender, now_ms, out)
 
     def answer_fetch(
@@ -189,7 +202,13 @@ class ConsensusProtocol:
     ) -> list[SignedBlock]:
         """The blocks a peer asked for, with the ancestors it lacks, capped."""
         cap = self.context.parameters.max_blocks_per_fetch
-        return blocks_for_fetch(self.dag, list(refs[:cap]), list(highest_accepted_rounds), cap)
+        return blocks_for_fetch(
+            self.dag,
+            list(refs[:cap]),
+            list(highest_accepted_rounds),
+            cap,
+            self.context.parameters.max_fetch_response_bytes,
+        )
 
     def own_blocks_after(self, after_round: int, limit: int) -> list[SignedBlock]:
         return self.dag.own_blocks_after(self.own_index, after_round, limit)
@@ -233,7 +252,17 @@ class ConsensusProtocol:
         self.sync.set_missing(self.core.block_manager.missing_blocks(), hint)
         self._fetch(now_ms, out)
 
+    def is_commit_lagging(self) -> bool:
+        """Whether the quorum is so far ahead that we should catch up on certified
+        commits rather than by fetching blocks."""
+        lag = self._commit_sync_lag
+        if lag is None:
+            return False
+        return self.commit_votes.quorum_commit_index() > self.dag.last_commit_index + lag
+
     def _fetch(self, now_ms: int, out: Outgoing) -> None:
+        if self.is_commit_lagging():
+            return
         rounds = tuple(b.round for b in self.dag.last_blocks())
         for request in self.sync.poll(now_ms):
             out.sends.append(
@@ -247,4 +276,5 @@ class ConsensusProtocol:
 
     def _bad(self, sender: int, reason: str) -> None:
         self.bad_messages[sender] += 1
+        self.bad_messages_total[sender] += 1
         logger.info("node %d: bad input from %d: %s", self.own_index, sender, reason)

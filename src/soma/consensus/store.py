@@ -2,9 +2,12 @@
 
 Blocks are keyed by (round, author, digest), so a scan from a round yields the DAG in
 round order, which is how a restarting node reloads the part of the DAG it still needs.
-Everything DagState buffers is written in one synced batch, so after a crash the store
+Everything DagState buffers is written in one atomic batch, so after a crash the store
 holds a prefix of what the node did: a block is never stored without its ancestors'
-decisions, and a commit never without the blocks it names.
+decisions, and a commit never without the blocks it names. A batch holding a block of our
+own is synced to disk before the block can be broadcast (a power loss must not make us
+forget a block peers have seen, or we could sign a second one for its round); the others
+are not, since what they hold can be fetched from peers again or derived again.
 """
 
 from __future__ import annotations
@@ -65,8 +68,13 @@ class ConsensusStore:
         blocks: Sequence[SignedBlock],
         commits: Sequence[Commit] = (),
         commit_info: Sequence[tuple[int, CommitInfo]] = (),
+        *,
+        sync: bool = True,
     ) -> None:
-        """Persist all of it atomically and durably."""
+        """Persist all of it atomically; with `sync`, durably (fsync) before returning.
+
+        Without `sync` the batch survives the process being killed (it is in the
+        operating system's cache when this returns) but not a power loss."""
         if not (blocks or commits or commit_info):
             return
         batch = self._db.batch()
@@ -76,7 +84,7 @@ class ConsensusStore:
             batch.put(self._commits, commit.index, commit)
         for index, info in commit_info:
             batch.put(self._commit_info, index, info)
-        self._db.write(batch, sync=True)
+        self._db.write(batch, sync=sync)
 
     # --- blocks --------------------------------------------------------------------------
 

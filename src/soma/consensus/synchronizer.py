@@ -9,8 +9,9 @@ each request has a deadline. The network layer (or the simulator) carries out th
 requests `poll` returns and reports the outcome.
 
 The answering side is `blocks_for_fetch`: the blocks asked for, plus those of their
-ancestors the asker lacks (above its highest accepted round of each author), up to a cap,
-so a node that fell behind catches up in a few round trips instead of one per round.
+ancestors the asker lacks (above its highest accepted round of each author, and above
+our GC round), up to a count and a byte cap, so a node a little behind catches up in a
+few round trips instead of one per round.
 """
 
 from __future__ import annotations
@@ -159,13 +160,31 @@ def blocks_for_fetch(
     refs: Sequence[BlockRef],
     highest_accepted_rounds: Sequence[int],
     cap: int,
+    max_bytes: int | None = None,
 ) -> list[SignedBlock]:
-    """Answer a fetch: the requested blocks we hold, then their ancestors the asker lacks,
-    nearest first, at most `cap` blocks in all, ordered by round (ancestors first)."""
+    """Answer a fetch: the requested blocks we hold (from memory or the store), then
+    their ancestors the asker lacks, nearest first, ordered by round (ancestors first).
+
+    At most `cap` blocks, and blocks totalling at most `max_bytes` (the first one always
+    goes, so a large block can still be fetched). Extra ancestors come only from above
+    our GC round: an asker missing older ones is far behind, and catches up on certified
+    commits instead of walking the DAG back from us block by block."""
     found: dict[BlockRef, SignedBlock] = {}
+    budget = [max_bytes if max_bytes is not None else -1]
+
+    def take(block: SignedBlock) -> bool:
+        size = len(block.to_bytes())
+        if budget[0] >= 0 and found and size > budget[0]:
+            return False
+        if budget[0] >= 0:
+            budget[0] = max(0, budget[0] - size)
+        found[block.reference()] = block
+        return True
+
     for block in dag.get_blocks(list(refs[:cap])):
-        if block is not None:
-            found[block.reference()] = block
+        if block is not None and not take(block):
+            return _in_round_order(found)
+    gc_round = dag.gc_round
     frontier = list(found.values())
     while frontier and len(found) < cap:
         wanted: list[BlockRef] = []
@@ -176,11 +195,17 @@ def blocks_for_fetch(
                     if ref.author < len(highest_accepted_rounds)
                     else 0
                 )
-                if ref.round > known and ref not in found and ref not in wanted:
+                if ref.round > max(known, gc_round) and ref not in found and ref not in wanted:
                     wanted.append(ref)
         frontier = []
         for block in dag.get_blocks(wanted[: cap - len(found)]):
-            if block is not None and block.round > 0:
-                found[block.reference()] = block
-                frontier.append(block)
-    return sorted(found.values(), key=lambda b: b.reference().sort_key())
+            if block is None or block.round == 0:
+                continue
+            if not take(block):
+                return _in_round_order(found)
+            frontier.append(block)
+    return _in_round_order(found)
+
+
+def _in_round_order(blocks: dict[BlockRef, SignedBlock]) -> list[SignedBlock]:
+    return sorted(blocks.values(), key=lambda b: b.reference().sort_key())

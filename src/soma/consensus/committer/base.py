@@ -171,7 +171,12 @@ class BaseCommitter:
         stake = 0
         counted: set[int] = set()
         quorum = self._committee.quorum_threshold
+        leader_round = leader.round
         for ref in candidate.ancestors:
+            if ref.round <= leader_round:
+                # Not a vote (votes are above the leader), and possibly an old block
+                # long garbage-collected, as a node's first block after a gap links.
+                continue
             is_vote = votes.get(ref)
             if is_vote is None:
                 block = self._dag.get_block(ref)

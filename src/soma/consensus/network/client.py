@@ -1,6 +1,7 @@
 """Calls from one validator to its peers' consensus servers.
 
-One channel per peer, dialled at the address the committee lists for it; every call
+One channel per peer, dialled at the address the committee lists for it (or one the
+node's configuration gives for that peer); every call
 carries a fresh signed handshake, a deadline, and a message-size cap. Failures surface as
 `PeerCallError` (typed, with the peer and the gRPC status) for the caller to retry or
 give up on; responses are decoded into `wire` structs, and a response that does not
@@ -10,7 +11,7 @@ decode is a `PeerCallError` too.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TypeVar
 
 import grpc
@@ -30,10 +31,18 @@ R = TypeVar("R", bound=BcsStruct)
 class PeerCallError(SomaError):
     code = "PEER_CALL"
 
-    def __init__(self, peer: int, message: str, status: grpc.StatusCode | None = None):
+    def __init__(
+        self,
+        peer: int,
+        message: str,
+        status: grpc.StatusCode | None = None,
+        malformed: bool = False,
+    ):
         super().__init__(f"peer {peer}: {message}")
         self.peer = peer
         self.status = status
+        #: The peer answered, with bytes that do not decode: misbehaviour, not a fault.
+        self.malformed = malformed
 
 
 class ConsensusClient:
@@ -43,8 +52,12 @@ class ConsensusClient:
         own_index: int,
         authenticator: PeerAuthenticator,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        peer_addresses: Mapping[int, str] | None = None,
     ) -> None:
+        """`peer_addresses` replaces the committee's consensus address of some peers
+        (a private route to them, or a test network's links)."""
         self._committee = committee
+        self._peer_addresses = dict(peer_addresses or {})
         self._own = own_index
         self._auth = authenticator
         self._options = channel_options(max_message_bytes)
@@ -53,7 +66,9 @@ class ConsensusClient:
     def _channel(self, peer: int) -> grpc.aio.Channel:
         channel = self._channels.get(peer)
         if channel is None:
-            address = self._committee.members[peer].consensus_address
+            address = (
+                self._peer_addresses.get(peer) or self._committee.members[peer].consensus_address
+            )
             channel = grpc.aio.insecure_channel(address, options=self._options)
             self._channels[peer] = channel
         return channel
@@ -74,7 +89,7 @@ class ConsensusClient:
         try:
             return kind.from_bytes(data)
         except SomaError as e:
-            raise PeerCallError(peer, f"{method}: malformed response: {e}") from e
+            raise PeerCallError(peer, f"{method}: malformed response: {e}", malformed=True) from e
 
     async def subscribe_blocks(self, peer: int, after_round: int) -> AsyncIterator[wire.BlockBatch]:
         """The peer's own blocks above `after_round`, then each new one, until the stream
@@ -90,7 +105,7 @@ class ConsensusClient:
                 try:
                     yield wire.BlockBatch.from_bytes(data)
                 except SomaError as e:
-                    raise PeerCallError(peer, f"malformed block batch: {e}") from e
+                    raise PeerCallError(peer, f"malformed block batch: {e}", malformed=True) from e
         except grpc.aio.AioRpcError as e:
             raise PeerCallError(peer, f"subscription: {e.details()}", e.code()) from e
         finally:

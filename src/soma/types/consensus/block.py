@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple, Self
 
-from soma.types.bcs import BcsStruct, u32, u64
+from soma.types.bcs import BcsStruct, CachedBytes, u32, u64
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.crypto import Ed25519PublicKey, Ed25519Signature, ProtocolKeyPair
 from soma.types.digests import BlockDigest, Hashed
@@ -53,10 +53,14 @@ class BlockRef(BcsStruct):
         return f"{_author_name(self.author)}{self.round}({str(self.digest)[:8]})"
 
 
-class Block(BcsStruct):
+class Block(CachedBytes):
     """The signed content of a block. The author's own previous block is the first
     ancestor; `commit_votes` carries references to commits the author made since its
-    previous block (how peers learn the quorum's commit index)."""
+    previous block (how peers learn the quorum's commit index).
+
+    It keeps its bytes (the slice of the signed block it was decoded from, or its
+    encoding when signed), so verifying a received block's signature hashes those bytes
+    instead of encoding every transaction again."""
 
     epoch: u64
     round: u32

@@ -1,0 +1,438 @@
+"""`soma bench consensus`: run the consensus benchmark (and optionally a Raft baseline)
+on loopback and report throughput and latency.
+
+The driver (`soma.bench.consensus_bench`) does the work; this module checks the arguments
+before any process starts, shows progress on stderr so that `--json` leaves exactly one
+JSON object on stdout, and turns the ways a run can fail into an `error:` line and an
+exit status instead of a traceback: 2 for arguments, 1 for a run that failed, 130 for
+Ctrl-C and 143 for SIGTERM (both only after the driver has stopped its validators).
+
+The driver is imported inside the command, not at module level: it pulls in gRPC and the
+whole consensus stack, which every other `soma` command would otherwise pay for on
+startup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import enum
+import json
+import math
+import signal
+import textwrap
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from soma.consensus.parameters import ConsensusParameters
+
+if TYPE_CHECKING:
+    from soma.bench.consensus_bench import ConsensusBenchConfig, LoadState
+
+bench_app = typer.Typer(help="Benchmarks that run real validator processes.", no_args_is_help=True)
+
+ProgressCallback = Callable[[str, float, "LoadState"], None]
+
+#: Without a terminal, one progress line per system every this many seconds: enough to
+#: see a run is alive in a CI log, few enough not to bury the result.
+LINE_EVERY_S = 5.0
+#: "Current" tps is measured over about this window: the committed count moves in whole
+#: batches, so its last step is noisy, and the average since the start lags.
+TPS_WINDOW_S = 2.0
+
+
+class Baseline(enum.StrEnum):
+    RAFT = "raft"
+    RAFT_BATCHED = "raft-batched"
+
+
+def _argument_error(
+    validators: int, duration: float, tx_size: int, rate: int | None, crash: int
+) -> str | None:
+    """Why these arguments cannot give a meaningful run, or None if they can.
+
+    Checked here rather than left to the driver because the driver would start the
+    validators first (seconds of work) and then fail obscurely, or worse, run and report
+    figures that measure nothing (a stalled committee, batches that are all refused).
+    """
+    from soma.bench import consensus_bench as driver
+
+    params = ConsensusParameters()
+    if validators < 1:
+        return f"--validators must be at least 1 (got {validators})"
+    if not (math.isfinite(duration) and duration > 0):
+        return f"--duration must be a positive number of seconds (got {duration})"
+    if tx_size < 8:
+        return (
+            f"--tx-size must be at least 8 bytes (got {tx_size}): each transaction starts "
+            "with an 8-byte counter that keeps it unique"
+        )
+    if tx_size > params.max_transaction_bytes:
+        return (
+            f"--tx-size {tx_size} exceeds the consensus limit of "
+            f"{params.max_transaction_bytes} bytes per transaction"
+        )
+    if rate is not None and rate <= 0:
+        return f"--rate must be positive (got {rate}); omit it for a closed loop"
+    if crash < 0:
+        return f"--crash must not be negative (got {crash})"
+    if crash >= validators:
+        return f"--crash {crash} must be less than --validators {validators}"
+    f = (validators - 1) // 3
+    if crash > f:
+        return (
+            f"--crash {crash} is more than f = {f} for {validators} validators: a 3f+1 "
+            "committee stops committing when more than f validators crash, so the run "
+            "would measure nothing"
+        )
+    if crash and duration <= driver.CRASH_AFTER_S:
+        return (
+            f"--crash needs --duration longer than {driver.CRASH_AFTER_S:g} s: validators "
+            f"are killed {driver.CRASH_AFTER_S:g} s into the run"
+        )
+    # Every batch the driver sends has to fit in one block, or the validator rejects it
+    # and the run commits nothing. The closed loop sends fixed batches; the open loop
+    # sends each live validator its share of one tick's transactions.
+    if rate is None:
+        batch = driver.BATCH_TRANSACTIONS
+        why = f"the closed loop sends batches of {batch} transactions"
+    else:
+        batch = 1 + math.ceil(rate * driver.TICK_S / (validators - crash))
+        why = (
+            f"--rate {rate} sends batches of up to {batch} transactions "
+            f"(every {driver.TICK_S * 1000:g} ms to each validator)"
+        )
+    if batch > params.max_block_transactions:
+        return f"{why}, more than the {params.max_block_transactions} a block can hold"
+    if batch * tx_size > params.max_block_bytes:
+        return (
+            f"--tx-size {tx_size} is too large for this load: {why}, and a batch must fit "
+            f"in one block ({params.max_block_bytes} bytes), so at most "
+            f"{params.max_block_bytes // batch} bytes per transaction"
+        )
+    return None
+
+
+class _Throughput:
+    """Transactions per second over the last `TPS_WINDOW_S` of one system's run."""
+
+    def __init__(self) -> None:
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+
+    def add(self, elapsed_s: float, committed: int) -> float:
+        samples = self._samples
+        samples.append((elapsed_s, committed))
+        while len(samples) > 2 and elapsed_s - samples[1][0] >= TPS_WINDOW_S:
+            samples.popleft()
+        first_s, first_committed = samples[0]
+        span = elapsed_s - first_s
+        return (committed - first_committed) / span if span > 0 else 0.0
+
+
+class _Reporter:
+    """Progress of a run, as the driver's callback. A context manager so that a display
+    is taken down (and the terminal left clean) however the run ends."""
+
+    def __init__(self, systems: list[str], validators: int, duration_s: float) -> None:
+        self.systems = systems
+        self.validators = validators
+        self.duration_s = duration_s
+        self.current: str | None = None
+        self._throughput = _Throughput()
+
+    def __enter__(self) -> _Reporter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    def __call__(self, label: str, elapsed_s: float, state: LoadState) -> None:
+        if label != self.current:
+            self.current = label
+            self._throughput = _Throughput()
+            self.started(label)
+        tps = self._throughput.add(elapsed_s, state.committed)
+        self.update(label, elapsed_s, state, tps)
+
+    def started(self, label: str) -> None:
+        """The first report of `label`: its processes are up and load has begun."""
+
+    def update(self, label: str, elapsed_s: float, state: LoadState, tps: float) -> None:
+        raise NotImplementedError
+
+
+class _LineReporter(_Reporter):
+    """For a stderr that is not a terminal (a log file, CI): plain lines, a few per
+    system, since redrawing a display there would only pile up copies of it."""
+
+    _next_line_s: float = LINE_EVERY_S
+
+    def __enter__(self) -> _LineReporter:
+        typer.echo(f"{self.systems[0]}: starting {self.validators} validators", err=True)
+        return self
+
+    def started(self, label: str) -> None:
+        self._next_line_s = LINE_EVERY_S
+        typer.echo(f"{label}: running for {self.duration_s:g} s", err=True)
+
+    def update(self, label: str, elapsed_s: float, state: LoadState, tps: float) -> None:
+        if elapsed_s < self._next_line_s:
+            return
+        self._next_line_s += LINE_EVERY_S
+        typer.echo(
+            f"{label}: {elapsed_s:.0f}/{self.duration_s:g} s, "
+            f"{state.committed:,} transactions committed, {tps:,.0f} tps",
+            err=True,
+        )
+
+
+class _LiveReporter(_Reporter):
+    """For a terminal: one rich progress bar per system, redrawn in place."""
+
+    def __init__(
+        self, systems: list[str], validators: int, duration_s: float, console: Console
+    ) -> None:
+        super().__init__(systems, validators, duration_s)
+        self._progress = Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            TextColumn("{task.completed:>6.1f}/{task.total:g} s"),
+            TextColumn("{task.fields[committed]:>12,} tx"),
+            TextColumn("{task.fields[tps]:>10,.0f} tps"),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            refresh_per_second=4,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        for i, label in enumerate(systems):
+            status = f"starting {validators} validators" if i == 0 else "waiting"
+            self._tasks[label] = self._progress.add_task(
+                label, total=duration_s, committed=0, tps=0.0, status=status
+            )
+
+    def __enter__(self) -> _LiveReporter:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None and self.current is not None:
+            self._progress.update(
+                self._tasks[self.current], completed=self.duration_s, status="done"
+            )
+        self._progress.stop()
+
+    def started(self, label: str) -> None:
+        # The driver runs the systems one after another, so a new label means the ones
+        # before it have finished.
+        if label not in self._tasks:  # a system this command did not expect: show it too
+            self.systems.append(label)
+            self._tasks[label] = self._progress.add_task(
+                label, total=self.duration_s, committed=0, tps=0.0, status=""
+            )
+        for earlier in self.systems[: self.systems.index(label)]:
+            self._progress.update(self._tasks[earlier], completed=self.duration_s, status="done")
+
+    def update(self, label: str, elapsed_s: float, state: LoadState, tps: float) -> None:
+        status = "running"
+        if state.failed_batches or state.refused:
+            status = f"running, {state.failed_batches} batches failed, {state.refused:,} refused"
+        self._progress.update(
+            self._tasks[label],
+            completed=min(elapsed_s, self.duration_s),
+            committed=state.committed,
+            tps=tps,
+            status=status,
+        )
+
+
+async def _run(
+    config: ConsensusBenchConfig,
+    progress: ProgressCallback,
+    baseline: str | None,
+    terminated: list[bool],
+) -> dict[str, Any]:
+    """The driver, cancelled on SIGTERM as it is on Ctrl-C, so that its `finally` blocks
+    stop the validator processes (they run in sessions of their own, so no signal sent to
+    this process reaches them). `terminated` records that SIGTERM was the cause."""
+    from soma.bench import consensus_bench as driver
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_sigterm() -> None:
+        terminated.append(True)
+        task.cancel()
+
+    installed = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        installed = True
+    try:
+        return await driver.run_consensus_bench(config, progress=progress, baseline=baseline)
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    """Print `message` as the `error:` line (any further lines indented under it)."""
+    first, _, rest = message.strip().partition("\n")
+    typer.echo(f"error: {first}", err=True)
+    if rest.strip():
+        typer.echo(textwrap.indent(rest.rstrip(), "  "), err=True)
+    return typer.Exit(code=code)
+
+
+def _ms(value: object) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _print_summary(result: dict[str, Any], baseline: str | None) -> None:
+    """The figures a reader compares first, one row per system; `--json` has the rest."""
+    table = Table(title="soma bench consensus")
+    for column in ("system", "tps", "p50 ms", "p90 ms", "p99 ms", "commits", "rounds/s"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    rows: list[tuple[str, dict[str, Any]]] = [("soma", result)]
+    if baseline is not None and isinstance(result.get("baseline"), dict):
+        rows.append((baseline, result["baseline"]))
+    for name, figures in rows:
+        latency = figures.get("latency_ms") or {}
+        rounds = figures.get("rounds_per_s")
+        table.add_row(
+            name,
+            f"{figures.get('tps', 0):,}",
+            _ms(latency.get("p50")),
+            _ms(latency.get("p90")),
+            _ms(latency.get("p99")),
+            f"{figures.get('commits', 0):,}",
+            _ms(rounds) if name == "soma" else "-",
+        )
+    console = Console(highlight=False)
+    console.print(table)
+    load = "closed loop" if result.get("rate") is None else f"{result['rate']:,} tx/s offered"
+    console.print(
+        f"{result.get('validators')} validators ({result.get('crashed', 0)} crashed), "
+        f"{result.get('tx_size')}-byte transactions, {load}, {result.get('duration_s')} s",
+        markup=False,
+    )
+    if result.get("ratio_vs_baseline") is not None:
+        console.print(f"soma / {baseline}: {result['ratio_vs_baseline']}x tps", markup=False)
+
+
+def _warn_about(result: dict[str, Any], baseline: str | None) -> None:
+    """Point out on stderr (in both output modes) figures that are not what they seem: a
+    run that committed nothing, or batches that failed beyond those that were in flight
+    to the validators `--crash` killed (which fail by design)."""
+    from soma.bench.consensus_bench import IN_FLIGHT_PER_VALIDATOR
+
+    for name, figures in (("soma", result), (baseline, result.get("baseline"))):
+        if not isinstance(figures, dict):
+            continue
+        if not figures.get("committed_transactions"):
+            typer.echo(f"warning: {name} committed no transactions", err=True)
+        failed = int(figures.get("failed_batches") or 0)
+        if failed > IN_FLIGHT_PER_VALIDATOR * int(figures.get("crashed") or 0):
+            last = figures.get("last_error")
+            typer.echo(
+                f"warning: {name}: {failed} batches failed" + (f" (last: {last})" if last else ""),
+                err=True,
+            )
+
+
+@bench_app.command("consensus")
+def consensus(
+    validators: Annotated[
+        int, typer.Option("--validators", help="Committee size: one process per validator.")
+    ] = 4,
+    duration: Annotated[
+        float,
+        typer.Option("--duration", help="Seconds of load (the baseline runs as long again)."),
+    ] = 30.0,
+    tx_size: Annotated[int, typer.Option("--tx-size", help="Bytes per transaction.")] = 512,
+    rate: Annotated[
+        int | None,
+        typer.Option(
+            "--rate",
+            help="Offered load in transactions/s over all validators. Without it, a closed "
+            "loop: a fixed number of batches in flight, as fast as consensus commits them.",
+        ),
+    ] = None,
+    crash: Annotated[
+        int,
+        typer.Option("--crash", help="Validators killed (SIGKILL) 5 s in; at most f."),
+    ] = 0,
+    baseline: Annotated[
+        Baseline | None,
+        typer.Option(
+            "--baseline",
+            help="Then run Raft (pysyncobj) under the same load: raft, one log entry per "
+            "transaction; raft-batched, one per batch.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run VALIDATORS consensus processes on loopback under load and report throughput,
+    commit latency and round rate; progress goes to stderr."""
+    problem = _argument_error(validators, duration, tx_size, rate, crash)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(code=2)
+
+    from soma.bench import consensus_bench as driver
+
+    config = driver.ConsensusBenchConfig(
+        validators=validators, duration_s=duration, tx_size=tx_size, rate=rate, crash=crash
+    )
+    systems = ["soma"] if baseline is None else ["soma", baseline.value]
+    stderr = Console(stderr=True)
+    reporter: _Reporter
+    if stderr.is_terminal and not stderr.is_dumb_terminal:
+        reporter = _LiveReporter(systems, validators, duration, stderr)
+    else:
+        reporter = _LineReporter(systems, validators, duration)
+    terminated: list[bool] = []
+    try:
+        with reporter:
+            result = asyncio.run(
+                _run(config, reporter, None if baseline is None else baseline.value, terminated)
+            )
+    except KeyboardInterrupt:
+        # asyncio.run turned Ctrl-C into a cancellation of the driver and waited for it,
+        # so its finally blocks have already stopped the validators.
+        raise _fail("interrupted; the validators were stopped", 130) from None
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        raise _fail("terminated; the validators were stopped", 143) from None
+    except TimeoutError as e:
+        # Before OSError, of which it is a subclass: a bare timeout has no strerror.
+        raise _fail(f"timed out{f': {e}' if str(e) else ''}", 1) from None
+    except RuntimeError as e:
+        raise _fail(str(e) or type(e).__name__, 1) from None
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        raise _fail(f"{e.strerror or e}{where}", 1) from None
+
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _print_summary(result, None if baseline is None else baseline.value)
+    _warn_about(result, None if baseline is None else baseline.value)
