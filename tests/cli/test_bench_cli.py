@@ -101,27 +101,24 @@ MAX_TX = ConsensusParameters().max_transaction_bytes
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--validators", "0"], "--validators must be at least 1"),
-        (["--validators", "-3"], "--validators must be at least 1"),
-        (["--duration", "0"], "--duration must be a positive"),
-        (["--duration", "-1"], "--duration must be a positive"),
-        (["--duration", "nan"], "--duration must be a positive"),
-        (["--duration", "inf"], "--duration must be a positive"),
+        (["--validators", "0"], "validators must be at least 1"),
+        (["--validators", "-3"], "validators must be at least 1"),
+        (["--duration", "0"], "duration must be positive"),
+        (["--duration", "-1"], "duration must be positive"),
+        (["--duration", "nan"], "duration must be positive"),
+        (["--duration", "inf"], "duration must be positive"),
         (["--tx-size", "7"], "8-byte counter"),
         (["--tx-size", "0"], "at least 8 bytes"),
         (["--tx-size", str(MAX_TX + 1)], f"limit of {MAX_TX} bytes"),
-        # Fits the transaction limit, but 250 of them (one closed-loop batch) overflow a block.
-        (["--tx-size", "10000"], "at most 8388 bytes"),
-        (["--rate", "0"], "--rate must be positive"),
-        (["--rate", "-5"], "--rate must be positive"),
-        (["--rate", "1000000000"], "a block can hold"),
-        (["--crash", "-1"], "--crash must not be negative"),
-        (["--crash", "4"], "--crash 4 must be less than --validators 4"),
-        (["--validators", "1", "--crash", "1"], "must be less than"),
+        (["--rate", "0"], "rate must be positive"),
+        (["--rate", "-5"], "rate must be positive"),
+        (["--crash", "-1"], "crash must not be negative"),
+        (["--crash", "4"], "more than f = 1 for 4 validators"),
+        (["--validators", "1", "--crash", "1"], "more than f = 0"),
         (["--crash", "2"], "more than f = 1 for 4 validators: a 3f+1 committee stops"),
         (["--validators", "3", "--crash", "1"], "more than f = 0"),
         (["--validators", "10", "--crash", "4", "--duration", "10"], "more than f = 3"),
-        (["--crash", "1", "--duration", "5"], "--crash needs --duration longer than 5 s"),
+        (["--crash", "1", "--duration", "5"], "crash needs a duration over 5 s"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_error_line(
@@ -210,9 +207,9 @@ def test_human_summary(fake: FakeDriver) -> None:
                 "warning: soma: 3 batches failed (last: X: y)",
             ],
         ),
-        # Batches in flight to a crashed validator fail by design: 16 of them per validator.
-        ({"crashed": 1, "failed_batches": 16}, []),
-        ({"crashed": 1, "failed_batches": 17}, ["warning: soma: 17 batches failed"]),
+        # Batches in flight to a crashed validator fail by design; they are counted apart.
+        ({"crashed": 1, "failed_batches": 0, "batches_lost_with_crashed": 16}, []),
+        ({"crashed": 1, "failed_batches": 1}, ["warning: soma: 1 batches failed"]),
     ],
 )
 def test_suspicious_figures_are_flagged_on_stderr(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 import tempfile
 import time
@@ -26,6 +27,8 @@ import grpc
 from soma.bench.cluster import ConsensusCluster, NodeProcess, ProcessCluster, RaftCluster
 from soma.bench.load_service import SUBMIT, SubmitOutcome, SubmitRequest, SubmitResponse
 from soma.bench.stats import LatencyRecorder
+from soma.consensus.parameters import ConsensusParameters
+from soma.types.error import SomaError
 
 CRASH_AFTER_S = 5.0
 #: Closed-loop load: batches in flight per validator, and transactions per batch.
@@ -35,6 +38,12 @@ TICK_S = 0.01
 BASELINES = ("raft", "raft-batched")
 
 
+class BenchConfigError(SomaError):
+    """Benchmark settings that cannot give a meaningful run."""
+
+    code = "BENCH_CONFIG"
+
+
 @dataclasses.dataclass(frozen=True)
 class ConsensusBenchConfig:
     validators: int = 4
@@ -42,7 +51,58 @@ class ConsensusBenchConfig:
     tx_size: int = 512
     rate: int | None = None
     crash: int = 0
+    #: ConsensusParameters fields for every validator.
     parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would start processes only to fail, or to report figures
+        that measure nothing (a stalled committee, batches every validator refuses)."""
+        if self.validators < 1:
+            raise BenchConfigError(f"validators must be at least 1 (got {self.validators})")
+        if not (math.isfinite(self.duration_s) and self.duration_s > 0):
+            raise BenchConfigError(f"duration must be positive seconds (got {self.duration_s})")
+        if self.tx_size < 8:
+            raise BenchConfigError(
+                f"tx-size must be at least 8 bytes (got {self.tx_size}): each transaction "
+                "starts with an 8-byte counter that keeps it unique"
+            )
+        try:
+            params = ConsensusParameters(**self.parameters)
+        except (TypeError, SomaError) as e:
+            raise BenchConfigError(f"consensus parameters: {e}") from e
+        if self.tx_size > params.max_transaction_bytes:
+            raise BenchConfigError(
+                f"tx-size {self.tx_size} exceeds the consensus limit of "
+                f"{params.max_transaction_bytes} bytes per transaction"
+            )
+        if self.rate is not None and self.rate <= 0:
+            raise BenchConfigError(f"rate must be positive (got {self.rate})")
+        if self.crash < 0:
+            raise BenchConfigError(f"crash must not be negative (got {self.crash})")
+        f = (self.validators - 1) // 3
+        if self.crash > f:
+            raise BenchConfigError(
+                f"crash {self.crash} is more than f = {f} for {self.validators} validators: "
+                "a 3f+1 committee stops committing when more than f validators crash"
+            )
+        if self.crash and self.duration_s <= CRASH_AFTER_S:
+            raise BenchConfigError(
+                f"crash needs a duration over {CRASH_AFTER_S:g} s: validators are killed "
+                f"{CRASH_AFTER_S:g} s into the run"
+            )
+
+    def batch_transactions(self) -> int:
+        """Transactions per submitted batch: at most `BATCH_TRANSACTIONS`, and few enough
+        that a batch fits in one block (it goes into one block whole)."""
+        params = ConsensusParameters(**self.parameters)
+        return max(
+            1,
+            min(
+                BATCH_TRANSACTIONS,
+                params.max_block_transactions,
+                params.max_block_bytes // self.tx_size,
+            ),
+        )
 
 
 class TransactionFactory:
@@ -68,16 +128,22 @@ class LoadState:
     committed: int = 0
     refused: int = 0
     failed_batches: int = 0
+    #: Batches lost with a validator `--crash` killed (in flight to it): expected.
+    lost_with_crashed: int = 0
     last_error: str | None = None
 
 
 async def _send(v: NodeProcess, batch: list[bytes], state: LoadState) -> None:
-    assert v.channel is not None
+    if v.channel is None:
+        return
     call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = v.channel.unary_unary(SUBMIT)
     sent = time.perf_counter()
     try:
         data = await call(SubmitRequest(tuple(batch)).to_bytes(), timeout=60)
     except grpc.aio.AioRpcError as e:
+        if v.crashed:
+            state.lost_with_crashed += 1
+            return
         state.failed_batches += 1
         state.last_error = f"{e.code().name}: {e.details()}"
         return
@@ -93,13 +159,19 @@ async def _send(v: NodeProcess, batch: list[bytes], state: LoadState) -> None:
         state.failed_batches += 1
 
 
-async def _closed_loop(v: NodeProcess, factory: TransactionFactory, state: LoadState) -> None:
+async def _closed_loop(
+    v: NodeProcess, factory: TransactionFactory, batch: int, state: LoadState
+) -> None:
     while time.perf_counter() < state.end and not v.crashed:
-        await _send(v, factory.batch(BATCH_TRANSACTIONS), state)
+        await _send(v, factory.batch(batch), state)
 
 
 async def _open_loop(
-    cluster: ProcessCluster, factory: TransactionFactory, rate: int, state: LoadState
+    cluster: ProcessCluster,
+    factory: TransactionFactory,
+    rate: int,
+    max_batch: int,
+    state: LoadState,
 ) -> None:
     tasks: set[asyncio.Task[None]] = set()
     owed = 0.0
@@ -112,17 +184,20 @@ async def _open_loop(
         if per_validator > 0:
             for i in range(len(live)):
                 v = live[(turn + i) % len(live)]
-                task = asyncio.get_running_loop().create_task(
-                    _send(v, factory.batch(per_validator), state)
-                )
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                for start in range(0, per_validator, max_batch):
+                    count = min(max_batch, per_validator - start)
+                    task = asyncio.get_running_loop().create_task(
+                        _send(v, factory.batch(count), state)
+                    )
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
             owed -= per_validator * len(live)
             turn += 1
         next_tick += TICK_S
         await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
     for task in list(tasks):
         task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_consensus_bench(
@@ -169,34 +244,41 @@ async def _drive(
     before = await cluster.stats()
     state.started = time.perf_counter()
     state.end = state.started + config.duration_s
+    batch = config.batch_transactions()
+    loop = asyncio.get_running_loop()
     if config.rate is None:
         workers = [
-            asyncio.get_running_loop().create_task(_closed_loop(v, factory, state))
+            loop.create_task(_closed_loop(v, factory, batch, state))
             for v in cluster.nodes
             for _ in range(IN_FLIGHT_PER_VALIDATOR)
         ]
     else:
-        workers = [
-            asyncio.get_running_loop().create_task(_open_loop(cluster, factory, config.rate, state))
-        ]
+        workers = [loop.create_task(_open_loop(cluster, factory, config.rate, batch, state))]
     crashed: list[int] = []
-    while (now := time.perf_counter()) < state.end:
-        if config.crash and not crashed and now - state.started >= CRASH_AFTER_S:
-            crashed = list(range(cluster.size - config.crash, cluster.size))
-            for index in crashed:
-                cluster.crash(index)
+    try:
+        while (now := time.perf_counter()) < state.end:
+            if config.crash and not crashed and now - state.started >= CRASH_AFTER_S:
+                crashed = list(range(cluster.size - config.crash, cluster.size))
+                for index in crashed:
+                    cluster.crash(index)
+            if progress is not None:
+                progress(label, now - state.started, state)
+            await asyncio.sleep(0.25)
+        elapsed = time.perf_counter() - state.started
         if progress is not None:
-            progress(label, now - state.started, state)
-        await asyncio.sleep(0.25)
-    elapsed = time.perf_counter() - state.started
-    after = await cluster.stats()
-    for worker in workers:
-        worker.cancel()
-    await asyncio.gather(*workers, return_exceptions=True)
+            progress(label, elapsed, state)
+        after = await cluster.stats()
+    finally:
+        # However the run ends (Ctrl-C included), no load task outlives it.
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
     rounds = max((s.last_proposed_round for s in after), default=0) - max(
         (s.last_proposed_round for s in before), default=0
     )
-    commits = max((s.last_commit_index for s in after), default=0)
+    commits = max((s.last_commit_index for s in after), default=0) - max(
+        (s.last_commit_index for s in before), default=0
+    )
     return {
         "tps": round(state.committed / elapsed, 1),
         "latency_ms": state.recorder.percentiles(),
@@ -210,5 +292,6 @@ async def _drive(
         "committed_transactions": state.committed,
         "refused_transactions": state.refused,
         "failed_batches": state.failed_batches,
+        "batches_lost_with_crashed": state.lost_with_crashed,
         "last_error": state.last_error,
     }
