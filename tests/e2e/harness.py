@@ -98,6 +98,18 @@ async def wait_all_commit(
     await wait_for(check, timeout_s, f"validators {list(indices)} to reach commit {at_least}")
 
 
+async def wait_guard_done(cluster: ConsensusCluster, index: int, timeout_s: float = 30) -> int:
+    """The round validator `index`'s amnesia guard learned, once it has run."""
+
+    async def done() -> bool:
+        return (await cluster.node_stats(index)).recovered_own_round is not None
+
+    await wait_for(done, timeout_s, f"validator {index}'s amnesia guard", poll_s=0.05)
+    round = (await cluster.node_stats(index)).recovered_own_round
+    assert round is not None
+    return round
+
+
 async def assert_same_commits(cluster: ConsensusCluster, indices: Sequence[int]) -> int:
     """Every listed validator holds the same commit digests up to the lowest last commit
     among them; returns that index."""

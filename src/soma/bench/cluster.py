@@ -122,6 +122,7 @@ class ProcessCluster:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.process.pid, signal.SIGKILL)
             node.process.wait()
+            _close_pipe(node)
 
     async def restart(self, index: int) -> None:
         """Start a crashed (or never started) node again, on the same store."""
@@ -190,11 +191,8 @@ class ProcessCluster:
 
     async def stop(self) -> None:
         """Stop every node (SIGTERM, then SIGKILL after 10 s); frozen ones are thawed
-        first so they can exit."""
-        for node in self.nodes:
-            if node.channel is not None:
-                await node.channel.close()
-                node.channel = None
+        first so they can exit. The signals go out before anything is awaited, so even a
+        stop interrupted by a second Ctrl-C leaves no node running for long."""
         running = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
         for node in running:
             assert node.process is not None
@@ -202,6 +200,10 @@ class ProcessCluster:
                 if node.frozen:
                     os.killpg(node.process.pid, signal.SIGCONT)
                 os.killpg(node.process.pid, signal.SIGTERM)
+        for node in self.nodes:
+            if node.channel is not None:
+                channel, node.channel = node.channel, None
+                await channel.close()
         for node in running:
             assert node.process is not None
             try:
@@ -210,8 +212,13 @@ class ProcessCluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(node.process.pid, signal.SIGKILL)
                 node.process.wait()
-            if node.process.stdout is not None:
-                node.process.stdout.close()
+        for node in self.nodes:
+            _close_pipe(node)
+
+
+def _close_pipe(node: NodeProcess) -> None:
+    if node.process is not None and node.process.stdout is not None:
+        node.process.stdout.close()
 
 
 class ConsensusCluster(ProcessCluster):

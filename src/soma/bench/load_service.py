@@ -91,6 +91,8 @@ class LoadServer:
 
     def bind(self, address: str) -> int:
         port: int = self._server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
         return port
 
     async def start(self) -> None:

@@ -1,18 +1,20 @@
-"""The amnesia guard: a validator that starts with no block of its own in its store asks
-its peers which round it last proposed in before it proposes anything.
+"""The amnesia guard: before it proposes anything, a starting validator asks its peers
+which round it last proposed in.
 
-A validator whose store was wiped (a lost disk, a restore from an old backup) would
-otherwise start proposing at round 1 again and sign a second block for rounds it already
-signed, which honest peers see as equivocation. So when the store holds no block of ours,
-the authority holds proposals, asks every peer for our latest block, and waits until peers
-holding at least f+1 stake (the validity threshold: at least one of them honest) have
-answered. Each answer is a block signed with our own protocol key, so a peer can hide one
-but cannot invent one; the highest round among the verified answers becomes the floor
-below which we never propose. The blocks themselves go into the DAG like any other
-received block, so the next proposal links the latest of them.
+A validator whose store was wiped (a lost disk) or restored from an old backup would
+otherwise start proposing at round 1 again (or where its old store ends) and sign a
+second block for rounds it already signed, which honest peers see as equivocation. So on
+every start the authority holds proposals, asks every peer for our latest block, and
+waits until peers holding at least f+1 stake (the validity threshold: at least one of
+them honest) have answered. Each answer is a block signed with our own protocol key, so
+a peer can hide one but cannot invent one; the highest round among the verified answers
+becomes the floor below which we never propose (with the last round in our own store,
+whichever is higher). The blocks themselves go into the DAG like any other received
+block, so the next proposal links the latest of them.
 
-A fresh validator at the start of an epoch takes the same path: every peer answers with
-nothing, which costs one round trip.
+A restart with an intact store, or a fresh validator at the start of an epoch, takes the
+same path: peers answer with what we hold already, or with nothing, which costs one
+round trip.
 """
 
 from __future__ import annotations
@@ -96,7 +98,10 @@ async def _ask(client: ConsensusClient, peer: int, own_index: int) -> wire.Block
 
 
 def _check(batch: wire.BlockBatch, own_index: int, verifier: BlockVerifier) -> SignedBlock | None:
-    """The highest verified block of ours in the answer; raises on anything else."""
+    """The verified block of ours in the answer (we asked for one authority, so at most
+    one block); raises on anything else."""
+    if len(batch.blocks) > 1:
+        raise BlockRejectedError(f"{len(batch.blocks)} blocks where at most one was asked for")
     best: SignedBlock | None = None
     for data in batch.blocks:
         block = SignedBlock.from_bytes(data)

@@ -26,6 +26,7 @@ from soma.consensus.amnesia_guard import recover_last_own_block
 from soma.consensus.commit_observer import CommitConsumer, CommitObserver
 from soma.consensus.commit_syncer import LAG_THRESHOLD, CommitSyncer
 from soma.consensus.context import Context
+from soma.consensus.errors import InvalidRequestError
 from soma.consensus.messages import FetchBlocksRequest as ProtocolFetch
 from soma.consensus.network import wire
 from soma.consensus.network.auth import PeerAuthenticator
@@ -63,8 +64,8 @@ class AuthorityConfig:
     #: Backoff between reconnections to a peer.
     min_backoff_ms: int = 100
     max_backoff_ms: int = 5_000
-    #: With no block of our own in the store, learn our last proposed round from f+1
-    #: stake of peers before proposing (see `amnesia_guard`).
+    #: Before proposing, learn our last proposed round from f+1 stake of peers (see
+    #: `amnesia_guard`); one round trip per start.
     amnesia_guard: bool = True
 
 
@@ -108,6 +109,7 @@ class ConsensusAuthority:
         self._own_block = asyncio.Event()
         self._dropped_until: dict[int, int] = {}
         self._stopping = False
+        self._subscriptions: dict[int, int] = {}
         self._subscribers: dict[int, asyncio.Task[None]] = {}
         self._rng = random.Random()
         self._protocol: ConsensusProtocol | None = None
@@ -138,15 +140,15 @@ class ConsensusAuthority:
             self._rng,
             now,
             resubscribe_after_ms=None,
-            commit_sync_lag=LAG_THRESHOLD,
+            # Behind by more than about half the GC depth, peers no longer hold (in
+            # memory) the blocks we would fetch: catch up on commits instead.
+            commit_sync_lag=max(1, min(LAG_THRESHOLD, config.parameters.gc_depth // 2)),
         )
         self._protocol = protocol
         self._observer = CommitObserver(protocol.dag, self._consumer, self._last_processed_commit)
-        guard = (
-            config.amnesia_guard
-            and protocol.core.last_proposed_round == 0
-            and self.context.size > 1
-        )
+        # On every start, not only with an empty store: a store restored from an old
+        # backup holds blocks of ours, just not the latest ones.
+        guard = config.amnesia_guard and self.context.size > 1
         if guard:
             protocol.core.hold_proposals()
         self._syncer = CommitSyncer(self, self._client, self._rng)
@@ -191,10 +193,10 @@ class ConsensusAuthority:
     def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
         self._tasks.append(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(self.task_done)
         return task
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def task_done(self, task: asyncio.Task[None]) -> None:
         """A task of ours ended. Only `stop` cancels them and none returns otherwise, so an
         exception is a bug: a consensus instance missing a task (the timer, a
         subscription) would stall without a sign, so it is reported as fatal."""
@@ -223,7 +225,7 @@ class ConsensusAuthority:
             if isinstance(message, ProtocolFetch) and peer is not None:
                 task = asyncio.get_running_loop().create_task(self._fetch(peer, message))
                 self._fetches.add(task)
-                task.add_done_callback(self._task_done)
+                task.add_done_callback(self.task_done)
             # Pushes go out through the peers' subscriptions; the gRPC subscriber tasks
             # reconnect by themselves, so SubscribeRequests are not needed here.
         if self._syncer is not None and protocol.is_commit_lagging():
@@ -269,9 +271,11 @@ class ConsensusAuthority:
         while True:
             now = now_ms()
             deadline = protocol.next_deadline_ms(now)
-            if deadline > now:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), (deadline - now) / 1000)
+            # Always give up the loop for a moment: a deadline that a tick fails to move
+            # would otherwise starve every other task (the network among them).
+            wait_s = max(deadline - now, 1) / 1000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait_s)
             self._wake.clear()
             self.dispatch_tick()
 
@@ -354,8 +358,12 @@ class ConsensusAuthority:
     async def subscribe_blocks(
         self, peer: int, request: wire.SubscribeBlocksRequest
     ) -> AsyncIterator[wire.BlockBatch]:
+        # One stream per peer: a new subscription (the peer reconnected) ends the old.
+        generation = self._subscriptions[peer] = self._subscriptions.get(peer, 0) + 1
         last = request.after_round
         while not (self._stopping or self.is_dropped(peer)):
+            if self._subscriptions[peer] != generation:
+                return
             event = self._own_block
             # A subscriber far behind gets our blocks from the GC round on: older ones
             # no longer matter here, and it catches up on certified commits instead.
@@ -382,11 +390,10 @@ class ConsensusAuthority:
         self, peer: int, request: wire.FetchLatestBlocksRequest
     ) -> wire.BlockBatch:
         dag = self.protocol.dag
-        blocks = [
-            dag.last_block_of(a)
-            for a in dict.fromkeys(request.authorities)
-            if 0 <= a < self.context.size
-        ]
+        size = self.context.size
+        if len(request.authorities) > size:
+            raise InvalidRequestError(f"{len(request.authorities)} authorities asked of {size}")
+        blocks = [dag.last_block_of(a) for a in dict.fromkeys(request.authorities) if a < size]
         return wire.BlockBatch(tuple(b.to_bytes() for b in blocks if b.round > 0))
 
     async def latest_rounds(

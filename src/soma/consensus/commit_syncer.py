@@ -15,11 +15,15 @@ range checks that:
   carry valid signatures.
 
 Ranges are then handed to Core in index order, each linked to our last commit. A peer
-that answers with anything else is logged and another one is asked.
+that answers with anything else, or too slowly, is logged and another one is asked; a
+range that failed is retried after a pause, and no range is fetched more than a window
+ahead of our last commit, so memory stays bounded whatever peers do. If no range could
+be installed for a while although we lag (f Byzantine validators can vote for commits no
+one can certify), the syncer says it is stalled and block fetching resumes.
 
-The serving side (`answer`) returns stored commits and, for the last one, the blocks
-that vote for it, found in the rounds just after its leader (an honest validator votes
-for a commit in the block it proposes next).
+The serving side (`answer`) returns stored commits and, for the last one, blocks voting
+for it (just enough stake of them), found in the rounds just after its leader (an honest
+validator votes for a commit in the block it proposes next).
 """
 
 from __future__ import annotations
@@ -28,16 +32,20 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from soma.consensus.errors import BlockRejectedError, ConsensusError
+from soma.consensus.committer.base import SafetyViolationError
+from soma.consensus.dag_state import DagState
+from soma.consensus.errors import BlockRejectedError, CertifiedCommitError, ConsensusError
 from soma.consensus.network import wire
 from soma.consensus.network.client import ConsensusClient, PeerCallError
 from soma.consensus.network.server import now_ms
 from soma.types.committee import Committee
 from soma.types.consensus.block import BlockRef, SignedBlock
 from soma.types.consensus.commit import Commit
+from soma.types.consensus.commit_ref import CommitRef
 from soma.types.error import SomaError
 
 if TYPE_CHECKING:
@@ -50,9 +58,19 @@ logger = logging.getLogger(__name__)
 COMMITS_PER_FETCH = 100
 PARALLEL_FETCHES = 4
 LAG_THRESHOLD = 20
-#: How many rounds after a commit's leader to look for blocks voting for it.
+#: Ranges are only fetched this far ahead of our last commit.
+MAX_COMMITS_AHEAD = PARALLEL_FETCHES * COMMITS_PER_FETCH
+#: How many rounds after a commit's leader to look for blocks voting for it, and how
+#: many of a range's last commits the server tries before giving up on finding votes.
 VOTE_SCAN_ROUNDS = 40
+TRIM_CANDIDATES = 6
 CHECK_INTERVAL_S = 0.5
+#: One peer's time to answer a whole range (commits and blocks), and the pause before a
+#: range that failed with every peer is asked again.
+RANGE_TIMEOUT_S = 30.0
+RETRY_AFTER_S = 1.0
+#: No range installed for this long while lagging: stalled.
+STALL_AFTER_S = 10.0
 
 
 class CommitSyncError(ConsensusError):
@@ -96,6 +114,9 @@ class CommitSyncer:
         self._rng = rng
         self._ready: dict[int, list[tuple[Commit, list[SignedBlock]]]] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._failed_at: dict[int, float] = {}
+        self._progress_at = time.monotonic()
+        self._was_lagging = False
         self.synced_commits = 0
         self._wake = asyncio.Event()
 
@@ -114,22 +135,41 @@ class CommitSyncer:
                 self._schedule()
                 self._apply_ready()
         finally:
-            for task in self._in_flight.values():
+            tasks = list(self._in_flight.values())
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _schedule(self) -> None:
         protocol = self._authority.protocol
         local = protocol.dag.last_commit_index
-        target = protocol.commit_votes.quorum_commit_index()
         for start in [s for s in self._ready if s + len(self._ready[s]) - 1 <= local]:
             del self._ready[start]
-        if not protocol.is_commit_lagging():
+        lagging = protocol.is_commit_lagging()
+        now = time.monotonic()
+        if lagging and not self._was_lagging:
+            self._progress_at = now
+        self._was_lagging = lagging
+        stalled = lagging and now - self._progress_at > STALL_AFTER_S
+        if stalled and not protocol.commit_sync_stalled:
+            logger.warning(
+                "commit sync made no progress for %.0f s at commit %d; fetching blocks instead",
+                STALL_AFTER_S,
+                local,
+            )
+        protocol.commit_sync_stalled = stalled
+        if not lagging:
             return
+        target = min(protocol.commit_votes.quorum_commit_index(), local + MAX_COMMITS_AHEAD)
         start = local + 1
         while start <= target and len(self._in_flight) < PARALLEL_FETCHES:
             end = min(start + COMMITS_PER_FETCH - 1, target)
-            if start not in self._in_flight and start not in self._ready:
-                task = asyncio.get_running_loop().create_task(self._fetch_range(start, end))
+            failed = self._failed_at.get(start)
+            fresh = failed is None or now - failed >= RETRY_AFTER_S
+            if start not in self._in_flight and start not in self._ready and fresh:
+                task = asyncio.get_running_loop().create_task(
+                    self._fetch_range(start, end), name=f"commit-range-{start}"
+                )
                 self._in_flight[start] = task
                 task.add_done_callback(self._range_done)
             start = end + 1
@@ -138,6 +178,8 @@ class CommitSyncer:
         for start, running in list(self._in_flight.items()):
             if running is task:
                 del self._in_flight[start]
+        # A bug in a range task must not vanish with it.
+        self._authority.task_done(task)
 
     def _peers(self) -> list[int]:
         authority = self._authority
@@ -152,13 +194,16 @@ class CommitSyncer:
     async def _fetch_range(self, start: int, end: int) -> None:
         for peer in self._peers():
             try:
-                fetched = await self._fetch_from(peer, start, end)
-            except (PeerCallError, CommitSyncError) as e:
+                async with asyncio.timeout(RANGE_TIMEOUT_S):
+                    fetched = await self._fetch_from(peer, start, end)
+            except (PeerCallError, CommitSyncError, TimeoutError) as e:
                 logger.info("commit range %d-%d from %d: %s", start, end, peer, e)
                 continue
+            self._failed_at.pop(start, None)
             self._ready[start] = fetched
             self._apply_ready()
             return
+        self._failed_at[start] = time.monotonic()
 
     async def _fetch_from(
         self, peer: int, start: int, end: int
@@ -169,15 +214,31 @@ class CommitSyncer:
         response = await self._client.fetch_commits(
             peer, wire.FetchCommitsRequest(start, end), timeout_s
         )
+        size = end - start + 1
+        if len(response.commits) > size:
+            raise CommitSyncError(
+                f"{len(response.commits)} commits for a range of {end - start + 1}"
+            )
         try:
             commits = [Commit.from_bytes(c) for c in response.commits]
         except SomaError as e:
             raise CommitSyncError(f"undecodable commit: {e}") from e
-        certifiers = self._verified_blocks(response.certifier_blocks)
+        certifiers = self._verified_certifiers(response.certifier_blocks)
         verify_commit_range(authority.context.committee, start, commits, certifiers)
         wanted = [ref for commit in commits for ref in commit.blocks]
         blocks = await self._fetch_blocks(peer, wanted, timeout_s)
         return [(c, [blocks[ref] for ref in c.blocks]) for c in commits]
+
+    def _verified_certifiers(self, raw: Sequence[bytes]) -> list[SignedBlock]:
+        """At most one block per authority, so an answer padded with blocks costs one
+        signature check per committee member at most."""
+        committee = self._authority.context.committee
+        if len(raw) > committee.size:
+            raise CommitSyncError(f"{len(raw)} certifier blocks for {committee.size} authorities")
+        blocks = self._verified_blocks(raw)
+        if len({b.author for b in blocks}) != len(blocks):
+            raise CommitSyncError("two certifier blocks of one authority")
+        return blocks
 
     def _verified_blocks(self, raw: Iterable[bytes]) -> list[SignedBlock]:
         verifier = self._authority.protocol.core.verifier
@@ -210,6 +271,8 @@ class CommitSyncer:
             batch = await self._client.fetch_blocks(
                 peer, wire.FetchBlocksRequest(tuple(chunk), everything), timeout_s
             )
+            if len(batch.blocks) > len(chunk):
+                raise CommitSyncError(f"{len(batch.blocks)} blocks for {len(chunk)} asked")
             wanted = set(chunk)
             for block in self._verified_blocks(batch.blocks):
                 if block.reference() in wanted:
@@ -236,10 +299,13 @@ class CommitSyncer:
             fresh = [(c, b) for c, b in batch if c.index > local]
             try:
                 out = protocol.core.add_certified_commits(fresh, now_ms())
-            except ConsensusError as e:
-                logger.warning("certified commits refused: %s", e)
-                return
+            except CertifiedCommitError as e:
+                # Certified by a quorum yet not following ours: our own chain differs
+                # from the quorum's, which no honest node's can. Stop loudly.
+                raise SafetyViolationError(f"certified commits do not extend ours: {e}") from e
             self.synced_commits += len(out.committed)
+            self._progress_at = time.monotonic()
+            protocol.commit_sync_stalled = False
             logger.info("synced commits %d-%d", fresh[0][0].index, protocol.dag.last_commit_index)
             authority.dispatch(protocol.apply_core_output(out, now_ms()))
 
@@ -247,34 +313,56 @@ class CommitSyncer:
 
     def answer(self, request: wire.FetchCommitsRequest) -> wire.FetchCommitsResponse:
         dag = self._authority.protocol.dag
-        store = dag.store
         end = min(request.end, request.start + COMMITS_PER_FETCH - 1, dag.last_commit_index)
         if request.start < 1 or end < request.start:
             return wire.FetchCommitsResponse((), ())
-        commits = list(store.scan_commits(request.start, end))
-        committee = self._authority.context.committee
-        # The newest commits may not have a quorum of votes yet: trim to one that has.
-        while commits:
-            last = commits[-1]
-            votes = self._votes_for(last)
-            stake = sum(committee.members[b.author].stake for b in votes)
-            if stake >= committee.quorum_threshold:
+        commits = list(dag.store.scan_commits(request.start, end))
+        # The newest commits may not have a quorum of votes yet: end the range at the
+        # last of its final few that has (one scan of the rounds after them finds all).
+        candidates = commits[-TRIM_CANDIDATES:]
+        if not candidates:
+            return wire.FetchCommitsResponse((), ())
+        votes = self._votes_for(candidates)
+        for i in range(len(commits) - 1, len(commits) - 1 - len(candidates), -1):
+            certifiers = votes.get(commits[i].reference())
+            if certifiers is not None:
+                kept = commits[: i + 1]
                 return wire.FetchCommitsResponse(
-                    tuple(c.to_bytes() for c in commits), tuple(b.to_bytes() for b in votes)
+                    tuple(c.to_bytes() for c in kept), tuple(b.to_bytes() for b in certifiers)
                 )
-            commits.pop()
-            if len(commits) < max(0, end - request.start + 1 - 5):
-                break
         return wire.FetchCommitsResponse((), ())
 
-    def _votes_for(self, commit: Commit) -> list[SignedBlock]:
+    def _votes_for(self, commits: Sequence[Commit]) -> dict[CommitRef, list[SignedBlock]]:
+        """For each of `commits` that has them, blocks of distinct authorities voting for
+        it with just a quorum of stake."""
         dag = self._authority.protocol.dag
-        ref = commit.reference()
-        by_author: dict[int, SignedBlock] = {}
-        limit = commit.leader.round + VOTE_SCAN_ROUNDS
-        for block in dag.store.scan_blocks_from(commit.leader.round + 1):
-            if block.round > limit:
-                break
-            if block.author not in by_author and ref in block.block.commit_votes:
-                by_author[block.author] = block
-        return list(by_author.values())
+        committee = self._authority.context.committee
+        wanted = {c.reference() for c in commits}
+        voters: dict[CommitRef, dict[int, SignedBlock]] = {ref: {} for ref in wanted}
+        stake = dict.fromkeys(wanted, 0)
+        first = min(c.leader.round for c in commits) + 1
+        last = max(c.leader.round for c in commits) + VOTE_SCAN_ROUNDS
+        for block in _blocks_in_rounds(dag, first, last):
+            for vote in block.block.commit_votes:
+                if vote not in wanted or stake[vote] >= committee.quorum_threshold:
+                    continue
+                if block.author not in voters[vote]:
+                    voters[vote][block.author] = block
+                    stake[vote] += committee.members[block.author].stake
+        return {
+            ref: list(by_author.values())
+            for ref, by_author in voters.items()
+            if stake[ref] >= committee.quorum_threshold
+        }
+
+
+def _blocks_in_rounds(dag: DagState, first: int, last: int) -> Iterator[SignedBlock]:
+    """Blocks with round in [first, last], from memory where the DAG still holds them."""
+    if first > dag.gc_round:
+        for round in range(first, min(last, dag.highest_accepted_round) + 1):
+            yield from dag.blocks_at_round(round)
+        return
+    for block in dag.store.scan_blocks_from(first):
+        if block.round > last:
+            return
+        yield block

@@ -28,7 +28,7 @@ from soma.consensus.committer.status import Decision, LeaderStatus
 from soma.consensus.committer.universal import NOTHING_DECIDED, SlotKey, UniversalCommitter
 from soma.consensus.context import Context
 from soma.consensus.dag_state import DagState
-from soma.consensus.errors import BlockRejectedError, ConsensusError
+from soma.consensus.errors import BlockRejectedError, CertifiedCommitError
 from soma.consensus.leader_schedule import LeaderSchedule, ReputationTracker
 from soma.consensus.linearizer import Linearizer
 from soma.consensus.threshold_clock import ThresholdClock
@@ -94,9 +94,10 @@ class Core:
         self._last_decided: SlotKey = NOTHING_DECIDED
         self._last_proposed = dag.last_block_of(context.own_index)
         self._last_proposed_ms = -(10**12)
-        #: Never propose at or below this round (the amnesia guard raises it to the last
-        #: round peers saw us propose in); None holds every proposal until it is set.
-        self._proposal_floor: int | None = 0
+        #: Never propose at or below this round: the last round peers saw us propose in
+        #: (the amnesia guard), or of any block of ours that reached us.
+        self._proposal_floor = 0
+        self._proposals_held = False
         self._round_start_ms = now_ms
         #: Per authority, the highest round of its blocks we have linked.
         self._linked_rounds = [-1] * committee.size
@@ -220,16 +221,22 @@ class Core:
         out = CoreOutput()
         params = self.context.parameters
         dag = self.dag
-        inserted: list[BlockRef] = []
-        for commit, blocks in commits:
-            if commit.index <= dag.last_commit_index:
-                continue
-            if commit.index != dag.last_commit_index + 1:
-                raise ConsensusError(
-                    f"certified commit {commit.index} does not follow {dag.last_commit_index}"
+        # Check the whole run before changing anything, so a bad one leaves no trace.
+        fresh = [(c, b) for c, b in commits if c.index > dag.last_commit_index]
+        index, digest = dag.last_commit_index, dag.last_commit_digest
+        for commit, blocks in fresh:
+            if commit.index != index + 1:
+                raise CertifiedCommitError(
+                    f"certified commit {commit.index} does not follow {index}"
                 )
-            if commit.previous_digest != dag.last_commit_digest:
-                raise ConsensusError(f"certified commit {commit.index} does not chain")
+            if commit.previous_digest != digest:
+                raise CertifiedCommitError(f"certified commit {commit.index} does not chain")
+            held = {b.reference() for b in blocks}
+            if any(ref not in held for ref in commit.blocks):
+                raise CertifiedCommitError(f"certified commit {commit.index} lacks its blocks")
+            index, digest = commit.index, commit.digest()
+        inserted: list[BlockRef] = []
+        for commit, blocks in fresh:
             by_ref = {b.reference(): b for b in blocks}
             ordered = [by_ref[ref] for ref in commit.blocks]
             for block in ordered:
@@ -269,15 +276,20 @@ class Core:
     def hold_proposals(self) -> None:
         """Propose nothing until `resume_proposals` (while the amnesia guard asks peers
         which round we last proposed in)."""
-        self._proposal_floor = None
+        self._proposals_held = True
 
     def resume_proposals(self, above_round: int) -> None:
         """Propose again, but only at rounds above `above_round`."""
-        self._proposal_floor = max(above_round, 0)
+        self.raise_proposal_floor(above_round)
+        self._proposals_held = False
+
+    def raise_proposal_floor(self, round: int) -> None:
+        """A block of ours at `round` exists (peers hold it): never propose at or below."""
+        self._proposal_floor = max(self._proposal_floor, round)
 
     @property
     def proposals_held(self) -> bool:
-        return self._proposal_floor is None
+        return self._proposals_held
 
     def _refresh_last_proposed(self) -> int:
         """Our last block: the one we proposed, or a later one of ours that reached the
@@ -286,8 +298,7 @@ class Core:
         own = self.dag.last_block_of(self.context.own_index)
         if own.round > self._last_proposed.round:
             self._last_proposed = own
-        floor = self._proposal_floor
-        return self._last_proposed.round if floor is None else max(floor, self._last_proposed.round)
+        return max(self._proposal_floor, self._last_proposed.round)
 
     def _leaders_ready(self, round: int) -> bool:
         if round == 0:
@@ -301,7 +312,7 @@ class Core:
     def _try_propose(self, now_ms: int, out: CoreOutput) -> bool:
         round = self.clock.round
         params = self.context.parameters
-        if self._proposal_floor is None or round <= self._refresh_last_proposed():
+        if self._proposals_held or round <= self._refresh_last_proposed():
             return False
         if now_ms < self._last_proposed_ms + params.min_round_delay_ms:
             return False
@@ -362,7 +373,7 @@ class Core:
 
     def next_deadline_ms(self) -> int | None:
         """When to call `tick` next, if a proposal is waiting on time."""
-        if self._proposal_floor is None or self.clock.round <= self._refresh_last_proposed():
+        if self._proposals_held or self.clock.round <= self._refresh_last_proposed():
             return None
         params = self.context.parameters
         earliest = self._last_proposed_ms + params.min_round_delay_ms

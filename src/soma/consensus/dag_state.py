@@ -157,22 +157,25 @@ class DagState:
         return list(self._last_block)
 
     def own_blocks_after(self, author: int, round: int, limit: int) -> list[SignedBlock]:
-        """`author`'s blocks above `round`, lowest first, at most `limit` (from memory,
-        or from the store for rounds already evicted)."""
+        """`author`'s blocks above `round`, lowest first, about `limit` of them (from
+        memory, or from the store for rounds already evicted). Rounds are never split:
+        the last round's blocks all come (several only if the author equivocated), so a
+        stream resuming after the last round sent misses none."""
         last = self._last_block[author].round
         found: list[SignedBlock] = []
         if round + 1 < self._gc_round:
             for block in self.store.scan_blocks_from(round + 1):
-                if block.author == author:
-                    found.append(block)
-                    if len(found) >= limit:
-                        break
+                if block.author != author:
+                    continue
+                if len(found) >= limit and block.round != found[-1].round:
+                    break
+                found.append(block)
             return found
         for r in range(round + 1, last + 1):
             found += self._by_slot.get(Slot(r, author), ())
             if len(found) >= limit:
                 break
-        return found[:limit]
+        return found
 
     def is_genesis(self, ref: BlockRef) -> bool:
         return ref in self._genesis

@@ -10,6 +10,18 @@ class ConsensusError(SomaError):
     code = "CONSENSUS_ERROR"
 
 
+class InvalidRequestError(ConsensusError):
+    """A peer's request that decodes but asks for something no honest peer would."""
+
+    code = "INVALID_REQUEST"
+
+
+class CertifiedCommitError(ConsensusError):
+    """Certified commits that do not follow ours (a gap, or a different chain)."""
+
+    code = "CERTIFIED_COMMIT_MISMATCH"
+
+
 class BlockRejectedError(ConsensusError):
     """A block that fails verification."""
 

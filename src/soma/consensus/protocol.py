@@ -92,6 +92,10 @@ class ConsensusProtocol:
         #: Commit votes of every verified block received (accepted or still suspended).
         self.commit_votes = CommitVoteMonitor(context.committee)
         self._commit_sync_lag = commit_sync_lag
+        #: Set by the commit syncer when it has made no progress for a while although we
+        #: lag (f Byzantine validators can vote for commits nobody can certify): block
+        #: fetching then resumes, the slow way being better than none.
+        self.commit_sync_stalled = False
 
     @property
     def own_index(self) -> int:
@@ -193,6 +197,10 @@ class ConsensusProtocol:
             verified.append(block)
             if block.round > self.highest_received[block.author]:
                 self.highest_received[block.author] = block.round
+            if block.author == self.own_index:
+                # A block of ours we do not remember (our store lost it): its round was
+                # signed already, whether or not the block reaches our DAG.
+                self.core.raise_proposal_floor(block.round)
         if verified:
             self.commit_votes.observe(verified)
             self._apply(self.core.add_blocks(verified, now_ms), sender, now_ms, out)
@@ -260,8 +268,16 @@ class ConsensusProtocol:
             return False
         return self.commit_votes.quorum_commit_index() > self.dag.last_commit_index + lag
 
+    def block_fetching_paused(self) -> bool:
+        """Missing blocks are not fetched while the commit syncer is catching us up."""
+        return self.is_commit_lagging() and not self.commit_sync_stalled
+
     def _fetch(self, now_ms: int, out: Outgoing) -> None:
-        if self.is_commit_lagging():
+        if self.block_fetching_paused():
+            # No new requests, but overdue ones still expire: their deadlines are what
+            # `next_deadline_ms` reports, and a deadline that never passes would make
+            # the caller tick again at once, forever.
+            self.sync.expire(now_ms)
             return
         rounds = tuple(b.round for b in self.dag.last_blocks())
         for request in self.sync.poll(now_ms):

@@ -83,10 +83,15 @@ class Synchronizer:
 
     # --- requests -------------------------------------------------------------------------
 
-    def poll(self, now_ms: int) -> list[FetchRequest]:
-        """Expire overdue requests and return new ones to send now."""
+    def expire(self, now_ms: int) -> None:
+        """Give up on requests past their deadline (their references may be asked
+        again). Done on every tick, whether or not new requests may be sent."""
         for request_id in [i for i, r in self._in_flight.items() if r.deadline_ms <= now_ms]:
             self._finish(request_id)
+
+    def poll(self, now_ms: int) -> list[FetchRequest]:
+        """Expire overdue requests and return new ones to send now."""
+        self.expire(now_ms)
         batches: dict[int, list[BlockRef]] = {}
         cap = self._params.max_blocks_per_fetch
         for ref in sorted(self._missing):

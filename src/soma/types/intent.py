@@ -9,10 +9,11 @@ digest differs.
 from __future__ import annotations
 
 import enum
+import hashlib
 from typing import Generic, TypeVar
 
 from soma.types.bcs import BcsStruct
-from soma.types.digests import blake2b256
+from soma.types.digests import DIGEST_LENGTH
 
 
 class IntentScope(enum.IntEnum):
@@ -68,6 +69,10 @@ class IntentMessage(BcsStruct, Generic[T]):
     value: T
 
 
-def intent_message_digest(intent: Intent, value_bcs: bytes) -> bytes:
-    """Blake2b-256(BCS(IntentMessage(intent, value))) from the value's BCS bytes."""
-    return blake2b256(intent.to_bytes() + value_bcs)
+def intent_message_digest(intent: Intent, value_bcs: bytes | memoryview) -> bytes:
+    """Blake2b-256(BCS(IntentMessage(intent, value))) from the value's BCS bytes (hashed
+    in place: a view into a larger buffer is not copied)."""
+    h = hashlib.blake2b(digest_size=DIGEST_LENGTH)
+    h.update(intent.to_bytes())
+    h.update(value_bcs)
+    return h.digest()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import grpc
 
+from soma.consensus.errors import InvalidRequestError
 from soma.consensus.network import wire
 from soma.consensus.network.auth import PeerAuthenticator, PeerAuthError
 from soma.types.bcs import BcsStruct
@@ -23,8 +24,10 @@ from soma.types.error import SomaError
 
 logger = logging.getLogger(__name__)
 
-#: Largest gRPC message either way (a fetch response of many blocks).
+#: Largest gRPC response (a fetch answer of many blocks) and request (a list of refs:
+#: requests are small, and a peer must not make us decode megabytes to refuse one).
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_REQUEST_BYTES = 1024 * 1024
 
 R = TypeVar("R", bound=BcsStruct)
 if TYPE_CHECKING:
@@ -35,9 +38,14 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+def channel_options(
+    max_message_bytes: int = MAX_MESSAGE_BYTES, max_receive_bytes: int | None = None
+) -> list[tuple[str, int]]:
+    """Options for a channel or server: messages up to `max_message_bytes` sent, and up
+    to `max_receive_bytes` (default the same) received."""
+    receive = max_message_bytes if max_receive_bytes is None else max_receive_bytes
     return [
-        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", receive),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 10_000),
         ("grpc.keepalive_timeout_ms", 5_000),
@@ -88,7 +96,9 @@ class ConsensusServer:
     ) -> None:
         self._handler = handler
         self._auth = authenticator
-        self._server = grpc.aio.server(options=channel_options(max_message_bytes))
+        self._server = grpc.aio.server(
+            options=channel_options(max_message_bytes, max_receive_bytes=MAX_REQUEST_BYTES)
+        )
         h = handler
         methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             "SubscribeBlocks": grpc.unary_stream_rpc_method_handler(
@@ -156,6 +166,10 @@ class ConsensusServer:
             peer, decoded = await self._admit(request, context, kind)
             try:
                 response = await call(peer, decoded)
+            except InvalidRequestError as e:
+                self._handler.report_bad_request(peer, str(e))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+                raise AssertionError("unreachable") from e
             except SomaError as e:
                 await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
                 raise AssertionError("unreachable") from e

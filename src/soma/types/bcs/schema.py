@@ -165,6 +165,11 @@ class CachedBytes(BcsStruct):
     re-encoded to be hashed, verified, stored or forwarded. The cache lives outside the
     dataclass fields, so equality and hashing ignore it."""
 
+    def _keep_bytes(self, data: bytes) -> None:
+        """Adopt `data` as this value's bytes, for a caller that built the canonical
+        encoding itself on a hot path (it must be exactly what encoding would give)."""
+        self.__dict__[CACHED_BYTES_ATTR] = data
+
     def to_bytes(self) -> bytes:
         kept: bytes | None = self.__dict__.get(CACHED_BYTES_ATTR)
         if kept is None:

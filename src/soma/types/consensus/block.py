@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple, Self
 
-from soma.types.bcs import BcsStruct, CachedBytes, u32, u64
+from soma.types.bcs import BcsStruct, u32, u64
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.crypto import Ed25519PublicKey, Ed25519Signature, ProtocolKeyPair
 from soma.types.digests import BlockDigest, Hashed
@@ -53,14 +53,10 @@ class BlockRef(BcsStruct):
         return f"{_author_name(self.author)}{self.round}({str(self.digest)[:8]})"
 
 
-class Block(CachedBytes):
+class Block(BcsStruct):
     """The signed content of a block. The author's own previous block is the first
     ancestor; `commit_votes` carries references to commits the author made since its
-    previous block (how peers learn the quorum's commit index).
-
-    It keeps its bytes (the slice of the signed block it was decoded from, or its
-    encoding when signed), so verifying a received block's signature hashes those bytes
-    instead of encoding every transaction again."""
+    previous block (how peers learn the quorum's commit index)."""
 
     epoch: u64
     round: u32
@@ -88,11 +84,20 @@ class SignedBlock(Hashed[BlockDigest]):
 
     @classmethod
     def sign(cls, block: Block, key: ProtocolKeyPair) -> Self:
-        return cls(block, key.sign(block.signing_digest()))
+        block_bytes = block.to_bytes()
+        signature = key.sign(intent_message_digest(Block.INTENT, block_bytes))
+        signed = cls(block, signature)
+        # A signed block's encoding is its block's, then the 64 signature bytes: build it
+        # from the bytes just signed rather than encoding every transaction again.
+        signed._keep_bytes(block_bytes + signature)
+        return signed
 
     def verify_signature(self, key: Ed25519PublicKey) -> None:
-        """Raise `InvalidSignatureError` unless `key` signed this block."""
-        key.verify(self.block.signing_digest(), self.signature)
+        """Raise `InvalidSignatureError` unless `key` signed this block. The signed bytes
+        are read in place from the signed block's own (received) bytes: neither
+        re-encoded nor copied."""
+        inner = memoryview(self.to_bytes())[: -len(self.signature)]
+        key.verify(intent_message_digest(Block.INTENT, inner), self.signature)
 
     # Shortcuts used on every hot path of the DAG; the reference is computed once.
 
