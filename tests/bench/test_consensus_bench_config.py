@@ -38,3 +38,10 @@ def test_batches_fit_one_block() -> None:
 def test_meaningless_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(BenchConfigError):
         ConsensusBenchConfig(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_unknown_baseline_is_refused_before_anything_starts() -> None:
+    from soma.bench.consensus_bench import run_consensus_bench
+
+    with pytest.raises(BenchConfigError):
+        await run_consensus_bench(ConsensusBenchConfig(), baseline="paxos")

@@ -295,13 +295,16 @@ def test_live_progress_on_a_terminal() -> None:
     assert "5,500 tx" in text and "2,000 tps" in text
 
 
-def test_smoke_four_validators_for_two_seconds() -> None:
+@pytest.mark.parametrize("baseline", [None, "raft"])
+def test_smoke_four_validators_for_two_seconds(baseline: str | None) -> None:
     args = ["--validators", "4", "--duration", "2", "--tx-size", "64", "--json"]
+    if baseline is not None:
+        args += ["--baseline", baseline]
     done = subprocess.run(
         [sys.executable, "-m", "soma", "bench", "consensus", *args],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -311,3 +314,6 @@ def test_smoke_four_validators_for_two_seconds() -> None:
     assert result["commits"] > 0 and result["tps"] > 0
     assert (result["validators"], result["crashed"]) == (4, 0)
     assert "Traceback" not in done.stderr
+    if baseline is not None:
+        assert result["baseline"]["tps"] > 0
+        assert result["ratio_vs_baseline"] == round(result["tps"] / result["baseline"]["tps"], 2)

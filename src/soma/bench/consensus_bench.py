@@ -205,11 +205,12 @@ async def run_consensus_bench(
     progress: Callable[[str, float, LoadState], None] | None = None,
     baseline: str | None = None,
 ) -> dict[str, Any]:
-    result = await _run_cluster(ConsensusCluster, "soma", config, progress)
-    if baseline in BASELINES:
+    if baseline is not None and baseline not in BASELINES:
+        raise BenchConfigError(f"unknown baseline {baseline!r}; one of {', '.join(BASELINES)}")
+    result = await _run_cluster(ConsensusCluster, "soma", config, config.parameters, progress)
+    if baseline is not None:
         batched = baseline == "raft-batched"
-        raft_config = dataclasses.replace(config, parameters={"batched": batched})
-        raft = await _run_cluster(RaftCluster, baseline, raft_config, progress)
+        raft = await _run_cluster(RaftCluster, baseline, config, {"batched": batched}, progress)
         system = "raft (pysyncobj), one log entry per " + ("batch" if batched else "transaction")
         result["baseline"] = {"system": system, **raft}
         result["ratio_vs_baseline"] = (
@@ -222,10 +223,12 @@ async def _run_cluster(
     kind: type[ProcessCluster],
     label: str,
     config: ConsensusBenchConfig,
+    parameters: dict[str, Any],
     progress: Callable[[str, float, LoadState], None] | None,
 ) -> dict[str, Any]:
+    """Start a cluster of `kind` (nodes configured with `parameters`), drive it, stop it."""
     with tempfile.TemporaryDirectory(prefix="soma-bench-") as tmp:
-        cluster = kind(config.validators, Path(tmp), config.parameters)
+        cluster = kind(config.validators, Path(tmp), parameters)
         try:
             await cluster.start()
             return await _drive(cluster, label, config, progress)
