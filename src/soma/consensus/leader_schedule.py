@@ -11,7 +11,8 @@ Reputation keeps slow or silent validators from stalling the chain. Every
 since the last update: for every committed leader, each voting-round block that links it
 (a vote) earns its author the stake of the committed decision-round blocks that link the
 vote (the stake that later builds on it). The authorities with the lowest scores, holding
-up to `bad_nodes_stake_percent` of the stake, are swapped out of their leader slots for
+up to `bad_nodes_stake_percent` of the stake and scoring below half the best score, are
+swapped out of their leader slots for
 authorities with the highest scores (holding up to as much stake), chosen per slot by the
 same seeded hash. Scores are stored with the commit at which they take effect, so a
 restarted node elects exactly the leaders its peers do.
@@ -25,6 +26,10 @@ from collections.abc import Sequence
 from soma.types.committee import Committee
 from soma.types.consensus.block import SignedBlock
 from soma.types.consensus.commit import CommittedSubDag, ReputationScores
+
+#: An authority is swapped out only if its score is below this percentage of the best
+#: score (a crashed or withholding one scores near zero).
+BAD_SCORE_PERCENT = 50
 
 
 def _seeded_uniform(tag: bytes, *numbers: int) -> int:
@@ -66,6 +71,11 @@ class LeaderSwapTable:
         ranked = sorted(range(committee.size), key=lambda a: (-scores.scores[a], a))
         self.good = _take_within_stake(ranked, committee, limit)
         bad = _take_within_stake(list(reversed(ranked)), committee, limit)
+        # Only clearly lagging authorities: among healthy ones the lowest score is noise,
+        # and swapping one out would hand its slots to the others, a Byzantine one
+        # perhaps among them.
+        best = max(scores.scores)
+        bad = [a for a in bad if scores.scores[a] * 100 < best * BAD_SCORE_PERCENT]
         self.bad = set(bad) - set(self.good)
         if not self.good:
             self.bad = set()

@@ -37,9 +37,12 @@ class ConsensusParameters:
     max_block_bytes: int = 2 * 1024 * 1024
     max_transaction_bytes: int = 256 * 1024
     #: Leader schedule: recompute reputation every this many commits, and swap out the
-    #: authorities holding the lowest this-many percent of stake by score.
-    commits_per_schedule_update: int = 300
-    bad_nodes_stake_percent: int = 20
+    #: authorities holding the lowest this-many percent of stake by score. 30% (at most
+    #: f) lets a committee of four swap out its one crashed or slow validator; with 20%
+    #: nobody holding a quarter of the stake could ever be swapped, and every round it
+    #: leads would wait out the leader timeout. About five seconds of commits per update.
+    commits_per_schedule_update: int = 50
+    bad_nodes_stake_percent: int = 30
     #: Synchronization: blocks per fetch response, concurrent fetches per peer, request
     #: timeout, and how often still-missing blocks are asked of random peers.
     max_blocks_per_fetch: int = 1_000
