@@ -157,6 +157,7 @@ async def _send(v: NodeProcess, batch: list[bytes], state: LoadState) -> None:
         state.refused += len(batch)
     else:
         state.failed_batches += 1
+        state.last_error = SubmitOutcome(response.outcome).name
 
 
 async def _closed_loop(

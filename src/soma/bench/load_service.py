@@ -35,6 +35,9 @@ class SubmitOutcome(enum.IntEnum):
     COMMITTED = 0
     GARBAGE_COLLECTED = 1
     QUEUE_FULL = 2
+    #: The baseline's log refused or lost an entry of the batch (pysyncobj's callback
+    #: reported an error: no leader, leader changed, queue full, ...).
+    FAILED = 3
 
 
 class SubmitRequest(BcsStruct):

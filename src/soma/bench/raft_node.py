@@ -96,7 +96,7 @@ async def run(config: RaftNodeConfig) -> None:
         for command in commands:
             log.append(command, callback=callback)
         ok = await done
-        outcome = SubmitOutcome.COMMITTED if ok else SubmitOutcome.GARBAGE_COLLECTED
+        outcome = SubmitOutcome.COMMITTED if ok else SubmitOutcome.FAILED
         return SubmitResponse(int(outcome), log.applied).to_bytes()
 
     async def stats(request: bytes, context: Any) -> bytes:
