@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from soma.consensus.network import wire
+from soma.consensus.network.auth import SignedPeerHandshake
 from soma.types.bcs import BcsEnum, BcsStruct, describe_fields, typevar_bindings
 from soma.types.committee import Committee
+from soma.types.consensus.block import SignedBlock
+from soma.types.consensus.commit import Commit, CommitInfo
 from soma.types.effects import CertifiedTransactionEffects, SignedTransactionEffects
 from soma.types.intent import Intent
 from soma.types.object import CoinData, Object, StakedSomaData
@@ -35,6 +39,18 @@ ROOTS: list[type] = [
     SystemState,
     Intent,
     EmptySignInfo,
+    SignedBlock,
+    Commit,
+    CommitInfo,
+    SignedPeerHandshake,
+    wire.SubscribeBlocksRequest,
+    wire.BlockBatch,
+    wire.FetchBlocksRequest,
+    wire.FetchCommitsRequest,
+    wire.FetchCommitsResponse,
+    wire.FetchLatestBlocksRequest,
+    wire.LatestRoundsRequest,
+    wire.LatestRoundsResponse,
 ]
 
 
