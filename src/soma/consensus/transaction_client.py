@@ -44,6 +44,8 @@ class TransactionClient:
         self._queue = queue
         self._wake = wake
         self._waiting: dict[BlockRef, list[asyncio.Future[BlockOutcome]]] = {}
+        #: Submissions not yet in a proposed block (woken with an error at close).
+        self._unproposed: set[asyncio.Future[Inclusion]] = set()
         self._closed = False
 
     async def submit(self, transactions: Sequence[bytes]) -> Inclusion:
@@ -52,6 +54,8 @@ class TransactionClient:
             raise asyncio.CancelledError("consensus is shutting down")
         included: asyncio.Future[Inclusion] = asyncio.get_running_loop().create_future()
         self._queue.submit_batch(transactions, token=included)
+        self._unproposed.add(included)
+        included.add_done_callback(self._unproposed.discard)
         self._wake()
         return await included
 
@@ -84,7 +88,12 @@ class TransactionClient:
                     outcome.set_result(BlockOutcome(BlockStatus.GARBAGE_COLLECTED))
 
     def close(self) -> None:
+        """Consensus is stopping: every caller still waiting (for its block to be
+        proposed, or for that block's fate) is woken with `CancelledError`."""
         self._closed = True
+        for included in list(self._unproposed):
+            included.cancel()
+        self._unproposed.clear()
         for outcomes in self._waiting.values():
             for outcome in outcomes:
                 outcome.cancel()
