@@ -1,6 +1,6 @@
 """Validators as separate OS processes over gRPC on loopback: they commit and agree; one
 killed with SIGKILL under load and restarted converges; one whose store was wiped learns
-its last round from peers before proposing; one cut off (frozen) catches up through the
+its last round from peers before proposing; one cut off (its links cut) catches up through the
 commit syncer. Afterwards no authority has signed two blocks for one round in any store."""
 
 from __future__ import annotations

@@ -3,13 +3,14 @@ multi-process tests.
 
 Each node is an OS process in its own session (so a SIGKILL takes its threads and
 children with it) that prints `READY` once it serves its load port (`load_service`). The
-cluster can kill a node with SIGKILL, start it again on the same store, freeze it with
-SIGSTOP (cut off: it answers nothing and sends nothing) and thaw it, and read every live
+cluster can kill a node with SIGKILL, start it again on the same store, cut it off from
+the others through link proxies (`ConsensusCluster(links=True)`), and read every live
 node's statistics and commit digests. `stop` always leaves no process behind.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import dataclasses
@@ -50,10 +51,9 @@ class NodeProcess:
     process: subprocess.Popen[bytes] | None = None
     channel: grpc.aio.Channel | None = None
     crashed: bool = False
-    frozen: bool = False
 
 
-class ProcessCluster:
+class ProcessCluster(abc.ABC):
     """Node processes of one kind (`module` is run as `python -m module CONFIG`)."""
 
     module = ""
@@ -64,9 +64,9 @@ class ProcessCluster:
         self.parameters = parameters
         self.nodes: list[NodeProcess] = []
 
+    @abc.abstractmethod
     def write_configs(self) -> list[tuple[Path, str]]:
         """One (config file, load address) per node."""
-        raise NotImplementedError
 
     async def start(self, only: Sequence[int] | None = None) -> None:
         """Write the configs and start every node (or those in `only`)."""
@@ -90,7 +90,6 @@ class ProcessCluster:
         )
         log.close()
         node.crashed = False
-        node.frozen = False
 
     async def _wait_ready(self, node: NodeProcess, deadline: float) -> None:
         process = node.process
@@ -136,26 +135,9 @@ class ProcessCluster:
         self._spawn(node)
         await self._wait_ready(node, time.monotonic() + READY_TIMEOUT_S)
 
-    def freeze(self, index: int) -> None:
-        """SIGSTOP the node: it stops answering and sending, as if cut off."""
-        node = self.nodes[index]
-        assert node.process is not None
-        os.killpg(node.process.pid, signal.SIGSTOP)
-        node.frozen = True
-
-    def thaw(self, index: int) -> None:
-        node = self.nodes[index]
-        assert node.process is not None
-        os.killpg(node.process.pid, signal.SIGCONT)
-        node.frozen = False
-
     def live(self) -> list[NodeProcess]:
-        """Nodes running and not frozen."""
-        return [
-            n
-            for n in self.nodes
-            if n.process is not None and n.process.poll() is None and not n.frozen
-        ]
+        """Nodes running."""
+        return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
 
     # --- views -------------------------------------------------------------------------
 
@@ -190,15 +172,13 @@ class ProcessCluster:
         return digests
 
     async def stop(self) -> None:
-        """Stop every node (SIGTERM, then SIGKILL after 10 s); frozen ones are thawed
-        first so they can exit. The signals go out before anything is awaited, so even a
-        stop interrupted by a second Ctrl-C leaves no node running for long."""
+        """Stop every node (SIGTERM, then SIGKILL after 10 s). The signals go out before
+        anything is awaited, so even a stop interrupted by a second Ctrl-C leaves no node
+        running for long."""
         running = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
         for node in running:
             assert node.process is not None
             with contextlib.suppress(ProcessLookupError):
-                if node.frozen:
-                    os.killpg(node.process.pid, signal.SIGCONT)
                 os.killpg(node.process.pid, signal.SIGTERM)
         for node in self.nodes:
             if node.channel is not None:

@@ -14,6 +14,7 @@ startup.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import collections
 import contextlib
@@ -66,7 +67,7 @@ class _Throughput:
         return (committed - first_committed) / span if span > 0 else 0.0
 
 
-class _Reporter:
+class _Reporter(abc.ABC):
     """Progress of a run, as the driver's callback. A context manager so that a display
     is taken down (and the terminal left clean) however the run ends."""
 
@@ -96,11 +97,12 @@ class _Reporter:
         tps = self._throughput.add(elapsed_s, state.committed)
         self.update(label, elapsed_s, state, tps)
 
-    def started(self, label: str) -> None:
+    def started(self, label: str) -> None:  # noqa: B027 (a hook; doing nothing is the default)
         """The first report of `label`: its processes are up and load has begun."""
 
+    @abc.abstractmethod
     def update(self, label: str, elapsed_s: float, state: LoadState, tps: float) -> None:
-        raise NotImplementedError
+        """Show `state` of `label` at `elapsed_s` (`tps`: over the last few seconds)."""
 
 
 class _LineReporter(_Reporter):
