@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import logging
 import random
@@ -39,6 +38,7 @@ from soma.consensus.transaction import TransactionQueue
 from soma.consensus.transaction_client import TransactionClient
 from soma.types.committee import Committee
 from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
+from soma.utils.wait import wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ SUBSCRIPTION_BATCH = 20
 #: Invalid messages from one peer before it is dropped, and for how long.
 MAX_BAD_MESSAGES = 20
 DROP_PEER_MS = 30_000
+#: How long `stop` waits for its cancelled tasks before cancelling them again.
+STOP_RETRY_S = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,12 +180,15 @@ class ConsensusAuthority:
         self._stopping = True
         self._own_block.set()
         self.transaction_client.close()
-        tasks = self._tasks + list(self._fetches)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        pending = set(self._tasks) | self._fetches
+        while pending:
+            # A task that swallowed its cancellation is cancelled again rather than
+            # awaited forever: stopping must end, or the node cannot shut down.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=STOP_RETRY_S)
+            for task in pending:
+                logger.warning("task %s ignored its cancellation; cancelling again", task)
         self._tasks.clear()
         self._fetches.clear()
         if self._server is not None:
@@ -274,8 +279,7 @@ class ConsensusAuthority:
             # Always give up the loop for a moment: a deadline that a tick fails to move
             # would otherwise starve every other task (the network among them).
             wait_s = max(deadline - now, 1) / 1000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait_s)
+            await wait_event(self._wake, wait_s)
             self._wake.clear()
             self.dispatch_tick()
 

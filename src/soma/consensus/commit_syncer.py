@@ -29,7 +29,6 @@ validator votes for a commit in the block it proposes next).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -47,6 +46,7 @@ from soma.types.consensus.block import BlockRef, SignedBlock
 from soma.types.consensus.commit import Commit
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.error import SomaError
+from soma.utils.wait import wait_event
 
 if TYPE_CHECKING:
     from soma.consensus.authority import ConsensusAuthority
@@ -129,8 +129,7 @@ class CommitSyncer:
     async def run(self) -> None:
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), CHECK_INTERVAL_S)
+                await wait_event(self._wake, CHECK_INTERVAL_S)
                 self._wake.clear()
                 self._schedule()
                 self._apply_ready()
