@@ -1,0 +1,143 @@
+"""ConsensusAdapter: offers validated transactions to consensus, once each, until they
+are ordered.
+
+- Deduplicated: a digest already waiting (submitted twice, or to us by several clients)
+  is not offered again.
+- Batched: transactions arriving together go into one submission (one block), which is
+  what makes consensus cheap per transaction.
+- Retried: if the block carrying a batch is garbage-collected uncommitted, the
+  transactions not yet ordered are offered again; if consensus' own queue is full, the
+  batch waits and tries again.
+- Back-pressured: at most `max_pending` transactions wait here; beyond that `submit`
+  raises `ConsensusOverloadedError` and the client retries later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from soma.authority.errors import AuthorityStoppedError, ConsensusOverloadedError
+from soma.consensus.transaction import TransactionQueueFullError
+from soma.consensus.transaction_client import BlockStatus, Inclusion
+from soma.types.consensus.transaction import UserTransaction
+from soma.types.digests import TransactionDigest
+from soma.types.transaction import SignedTransaction
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PENDING = 50_000
+#: Most transactions and bytes offered in one submission (one block holds it whole).
+MAX_BATCH_TRANSACTIONS = 2_000
+MAX_BATCH_BYTES = 1024 * 1024
+QUEUE_FULL_RETRY_S = 0.05
+
+
+class ConsensusSubmitter(Protocol):
+    """What the adapter needs of consensus (ConsensusAuthority's TransactionClient)."""
+
+    async def submit(self, transactions: Sequence[bytes]) -> Inclusion: ...
+
+
+class ConsensusAdapter:
+    def __init__(
+        self,
+        submitter: ConsensusSubmitter,
+        is_ordered: Callable[[TransactionDigest], bool],
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self._submitter = submitter
+        self._is_ordered = is_ordered
+        self.max_pending = max_pending
+        self._pending: dict[TransactionDigest, bytes] = {}
+        self._unsent: collections.deque[TransactionDigest] = collections.deque()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._closed = False
+        self.resubmitted = 0
+
+    def start(self) -> None:
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="consensus-adapter")
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def submit(self, transaction: SignedTransaction) -> None:
+        """Offer `transaction` (already validated) to consensus; returns at once."""
+        if self._closed:
+            raise AuthorityStoppedError("the authority is shutting down")
+        digest = transaction.digest()
+        if digest in self._pending:
+            return
+        if len(self._pending) >= self.max_pending:
+            raise ConsensusOverloadedError(
+                f"{len(self._pending)} transactions are waiting for consensus; retry later"
+            )
+        self._pending[digest] = UserTransaction(transaction).to_bytes()
+        self._unsent.append(digest)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._unsent:
+                batch = self._take_batch()
+                if batch:
+                    task = asyncio.get_running_loop().create_task(self._offer(batch))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+    def _take_batch(self) -> list[TransactionDigest]:
+        batch: list[TransactionDigest] = []
+        size = 0
+        unsent = self._unsent
+        while unsent and len(batch) < MAX_BATCH_TRANSACTIONS:
+            raw = self._pending.get(unsent[0])
+            if raw is None:  # forgotten meanwhile
+                unsent.popleft()
+                continue
+            if batch and size + len(raw) > MAX_BATCH_BYTES:
+                break
+            batch.append(unsent.popleft())
+            size += len(raw)
+        return batch
+
+    async def _offer(self, batch: list[TransactionDigest]) -> None:
+        while batch:
+            payload = [self._pending[d] for d in batch if d in self._pending]
+            try:
+                inclusion = await self._submitter.submit(payload)
+            except TransactionQueueFullError:
+                await asyncio.sleep(QUEUE_FULL_RETRY_S)
+                continue
+            outcome = await inclusion.outcome
+            if outcome.status is BlockStatus.COMMITTED:
+                break
+            # Garbage-collected: offer again whatever was not ordered some other way
+            # (another validator may have carried the same transaction).
+            batch = [d for d in batch if d in self._pending and not self._is_ordered(d)]
+            self.resubmitted += len(batch)
+            if batch:
+                logger.info("block garbage-collected; offering %d transactions again", len(batch))
+        for digest in batch:
+            self._pending.pop(digest, None)
+
+    def forget(self, digest: TransactionDigest) -> None:
+        """Ordered (possibly through another validator's block): stop tracking it."""
+        self._pending.pop(digest, None)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [*self._tasks, *([self._runner] if self._runner else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

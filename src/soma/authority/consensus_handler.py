@@ -1,0 +1,171 @@
+"""ConsensusHandler: turns each committed sub-DAG into ordered transactions for execution.
+
+For commit `n` (handed over exactly once, in order, by the CommitObserver; anything at
+or below the epoch store's watermark was already handled and is ignored, so replays after
+a restart are harmless):
+
+1. decode each block's transactions; bytes that are not a ConsensusTransaction, and user
+   transactions that are not well formed or not signed by their sender, are dropped (a
+   Byzantine validator can put anything in its block; every honest validator drops the
+   same ones);
+2. drop transactions already ordered in this epoch or executed in an earlier one, and
+   repeats within the commit;
+3. put a ConsensusCommitPrologue (commit index and timestamp) first;
+4. assign shared-object versions in that order: a transaction gets each shared object's
+   current next version, and a mutable use moves it on to the transaction's Lamport
+   version — the same on every validator, because it depends only on the order and the
+   declared inputs;
+5. record all of it in the epoch store in one synced batch, then hand the transactions
+   to execution.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from soma.authority.epoch_store import AuthorityPerEpochStore, PendingTransaction, SharedVersion
+from soma.authority.execution.executor import lamport_version
+from soma.types.base import ObjectID
+from soma.types.consensus.commit import CommittedSubDag
+from soma.types.consensus.transaction import ConsensusTransaction, UserTransaction
+from soma.types.digests import TransactionDigest
+from soma.types.error import SomaError
+from soma.types.genesis import SYSTEM_ADDRESS
+from soma.types.object import Object
+from soma.types.transaction import (
+    ConsensusCommitPrologue,
+    SharedInput,
+    SignedTransaction,
+    TransactionData,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def commit_prologue(epoch: int, subdag: CommittedSubDag) -> SignedTransaction:
+    kind = ConsensusCommitPrologue(
+        epoch=epoch,
+        round=subdag.leader.round,
+        commit_index=subdag.commit.index,
+        commit_timestamp_ms=subdag.timestamp_ms,
+        consensus_commit_digest=subdag.commit.digest(),
+    )
+    data = TransactionData(kind, SYSTEM_ADDRESS, None, 0, None)
+    return SignedTransaction(data, ())
+
+
+class ConsensusHandler:
+    def __init__(
+        self,
+        epoch_store: AuthorityPerEpochStore,
+        is_executed: Callable[[TransactionDigest], bool],
+        live_object: Callable[[ObjectID], Object | None],
+        verify: Callable[[SignedTransaction], bool],
+        sink: Callable[[list[PendingTransaction]], None],
+    ) -> None:
+        self.epoch_store = epoch_store
+        self._is_executed = is_executed
+        self._live_object = live_object
+        self._verify = verify
+        self._sink = sink
+        self.dropped_invalid = 0
+        self.dropped_duplicates = 0
+
+    def handle(self, subdag: CommittedSubDag) -> list[PendingTransaction]:
+        store = self.epoch_store
+        index = subdag.commit.index
+        if index <= store.last_consensus_commit():
+            return []
+        candidates = self._decode(subdag)
+        ordered = [commit_prologue(store.epoch, subdag), *self._fresh(candidates)]
+        pending, next_versions = self._assign_shared_versions(index, ordered)
+        store.record_commit(index, subdag.timestamp_ms, pending, next_versions)
+        self._sink(pending)
+        return pending
+
+    def _decode(self, subdag: CommittedSubDag) -> list[SignedTransaction]:
+        out: list[SignedTransaction] = []
+        seen: set[TransactionDigest] = set()
+        for block in subdag.blocks:
+            for raw in block.transactions:
+                try:
+                    entry = ConsensusTransaction.from_bytes(raw)
+                except SomaError as e:
+                    self.dropped_invalid += 1
+                    logger.warning(
+                        "commit %d: undecodable transaction in block %s: %s",
+                        subdag.commit.index,
+                        block.reference(),
+                        e,
+                    )
+                    continue
+                if not isinstance(entry, UserTransaction):
+                    continue
+                tx = entry.transaction
+                digest = tx.digest()
+                if digest in seen:
+                    self.dropped_duplicates += 1
+                    continue
+                seen.add(digest)
+                if not self._verify(tx):
+                    self.dropped_invalid += 1
+                    logger.warning(
+                        "commit %d: dropped invalid transaction %s from block %s",
+                        subdag.commit.index,
+                        digest,
+                        block.reference(),
+                    )
+                    continue
+                out.append(tx)
+        return out
+
+    def _fresh(self, candidates: list[SignedTransaction]) -> list[SignedTransaction]:
+        if not candidates:
+            return []
+        processed = self.epoch_store.processed_many([tx.digest() for tx in candidates])
+        out = []
+        for tx, done in zip(candidates, processed, strict=True):
+            if done or self._is_executed(tx.digest()):
+                self.dropped_duplicates += 1
+                continue
+            out.append(tx)
+        return out
+
+    def _assign_shared_versions(
+        self, index: int, ordered: Sequence[SignedTransaction]
+    ) -> tuple[list[PendingTransaction], dict[ObjectID, int]]:
+        next_versions: dict[ObjectID, int] = {}
+        pending = []
+        for position, tx in enumerate(ordered):
+            data = tx.data
+            assigned: dict[ObjectID, int] = {}
+            mutable: list[ObjectID] = []
+            if not data.kind.is_system():
+                for entry in data.input_objects():
+                    if not isinstance(entry, SharedInput):
+                        continue
+                    object_id = entry.object_id
+                    assigned[object_id] = self._current_version(object_id, next_versions)
+                    if entry.mutable:
+                        mutable.append(object_id)
+            if mutable:
+                lamport = lamport_version(data, assigned)
+                for object_id in mutable:
+                    next_versions[object_id] = lamport
+            shared = tuple(SharedVersion(k, assigned[k]) for k in sorted(assigned))
+            pending.append(PendingTransaction(tx, index, position, shared))
+        return pending, next_versions
+
+    def _current_version(self, object_id: ObjectID, next_versions: dict[ObjectID, int]) -> int:
+        version = next_versions.get(object_id)
+        if version is None:
+            version = self.epoch_store.next_shared_version(object_id)
+        if version is None:
+            # First use in this epoch: every earlier epoch's transactions have executed,
+            # so the live version is the same on every validator.
+            live = self._live_object(object_id)
+            if live is None:
+                raise SomaError(f"shared object {object_id} does not exist")
+            version = live.version
+        return version

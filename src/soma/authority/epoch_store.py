@@ -1,0 +1,172 @@
+"""The per-epoch store: what one epoch's consensus decided for execution.
+
+Kept in its own database (one per epoch, dropped whole when the epoch is over), so
+reconfiguration replaces it in one step and nothing in it can leak into the next epoch:
+
+- the consensus watermark: the last commit whose transactions were ordered here;
+- the digests processed in this epoch (a transaction is ordered once per epoch);
+- the shared-object versions assigned to each transaction, and the next version of
+  every shared object;
+- the ordered transactions of each commit and those not yet executed ("pending").
+
+One synced batch per commit writes all of it, so after a crash the epoch store is at a
+commit boundary: commits up to the watermark are ordered (their pending transactions are
+executed again if their outputs were not yet stored), later ones come again from
+consensus.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+
+from soma.storage import (
+    U32_BE,
+    U64_BE,
+    UTF8,
+    Database,
+    FixedBytesCodec,
+    StructCodec,
+    TableSpec,
+    tuple_codec,
+)
+from soma.types.base import ObjectID
+from soma.types.bcs import BcsStruct, u32, u64
+from soma.types.committee import Committee
+from soma.types.digests import TransactionDigest
+from soma.types.system_state import SystemState
+from soma.types.transaction import SignedTransaction
+
+_OBJECT_ID = FixedBytesCodec(32, ObjectID)
+_TX_DIGEST = FixedBytesCodec(32, TransactionDigest)
+
+
+class SharedVersion(BcsStruct):
+    object_id: ObjectID
+    version: u64
+
+
+class PendingTransaction(BcsStruct):
+    """A transaction as consensus ordered it: its place, and the shared versions it got."""
+
+    transaction: SignedTransaction
+    commit_index: u64
+    position: u32
+    shared_versions: tuple[SharedVersion, ...]
+
+    def shared_version_map(self) -> dict[ObjectID, int]:
+        return {s.object_id: s.version for s in self.shared_versions}
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.commit_index, self.position)
+
+
+class CommitTransactions(BcsStruct):
+    """The digests a commit ordered, in order (the prologue first)."""
+
+    digests: tuple[TransactionDigest, ...]
+    timestamp_ms: u64
+
+
+META = TableSpec("epoch_meta", UTF8, U64_BE)
+PROCESSED = TableSpec("processed_transactions", _TX_DIGEST, U64_BE)
+NEXT_SHARED_VERSION = TableSpec("next_shared_version", _OBJECT_ID, U64_BE)
+PENDING = TableSpec(
+    "pending_execution", tuple_codec(U64_BE, U32_BE), StructCodec(PendingTransaction)
+)
+COMMITS = TableSpec("ordered_commits", U64_BE, StructCodec(CommitTransactions))
+TABLES = (META, PROCESSED, NEXT_SHARED_VERSION, PENDING, COMMITS)
+
+_WATERMARK = "consensus_watermark"
+
+
+class AuthorityPerEpochStore:
+    """One epoch's committee, system state (as of its start) and tables."""
+
+    def __init__(self, db: Database, committee: Committee, system_state: SystemState) -> None:
+        if committee.epoch != system_state.epoch:
+            raise ValueError(
+                f"committee of epoch {committee.epoch} with the system state of epoch "
+                f"{system_state.epoch}"
+            )
+        self.db = db
+        self.committee = committee
+        self.system_state = system_state
+        self._meta = db.table(META)
+        self._processed = db.table(PROCESSED)
+        self._next_shared = db.table(NEXT_SHARED_VERSION)
+        self._pending = db.table(PENDING)
+        self._commits = db.table(COMMITS)
+
+    @classmethod
+    def open_memory(cls, committee: Committee, system_state: SystemState) -> AuthorityPerEpochStore:
+        return cls(Database.open_memory(TABLES), committee, system_state)
+
+    @classmethod
+    def open_rocksdb(
+        cls, path: str | os.PathLike[str], committee: Committee, system_state: SystemState
+    ) -> AuthorityPerEpochStore:
+        return cls(Database.open_rocksdb(path, TABLES), committee, system_state)
+
+    @property
+    def epoch(self) -> int:
+        return self.committee.epoch
+
+    @property
+    def transaction_fee(self) -> int:
+        return self.system_state.parameters.transaction_fee
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def last_consensus_commit(self) -> int:
+        """The last commit ordered in this epoch (0 before the first)."""
+        return self._meta.get(_WATERMARK) or 0
+
+    def is_processed(self, digest: TransactionDigest) -> bool:
+        return self._processed.contains(digest)
+
+    def processed_many(self, digests: Sequence[TransactionDigest]) -> list[bool]:
+        return [v is not None for v in self._processed.multi_get(digests)]
+
+    def next_shared_version(self, object_id: ObjectID) -> int | None:
+        return self._next_shared.get(object_id)
+
+    def pending(self) -> Iterator[PendingTransaction]:
+        """Ordered transactions whose outputs were not yet known stored, in order."""
+        return self._pending.values()
+
+    def commit_transactions(self, index: int) -> CommitTransactions | None:
+        return self._commits.get(index)
+
+    # --- writes --------------------------------------------------------------------------
+
+    def record_commit(
+        self,
+        index: int,
+        timestamp_ms: int,
+        ordered: Sequence[PendingTransaction],
+        next_versions: dict[ObjectID, int],
+    ) -> None:
+        """Everything commit `index` decided, in one synced batch."""
+        batch = self.db.batch()
+        for item in ordered:
+            batch.put(self._pending, item.key, item)
+            batch.put(self._processed, item.transaction.digest(), index)
+        for object_id in sorted(next_versions):
+            batch.put(self._next_shared, object_id, next_versions[object_id])
+        digests = tuple(item.transaction.digest() for item in ordered)
+        batch.put(self._commits, index, CommitTransactions(digests, timestamp_ms))
+        batch.put(self._meta, _WATERMARK, index)
+        self.db.write(batch, sync=True)
+
+    def forget_pending(self, keys: Iterable[tuple[int, int]]) -> None:
+        """Executed and stored: no longer pending. Unsynced: if lost, the restart finds
+        them executed and skips them."""
+        batch = self.db.batch()
+        for key in keys:
+            batch.delete(self._pending, key)
+        self.db.write(batch, sync=False)

@@ -1,0 +1,81 @@
+"""Why a validator refuses a transaction on submit. Each has a stable code and a message
+naming the object or field at fault, so a client (the SDK, the CLI, the HTTP API) can
+act on it without parsing text."""
+
+from __future__ import annotations
+
+from soma.types.error import SomaError
+
+
+class TransactionRejectedError(SomaError):
+    """A submitted transaction this validator will not offer to consensus."""
+
+    code = "TRANSACTION_REJECTED"
+
+
+class ObjectNotFoundError(TransactionRejectedError):
+    """An input object does not exist (or not at the version given)."""
+
+    code = "OBJECT_NOT_FOUND"
+
+
+class ObjectVersionUnavailableError(TransactionRejectedError):
+    """An owned input is named at a version that is no longer (or not yet) its live
+    version: already consumed, or a future version."""
+
+    code = "OBJECT_VERSION_UNAVAILABLE"
+
+
+class ObjectDigestMismatchError(TransactionRejectedError):
+    code = "OBJECT_DIGEST_MISMATCH"
+
+
+class InvalidOwnerError(TransactionRejectedError):
+    """An owned input does not belong to the sender, or a shared/immutable object is
+    named where an owned one is needed."""
+
+    code = "INVALID_OWNER"
+
+
+class InvalidObjectTypeError(TransactionRejectedError):
+    """An input is the wrong kind of object (a stake receipt where a coin is needed)."""
+
+    code = "INVALID_OBJECT_TYPE"
+
+
+class InsufficientGasError(TransactionRejectedError):
+    """The budget is below the fee, or the gas coin cannot pay the budget."""
+
+    code = "INSUFFICIENT_GAS"
+
+
+class InsufficientBalanceError(TransactionRejectedError):
+    code = "INSUFFICIENT_BALANCE"
+
+
+class TransactionExpiredError(TransactionRejectedError):
+    """The transaction's expiration epoch has passed."""
+
+    code = "TRANSACTION_EXPIRED"
+
+
+class EpochEndedError(TransactionRejectedError):
+    """The validator's epoch is closing or closed: submit again in the next one."""
+
+    code = "EPOCH_ENDED"
+
+
+class ConsensusOverloadedError(TransactionRejectedError):
+    """Too many transactions are waiting for consensus: retry later."""
+
+    code = "CONSENSUS_OVERLOADED"
+
+
+class AuthorityStoppedError(SomaError):
+    """The authority is shutting down; nothing more is accepted."""
+
+    code = "AUTHORITY_STOPPED"
+
+
+class TransactionNotFoundError(SomaError):
+    code = "TRANSACTION_NOT_FOUND"

@@ -1,0 +1,356 @@
+"""AuthorityState: one validator's state machine for user transactions.
+
+The path (docs/authority.md): `submit` validates a signed transaction against the live
+state and hands it to the ConsensusAdapter; consensus orders it; `handle_commit`
+(the CommitObserver's consumer) turns each commit into ordered transactions with their
+shared versions, recorded in the epoch store; the execution driver runs them through the
+TransactionManager, at most once each, into the write-back cache; flushed outputs are
+durable, their effects are announced, and each commit's state accumulator root is
+stored once all of its transactions have executed.
+
+On start, everything the epoch store holds as ordered but not executed is queued again
+(already executed ones are skipped by their markers), and consensus replays from the
+watermark: a crash anywhere between ordering and execution loses and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Sequence
+
+from soma.authority.accumulator import StateAccumulator
+from soma.authority.cache import WritebackCache
+from soma.authority.consensus_adapter import ConsensusAdapter, ConsensusSubmitter
+from soma.authority.consensus_handler import ConsensusHandler
+from soma.authority.epoch_store import AuthorityPerEpochStore, PendingTransaction
+from soma.authority.errors import AuthorityStoppedError, EpochEndedError
+from soma.authority.execution.executor import execute_transaction
+from soma.authority.store import AuthorityStore, TransactionOutputs
+from soma.authority.transaction_manager import TransactionManager
+from soma.authority.validation import check_inputs, check_signature_and_expiry
+from soma.types.base import ObjectID, SomaAddress
+from soma.types.consensus.commit import CommittedSubDag
+from soma.types.crypto import AuthorityKeyPair
+from soma.types.digests import TransactionDigest
+from soma.types.effects import SignedTransactionEffects, TransactionEffects
+from soma.types.error import SomaError
+from soma.types.object import Object, ObjectRef
+from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
+from soma.types.transaction import SignedTransaction, TransactionData
+from soma.utils.notify_read import NotifyRead
+
+logger = logging.getLogger(__name__)
+
+#: Ordered transactions waiting for execution before consensus output is held back.
+MAX_EXECUTION_BACKLOG = 50_000
+#: Transactions executed between yields to the event loop.
+EXECUTION_SLICE = 256
+#: Digests of transactions this validator verified on submit (not verified again when
+#: they come back through consensus).
+VERIFIED_CACHE_SIZE = 100_000
+
+
+def initialize_genesis(store: AuthorityStore, genesis: TransactionData) -> TransactionEffects:
+    """Execute the genesis transaction into an empty store (idempotent), and store the
+    state accumulator of epoch 0 before its first commit."""
+    tx = SignedTransaction(genesis, ())
+    digest = tx.digest()
+    effects = store.get_effects(digest)
+    if effects is None:
+        if store.last_accumulator() is not None or store.get_live_ref(SYSTEM_STATE_OBJECT_ID):
+            raise SomaError("the store already holds another genesis")
+        outputs = execute_transaction(tx, {}, store, 0, 0)
+        store.write_outputs([outputs], sync=True)
+        effects = outputs.effects
+    if store.accumulator_at(0, 0) is None:
+        acc = StateAccumulator()
+        acc.apply_effects(effects)
+        store.put_accumulator(0, 0, acc.to_bytes(), sync=True)
+    return effects
+
+
+def read_system_state(store: AuthorityStore) -> SystemState:
+    obj = store.get_live_object(SYSTEM_STATE_OBJECT_ID)
+    if obj is None:
+        raise SomaError("the store has no system state: run genesis first")
+    return SystemState.from_object(obj)
+
+
+class AuthorityState:
+    def __init__(
+        self,
+        key: AuthorityKeyPair,
+        store: AuthorityStore,
+        epoch_store: AuthorityPerEpochStore,
+        cache: WritebackCache | None = None,
+    ) -> None:
+        self.key = key
+        self.name = key.name
+        self.store = store
+        self.epoch_store = epoch_store
+        self.cache = cache if cache is not None else WritebackCache(store)
+        self.cache.on_flush = self._on_flush
+        self.tx_manager = TransactionManager()
+        self.handler = ConsensusHandler(
+            epoch_store,
+            is_executed=self.cache.is_executed,
+            live_object=self.cache.get_live_object,
+            verify=self._verify_ordered,
+            sink=self._enqueue,
+        )
+        self.adapter: ConsensusAdapter | None = None
+        self._effects = NotifyRead[TransactionDigest, TransactionEffects]()
+        self._verified: collections.OrderedDict[TransactionDigest, None] = collections.OrderedDict()
+        self._unflushed: dict[TransactionDigest, tuple[int, int]] = {}
+        # The state accumulator: the running value, the last commit it includes, and
+        # for later commits the digests still to execute.
+        self._accumulator = StateAccumulator()
+        self._accumulated_index = 0
+        self._commit_digests: dict[int, tuple[TransactionDigest, ...]] = {}
+        self._commit_remaining: dict[int, set[TransactionDigest]] = {}
+        self._work = asyncio.Event()
+        self._backlog_ok = asyncio.Event()
+        self._backlog_ok.set()
+        self._driver: asyncio.Task[None] | None = None
+        self.failure: BaseException | None = None
+        self.accepting = True
+        self.executed_count = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.epoch_store.epoch
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, consensus: ConsensusSubmitter | None) -> None:
+        """Recover what was ordered but not executed, then run the execution driver.
+        `consensus` (a ConsensusAuthority's TransactionClient) takes submissions; without
+        one this authority executes what it is given but accepts no submissions."""
+        self._recover()
+        if consensus is not None:
+            self.adapter = ConsensusAdapter(consensus, self.epoch_store.is_processed)
+            self.adapter.start()
+        self._driver = asyncio.get_running_loop().create_task(self._drive(), name="execution")
+        self._work.set()
+
+    async def stop(self) -> None:
+        self.accepting = False
+        if self.adapter is not None:
+            await self.adapter.close()
+        if self._driver is not None:
+            self._driver.cancel()
+            try:
+                await self._driver
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.exception("execution driver failed")
+        self._driver = None
+        if self.failure is None:
+            self.cache.flush()
+        self._advance_accumulator()
+
+    def _recover(self) -> None:
+        epoch = self.epoch
+        last = self.store.last_accumulator()
+        if last is None:
+            raise SomaError("the store has no state accumulator: run genesis first")
+        (acc_epoch, acc_index), raw = last
+        self._accumulator = StateAccumulator.from_bytes(raw)
+        self._accumulated_index = acc_index if acc_epoch == epoch else 0
+        watermark = self.epoch_store.last_consensus_commit()
+        for index in range(self._accumulated_index + 1, watermark + 1):
+            ordered = self.epoch_store.commit_transactions(index)
+            if ordered is None:
+                raise SomaError(f"the epoch store lost the transactions of commit {index}")
+            self._track_commit(index, ordered.digests)
+        pending = list(self.epoch_store.pending())
+        done = [p.key for p in pending if self.cache.is_executed(p.transaction.digest())]
+        if done:
+            self.epoch_store.forget_pending(done)
+        todo = [p for p in pending if not self.cache.is_executed(p.transaction.digest())]
+        if todo:
+            logger.info("recovering %d ordered transactions not yet executed", len(todo))
+        self.tx_manager.enqueue(todo)
+        self._advance_accumulator()
+
+    # --- submission ----------------------------------------------------------------------
+
+    def validate_transaction(self, tx: SignedTransaction) -> None:
+        """Raise the typed error that says why `tx` would not be offered to consensus."""
+        if not self.accepting:
+            raise EpochEndedError(f"epoch {self.epoch} no longer accepts transactions")
+        check_signature_and_expiry(tx, self.epoch)
+        check_inputs(tx.data, self.cache, self.epoch_store.transaction_fee)
+
+    def submit(self, tx: SignedTransaction) -> TransactionDigest:
+        """Validate `tx` and offer it to consensus (a no-op once executed or ordered)."""
+        if self.adapter is None:
+            raise AuthorityStoppedError("this authority takes no submissions")
+        digest = tx.digest()
+        if self.cache.is_executed(digest) or self.epoch_store.is_processed(digest):
+            return digest
+        self.validate_transaction(tx)
+        self._remember_verified(digest)
+        self.adapter.submit(tx)
+        return digest
+
+    def _remember_verified(self, digest: TransactionDigest) -> None:
+        self._verified[digest] = None
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+
+    def _verify_ordered(self, tx: SignedTransaction) -> bool:
+        """Transactions found in committed blocks: checked unless we verified them."""
+        if tx.digest() in self._verified:
+            return True
+        try:
+            check_signature_and_expiry(tx, self.epoch)
+        except SomaError:
+            return False
+        return True
+
+    # --- effects -------------------------------------------------------------------------
+
+    async def wait_for_effects(self, digest: TransactionDigest) -> TransactionEffects:
+        """The effects of `digest` once they are durable (cancel to stop waiting)."""
+        values = await self._effects.read([digest], self._fetch_effects)
+        return values[0]
+
+    def _fetch_effects(self, keys: Sequence[TransactionDigest]) -> list[TransactionEffects | None]:
+        return [self.store.get_effects(k) for k in keys]
+
+    def sign_effects(self, effects: TransactionEffects) -> SignedTransactionEffects:
+        return SignedTransactionEffects.sign(effects, self.key, effects.executed_epoch)
+
+    async def wait_for_signed_effects(self, digest: TransactionDigest) -> SignedTransactionEffects:
+        return self.sign_effects(await self.wait_for_effects(digest))
+
+    # --- consensus output ----------------------------------------------------------------
+
+    async def handle_commit(self, subdag: CommittedSubDag) -> None:
+        """The CommitObserver's consumer: order the commit's transactions for execution.
+        Holds consensus back while execution is too far behind."""
+        if self.failure is not None:
+            raise SomaError(f"execution failed: {self.failure}")
+        while len(self.tx_manager) >= MAX_EXECUTION_BACKLOG:
+            self._backlog_ok.clear()
+            await self._backlog_ok.wait()
+        pending = self.handler.handle(subdag)
+        if pending:
+            self._track_commit(subdag.commit.index, tuple(p.transaction.digest() for p in pending))
+        if self.adapter is not None:
+            for item in pending:
+                self.adapter.forget(item.transaction.digest())
+
+    def last_consensus_commit(self) -> int:
+        """For ConsensusAuthority's `last_processed_commit`: it replays from there."""
+        return self.epoch_store.last_consensus_commit()
+
+    def _enqueue(self, pending: list[PendingTransaction]) -> None:
+        self.tx_manager.enqueue(pending)
+        self._work.set()
+
+    def _track_commit(self, index: int, digests: tuple[TransactionDigest, ...]) -> None:
+        self._commit_digests[index] = digests
+        self._commit_remaining[index] = {d for d in digests if not self.cache.is_executed(d)}
+
+    # --- execution -----------------------------------------------------------------------
+
+    async def _drive(self) -> None:
+        try:
+            while True:
+                await self._work.wait()
+                self._work.clear()
+                while True:
+                    ready = self.tx_manager.take_ready(EXECUTION_SLICE)
+                    if not ready:
+                        break
+                    for item in ready:
+                        self._execute(item)
+                    await asyncio.sleep(0)
+                self.cache.flush()
+                self._advance_accumulator()
+                if len(self.tx_manager) < MAX_EXECUTION_BACKLOG:
+                    self._backlog_ok.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            # A determinism bug or a storage fault: executing on would diverge.
+            logger.critical("execution stopped", exc_info=e)
+            self.failure = e
+            raise
+
+    def _execute(self, item: PendingTransaction) -> None:
+        tx = item.transaction
+        digest = tx.digest()
+        if not self.cache.is_executed(digest):
+            outputs = execute_transaction(
+                tx,
+                item.shared_version_map(),
+                self.cache,
+                self.epoch,
+                self.epoch_store.transaction_fee,
+            )
+            self._unflushed[digest] = item.key
+            self.cache.write(outputs)
+            self.executed_count += 1
+        else:
+            self.epoch_store.forget_pending([item.key])
+        self.tx_manager.executed(item)
+        remaining = self._commit_remaining.get(item.commit_index)
+        if remaining is not None:
+            remaining.discard(digest)
+
+    def _on_flush(self, flushed: list[TransactionOutputs]) -> None:
+        keys = [self._unflushed.pop(o.digest) for o in flushed if o.digest in self._unflushed]
+        self.epoch_store.forget_pending(keys)
+        for outputs in flushed:
+            self._effects.notify(outputs.digest, outputs.effects)
+
+    def _advance_accumulator(self) -> None:
+        while True:
+            index = self._accumulated_index + 1
+            remaining = self._commit_remaining.get(index)
+            if remaining is None or remaining:
+                return
+            for digest in self._commit_digests[index]:
+                effects = self.cache.get_effects(digest)
+                if effects is None:
+                    raise SomaError(f"commit {index}: effects of {digest} are missing")
+                self._accumulator.apply_effects(effects)
+            self.store.put_accumulator(self.epoch, index, self._accumulator.to_bytes(), sync=False)
+            del self._commit_remaining[index]
+            del self._commit_digests[index]
+            self._accumulated_index = index
+
+    # --- queries -------------------------------------------------------------------------
+
+    @property
+    def accumulated_commit(self) -> int:
+        """The last commit whose state root is known."""
+        return self._accumulated_index
+
+    def state_root(self, index: int | None = None) -> bytes | None:
+        """The state root after commit `index` of this epoch (the latest if None)."""
+        if index is None:
+            return self._accumulator.root()
+        raw = self.store.accumulator_at(self.epoch, index)
+        return None if raw is None else StateAccumulator.from_bytes(raw).root()
+
+    def get_object(self, object_id: ObjectID) -> Object | None:
+        return self.cache.get_live_object(object_id)
+
+    def owned_objects(self, owner: SomaAddress) -> list[ObjectRef]:
+        return self.cache.owned_refs(owner)
+
+    def get_transaction(self, digest: TransactionDigest) -> SignedTransaction | None:
+        return self.cache.get_transaction(digest)
+
+    def get_effects(self, digest: TransactionDigest) -> TransactionEffects | None:
+        return self.cache.get_effects(digest)
+
+    def live_refs(self) -> list[ObjectRef]:
+        return list(self.cache.live_refs())

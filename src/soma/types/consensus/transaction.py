@@ -1,0 +1,18 @@
+"""What validators put in consensus blocks: an enum, so kinds other than user
+transactions (end of publish, commit signatures) can be added without changing the
+bytes of the ones that exist. Tags are wire format: never renumber."""
+
+from __future__ import annotations
+
+from soma.types.bcs import BcsEnum
+from soma.types.transaction import SignedTransaction
+
+
+class ConsensusTransaction(BcsEnum):
+    """One entry of a block's transaction list."""
+
+
+class UserTransaction(ConsensusTransaction, tag=0):
+    """A user's signed transaction, offered by the validator that received it."""
+
+    transaction: SignedTransaction

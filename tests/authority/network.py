@@ -1,0 +1,279 @@
+"""A test network: validators in this process, each an AuthorityState fed by its own
+ConsensusAuthority over gRPC on loopback, started from one genesis; and clients that
+sign transactions and collect effects certificates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import random
+from collections.abc import Sequence
+
+from soma.authority.effects_certificate import EffectsCertifier
+from soma.authority.epoch_store import AuthorityPerEpochStore
+from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
+from soma.authority.store import AuthorityStore
+from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
+from soma.consensus.local_committee import ValidatorKeys, free_ports, generate_committee
+from soma.consensus.store import ConsensusStore
+from soma.types.base import SomaAddress
+from soma.types.committee import Committee
+from soma.types.crypto import AccountKeyPair
+from soma.types.digests import TransactionDigest
+from soma.types.effects import CertifiedTransactionEffects, TransactionEffects
+from soma.types.genesis import (
+    DEFAULT_PARAMETERS,
+    GenesisCoin,
+    build_genesis_transaction,
+    genesis_coin_id,
+    validators_from_committee,
+)
+from soma.types.object import ObjectRef
+from soma.types.system_state import SystemParameters
+from soma.types.transaction import SignedTransaction, TransactionData, TransactionKind
+
+#: Liveness bound for the tests' waits (not a performance assertion).
+TIMEOUT_S = 60.0
+FEE = DEFAULT_PARAMETERS.transaction_fee
+GAS_BUDGET = 10 * FEE
+
+
+@dataclasses.dataclass
+class Validator:
+    index: int
+    keys: ValidatorKeys
+    store: AuthorityStore
+    consensus_store: ConsensusStore
+    epoch_path: str | None
+    state: AuthorityState | None = None
+    consensus: ConsensusAuthority | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.state is not None
+
+
+class TestNetwork:
+    """`size` validators; `accounts` funded accounts with `coins_per_account` coins each."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        size: int = 4,
+        accounts: int = 20,
+        coins_per_account: int = 1,
+        balance: int = 10**12,
+        path: str | os.PathLike[str] | None = None,
+        seed: int = 7,
+        parameters: SystemParameters = DEFAULT_PARAMETERS,
+    ) -> None:
+        self.size = size
+        self.path = None if path is None else os.fspath(path)
+        rng = random.Random(seed)
+        self.accounts = [AccountKeyPair(rng.randbytes(32)) for _ in range(accounts)]
+        self.addresses = [a.public_key.to_address() for a in self.accounts]
+        ports = free_ports(size)
+        committee, keys = generate_committee(
+            size, seed=seed, consensus_addresses=[f"127.0.0.1:{p}" for p in ports]
+        )
+        validator_accounts = [AccountKeyPair(rng.randbytes(32)) for _ in range(size)]
+        self.validator_accounts = validator_accounts
+        coins = [
+            GenesisCoin(address, balance)
+            for address in self.addresses
+            for _ in range(coins_per_account)
+        ]
+        self.initial_supply = balance * len(coins)
+        self.genesis = build_genesis_transaction(
+            validators_from_committee(
+                committee, [a.public_key.to_address() for a in validator_accounts]
+            ),
+            coins,
+            parameters,
+        )
+        self.genesis_coin_ids = [genesis_coin_id(i) for i in range(len(coins))]
+        self.validators: list[Validator] = []
+        for i in range(size):
+            self.validators.append(self._open_validator(i, keys[i]))
+        self.committee: Committee = read_system_state(self.validators[0].store).committee()
+        assert self.committee == committee
+
+    def _open_validator(self, index: int, keys: ValidatorKeys) -> Validator:
+        if self.path is None:
+            store = AuthorityStore.open_memory()
+            consensus_store = ConsensusStore.open_memory()
+            epoch_path = None
+        else:
+            base = os.path.join(self.path, f"validator-{index}")
+            os.makedirs(base, exist_ok=True)
+            store = AuthorityStore.open_rocksdb(os.path.join(base, "authority"))
+            consensus_store = ConsensusStore.open_rocksdb(os.path.join(base, "consensus"))
+            epoch_path = os.path.join(base, "epoch-0")
+        initialize_genesis(store, self.genesis)
+        return Validator(index, keys, store, consensus_store, epoch_path)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for validator in self.validators:
+            await self.start_validator(validator.index)
+
+    async def start_validator(self, index: int) -> None:
+        v = self.validators[index]
+        system_state = read_system_state(v.store)
+        committee = system_state.committee()
+        if v.epoch_path is None:
+            if not hasattr(v, "_epoch_store"):
+                v._epoch_store = AuthorityPerEpochStore.open_memory(committee, system_state)  # type: ignore[attr-defined]
+            epoch_store = v._epoch_store  # type: ignore[attr-defined]
+        else:
+            epoch_store = AuthorityPerEpochStore.open_rocksdb(v.epoch_path, committee, system_state)
+        state = AuthorityState(v.keys.authority, v.store, epoch_store)
+        consensus = ConsensusAuthority(
+            AuthorityConfig(
+                committee=committee,
+                own_index=index,
+                protocol_key=v.keys.protocol,
+                network_key=v.keys.network,
+                max_backoff_ms=500,
+            ),
+            v.consensus_store,
+            state.handle_commit,
+            last_processed_commit=state.last_consensus_commit(),
+        )
+        await state.start(consensus.transaction_client)
+        await consensus.start()
+        v.state, v.consensus = state, consensus
+
+    async def stop_validator(self, index: int) -> None:
+        v = self.validators[index]
+        if v.consensus is not None:
+            await v.consensus.stop()
+        if v.state is not None:
+            await v.state.stop()
+            if v.epoch_path is not None:
+                v.state.epoch_store.close()
+        v.state, v.consensus = None, None
+
+    async def stop(self) -> None:
+        for v in self.validators:
+            with contextlib.suppress(Exception):
+                await self.stop_validator(v.index)
+
+    def close(self) -> None:
+        for v in self.validators:
+            v.store.close()
+            v.consensus_store.close()
+
+    def live(self) -> list[AuthorityState]:
+        return [v.state for v in self.validators if v.state is not None]
+
+    def failures(self) -> list[BaseException]:
+        out: list[BaseException] = []
+        for v in self.validators:
+            if v.state is not None and v.state.failure is not None:
+                out.append(v.state.failure)
+            if v.consensus is not None and v.consensus.failure is not None:
+                out.append(v.consensus.failure)
+        return out
+
+    # --- clients -------------------------------------------------------------------------
+
+    def sign(
+        self, account: int, kind: TransactionKind, gas: ObjectRef, budget: int = GAS_BUDGET
+    ) -> SignedTransaction:
+        data = TransactionData(kind, self.addresses[account], gas, budget, None)
+        return SignedTransaction.sign(data, self.accounts[account])
+
+    def coin_ref(self, object_id: object, validator: int = 0) -> ObjectRef:
+        state = self.validators[validator].state
+        assert state is not None
+        obj = state.get_object(object_id)  # type: ignore[arg-type]
+        assert obj is not None
+        return obj.reference()
+
+    async def execute(
+        self, tx: SignedTransaction, via: Sequence[int] | None = None
+    ) -> CertifiedTransactionEffects:
+        """Submit through `via` (default: every live validator) and wait for an effects
+        certificate from the live validators."""
+        live = [v for v in self.validators if v.state is not None]
+        targets = live if via is None else [self.validators[i] for i in via]
+        for v in targets:
+            assert v.state is not None
+            v.state.submit(tx)
+        return await self.certificate(tx.digest())
+
+    async def certificate(self, digest: TransactionDigest) -> CertifiedTransactionEffects:
+        certifier = EffectsCertifier(self.committee)
+        live = [v.state for v in self.validators if v.state is not None]
+        waits = [asyncio.ensure_future(s.wait_for_signed_effects(digest)) for s in live]
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                for next_done in asyncio.as_completed(waits):
+                    certificate = certifier.add(await next_done)
+                    if certificate is not None:
+                        return certificate
+        finally:
+            for w in waits:
+                w.cancel()
+        raise AssertionError(f"no effects certificate for {digest}")
+
+    async def wait_all_executed(self, digest: TransactionDigest) -> list[TransactionEffects]:
+        async with asyncio.timeout(TIMEOUT_S):
+            return [await s.wait_for_effects(digest) for s in self.live()]
+
+    async def settle(self) -> None:
+        """Wait until every live validator has executed and accumulated the same
+        commits (consensus keeps committing, so aim at a commit all have reached)."""
+        async with asyncio.timeout(TIMEOUT_S):
+            while True:
+                states = self.live()
+                target = min(s.last_consensus_commit() for s in states)
+                if target > 0 and all(s.accumulated_commit >= target for s in states):
+                    roots = {s.state_root(target) for s in states}
+                    if len(roots) == 1:
+                        return
+                await asyncio.sleep(0.05)
+
+
+def balances(state: AuthorityState, addresses: Sequence[SomaAddress]) -> dict[SomaAddress, int]:
+    out = {}
+    for address in addresses:
+        total = 0
+        for ref in state.owned_objects(address):
+            obj = state.get_object(ref.object_id)
+            assert obj is not None
+            if obj.is_coin():
+                total += obj.coin_balance()
+        out[address] = total
+    return out
+
+
+def total_coin_supply(state: AuthorityState) -> int:
+    total = 0
+    for ref in state.live_refs():
+        obj = state.get_object(ref.object_id)
+        assert obj is not None
+        if obj.is_coin():
+            total += obj.coin_balance()
+        elif obj.object_type.name == "STAKED_SOMA":
+            total += obj.staked_soma().principal
+    return total
+
+
+def fees_charged(state: AuthorityState, digests: Sequence[TransactionDigest]) -> int:
+    total = 0
+    for digest in digests:
+        effects = state.get_effects(digest)
+        assert effects is not None
+        total += effects.gas_used
+    return total
+
+
+def all_fees(state: AuthorityState) -> int:
+    """Fees charged by every transaction this validator stored (all flushed)."""
+    return sum(e.gas_used for e in state.store.effects.values())
