@@ -204,7 +204,7 @@ class TestNetwork:
         targets = live if via is None else [self.validators[i] for i in via]
         for v in targets:
             assert v.state is not None
-            v.state.submit(tx)
+            await v.state.submit(tx)
         return await self.certificate(tx.digest())
 
     async def certificate(self, digest: TransactionDigest) -> CertifiedTransactionEffects:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -25,7 +26,12 @@ from soma.authority.cache import WritebackCache
 from soma.authority.consensus_adapter import ConsensusAdapter, ConsensusSubmitter
 from soma.authority.consensus_handler import ConsensusHandler
 from soma.authority.epoch_store import AuthorityPerEpochStore, PendingTransaction
-from soma.authority.errors import AuthorityStoppedError, EpochEndedError
+from soma.authority.errors import (
+    AuthorityStoppedError,
+    EpochEndedError,
+    ObjectNotFoundError,
+    ObjectVersionUnavailableError,
+)
 from soma.authority.execution.executor import execute_transaction
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.authority.transaction_manager import TransactionManager
@@ -38,7 +44,7 @@ from soma.types.effects import SignedTransactionEffects, TransactionEffects
 from soma.types.error import SomaError
 from soma.types.object import Object, ObjectRef
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
-from soma.types.transaction import SignedTransaction, TransactionData
+from soma.types.transaction import ImmOrOwnedInput, SignedTransaction, TransactionData
 from soma.utils.notify_read import NotifyRead
 
 logger = logging.getLogger(__name__)
@@ -47,9 +53,24 @@ logger = logging.getLogger(__name__)
 MAX_EXECUTION_BACKLOG = 50_000
 #: Transactions executed between yields to the event loop.
 EXECUTION_SLICE = 256
+#: How long a submission waits for an input version this validator has not reached.
+INPUT_WAIT_S = 5.0
 #: Digests of transactions this validator verified on submit (not verified again when
 #: they come back through consensus).
 VERIFIED_CACHE_SIZE = 100_000
+
+
+def _may_appear_later(error: SomaError, tx: SignedTransaction, cache: WritebackCache) -> bool:
+    """Whether an input refused as missing could still appear: named at a version above
+    the live one, or not existing here yet (created by a transaction not yet executed)."""
+    if isinstance(error, ObjectNotFoundError):
+        return True
+    for entry in tx.data.input_objects():
+        if isinstance(entry, ImmOrOwnedInput):
+            live = cache.get_live_object(entry.object_ref.object_id)
+            if live is not None and live.version < entry.object_ref.version:
+                return True
+    return False
 
 
 def initialize_genesis(store: AuthorityStore, genesis: TransactionData) -> TransactionEffects:
@@ -111,6 +132,8 @@ class AuthorityState:
         self._commit_digests: dict[int, tuple[TransactionDigest, ...]] = {}
         self._commit_remaining: dict[int, set[TransactionDigest]] = {}
         self._work = asyncio.Event()
+        #: Set (and replaced) at every flush: submissions waiting for an input re-check.
+        self._flushed = asyncio.Event()
         self._backlog_ok = asyncio.Event()
         self._backlog_ok.set()
         self._driver: asyncio.Task[None] | None = None
@@ -183,16 +206,40 @@ class AuthorityState:
         if not self.accepting:
             raise EpochEndedError(f"epoch {self.epoch} no longer accepts transactions")
         check_signature_and_expiry(tx, self.epoch)
+        self.validate_inputs(tx)
+
+    def validate_inputs(self, tx: SignedTransaction) -> None:
+        if not self.accepting:
+            raise EpochEndedError(f"epoch {self.epoch} no longer accepts transactions")
         check_inputs(tx.data, self.cache, self.epoch_store.transaction_fee)
 
-    def submit(self, tx: SignedTransaction) -> TransactionDigest:
-        """Validate `tx` and offer it to consensus (a no-op once executed or ordered)."""
+    async def submit(self, tx: SignedTransaction) -> TransactionDigest:
+        """Validate `tx` and offer it to consensus (a no-op once executed or ordered).
+
+        An input this validator does not have yet at the version named (a coin created
+        or changed by a transaction that others executed first) is waited for, up to
+        `INPUT_WAIT_S`, before the transaction is refused: a client that got a
+        certificate from a quorum should not be refused by a validator a moment behind.
+        """
         if self.adapter is None:
             raise AuthorityStoppedError("this authority takes no submissions")
         digest = tx.digest()
         if self.cache.is_executed(digest) or self.epoch_store.is_processed(digest):
             return digest
-        self.validate_transaction(tx)
+        check_signature_and_expiry(tx, self.epoch)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INPUT_WAIT_S
+        while True:
+            flushed = self._flushed
+            try:
+                self.validate_inputs(tx)
+                break
+            except (ObjectNotFoundError, ObjectVersionUnavailableError) as e:
+                if not _may_appear_later(e, tx, self.cache) or loop.time() >= deadline:
+                    raise
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await flushed.wait()
         self._remember_verified(digest)
         self.adapter.submit(tx)
         return digest
@@ -309,6 +356,8 @@ class AuthorityState:
         self.epoch_store.forget_pending(keys)
         for outputs in flushed:
             self._effects.notify(outputs.digest, outputs.effects)
+        event, self._flushed = self._flushed, asyncio.Event()
+        event.set()
 
     def _advance_accumulator(self) -> None:
         while True:
