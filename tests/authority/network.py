@@ -11,10 +11,12 @@ import os
 import random
 from collections.abc import Sequence
 
+from soma.authority.cache import WritebackCache
 from soma.authority.effects_certificate import EffectsCertifier
 from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
 from soma.authority.store import AuthorityStore
+from soma.authority.synthetic_commits import SyntheticCommits
 from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
 from soma.consensus.local_committee import ValidatorKeys, free_ports, generate_committee
 from soma.consensus.store import ConsensusStore
@@ -69,8 +71,13 @@ class TestNetwork:
         path: str | os.PathLike[str] | None = None,
         seed: int = 7,
         parameters: SystemParameters = DEFAULT_PARAMETERS,
+        state_factory: type[AuthorityState] = AuthorityState,
     ) -> None:
         self.size = size
+        #: The AuthorityState class each validator is started with (tests swap it).
+        self.state_factory: dict[int, type[AuthorityState]] = {
+            i: state_factory for i in range(size)
+        }
         self.path = None if path is None else os.fspath(path)
         rng = random.Random(seed)
         self.accounts = [AccountKeyPair(rng.randbytes(32)) for _ in range(accounts)]
@@ -131,7 +138,7 @@ class TestNetwork:
             epoch_store = v._epoch_store  # type: ignore[attr-defined]
         else:
             epoch_store = AuthorityPerEpochStore.open_rocksdb(v.epoch_path, committee, system_state)
-        state = AuthorityState(v.keys.authority, v.store, epoch_store)
+        state = self.state_factory[index](v.keys.authority, v.store, epoch_store)
         consensus = ConsensusAuthority(
             AuthorityConfig(
                 committee=committee,
@@ -157,6 +164,28 @@ class TestNetwork:
             if v.epoch_path is not None:
                 v.state.epoch_store.close()
         v.state, v.consensus = None, None
+
+    async def crash_validator(self, index: int) -> None:
+        """Stop a validator the way a kill would: nothing flushed, stores closed as they
+        are, then reopened from disk (RocksDB networks only)."""
+        v = self.validators[index]
+        assert v.epoch_path is not None and self.path is not None
+        assert v.consensus is not None and v.state is not None
+        await v.consensus.stop()
+        state = v.state
+        if state.adapter is not None:
+            await state.adapter.close()
+        if state._driver is not None:
+            state._driver.cancel()
+            with contextlib.suppress(BaseException):
+                await state._driver
+        state.epoch_store.close()
+        v.store.close()
+        v.consensus_store.close()
+        v.state, v.consensus = None, None
+        base = os.path.join(self.path, f"validator-{index}")
+        v.store = AuthorityStore.open_rocksdb(os.path.join(base, "authority"))
+        v.consensus_store = ConsensusStore.open_rocksdb(os.path.join(base, "consensus"))
 
     async def stop(self) -> None:
         for v in self.validators:
@@ -277,3 +306,36 @@ def fees_charged(state: AuthorityState, digests: Sequence[TransactionDigest]) ->
 def all_fees(state: AuthorityState) -> int:
     """Fees charged by every transaction this validator stored (all flushed)."""
     return sum(e.gas_used for e in state.store.effects.values())
+
+
+class LocalValidators(TestNetwork):
+    """The same genesis and validators, but no consensus: the test orders transactions
+    itself and hands every validator the same synthetic commits. Each validator may get
+    its own cache bounds, so flushes fall at different places."""
+
+    def __init__(self, cache_bounds: Sequence[tuple[int, int]] = (), **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.cache_bounds = list(cache_bounds)
+        self.commits = SyntheticCommits()
+
+    async def start_validator(self, index: int) -> None:
+        v = self.validators[index]
+        system_state = read_system_state(v.store)
+        epoch_store = AuthorityPerEpochStore.open_memory(system_state.committee(), system_state)
+        cache = None
+        if index < len(self.cache_bounds):
+            dirty, clean = self.cache_bounds[index]
+            cache = WritebackCache(v.store, max_dirty=dirty, max_clean_objects=clean)
+        state = AuthorityState(v.keys.authority, v.store, epoch_store, cache)
+        await state.start(None)
+        v.state = state
+
+    async def order(self, transactions: Sequence[SignedTransaction], per_block: int = 3) -> None:
+        """One commit holding `transactions`, to every validator, then wait until all
+        executed it."""
+        subdag = self.commits.of_transactions(transactions, per_block=per_block)
+        for state in self.live():
+            await state.handle_commit(subdag)
+        async with asyncio.timeout(TIMEOUT_S):
+            while not all(s.accumulated_commit >= subdag.index for s in self.live()):
+                await asyncio.sleep(0.001)
