@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from soma.authority.epoch_store import CommitTransactions, PendingTransaction
 from soma.consensus.network import wire
 from soma.consensus.network.auth import SignedPeerHandshake
 from soma.types.bcs import BcsEnum, BcsStruct, describe_fields, typevar_bindings
 from soma.types.committee import Committee
 from soma.types.consensus.block import SignedBlock
 from soma.types.consensus.commit import Commit, CommitInfo
+from soma.types.consensus.transaction import ConsensusTransaction
 from soma.types.effects import CertifiedTransactionEffects, SignedTransactionEffects
 from soma.types.intent import Intent
 from soma.types.object import CoinData, Object, StakedSomaData
@@ -51,6 +53,9 @@ ROOTS: list[type] = [
     wire.FetchLatestBlocksRequest,
     wire.LatestRoundsRequest,
     wire.LatestRoundsResponse,
+    ConsensusTransaction,
+    PendingTransaction,
+    CommitTransactions,
 ]
 
 

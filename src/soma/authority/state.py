@@ -131,6 +131,9 @@ class AuthorityState:
         self._accumulated_index = 0
         self._commit_digests: dict[int, tuple[TransactionDigest, ...]] = {}
         self._commit_remaining: dict[int, set[TransactionDigest]] = {}
+        #: Effects of transactions executed here and not yet accumulated (read back from
+        #: the store only for those executed before a restart).
+        self._unaccumulated: dict[TransactionDigest, TransactionEffects] = {}
         self._work = asyncio.Event()
         #: Set (and replaced) at every flush: submissions waiting for an input re-check.
         self._flushed = asyncio.Event()
@@ -206,6 +209,7 @@ class AuthorityState:
         if not self.accepting:
             raise EpochEndedError(f"epoch {self.epoch} no longer accepts transactions")
         check_signature_and_expiry(tx, self.epoch)
+        self._remember_verified(tx.digest())
         self.validate_inputs(tx)
 
     def validate_inputs(self, tx: SignedTransaction) -> None:
@@ -227,6 +231,7 @@ class AuthorityState:
         if self.cache.is_executed(digest) or self.epoch_store.is_processed(digest):
             return digest
         check_signature_and_expiry(tx, self.epoch)
+        self._remember_verified(digest)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + INPUT_WAIT_S
         while True:
@@ -240,7 +245,6 @@ class AuthorityState:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
                     await flushed.wait()
-        self._remember_verified(digest)
         self.adapter.submit(tx)
         return digest
 
@@ -342,6 +346,7 @@ class AuthorityState:
                 self.epoch_store.transaction_fee,
             )
             self._unflushed[digest] = item.key
+            self._unaccumulated[digest] = outputs.effects
             self.cache.write(outputs)
             self.executed_count += 1
         else:
@@ -366,7 +371,7 @@ class AuthorityState:
             if remaining is None or remaining:
                 return
             for digest in self._commit_digests[index]:
-                effects = self.cache.get_effects(digest)
+                effects = self._unaccumulated.pop(digest, None) or self.cache.get_effects(digest)
                 if effects is None:
                     raise SomaError(f"commit {index}: effects of {digest} are missing")
                 self._accumulator.apply_effects(effects)
