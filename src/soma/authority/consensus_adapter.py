@@ -21,7 +21,12 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from soma.authority.errors import AuthorityStoppedError, ConsensusOverloadedError
+from soma.authority.errors import (
+    AuthorityStoppedError,
+    ConsensusOverloadedError,
+    TransactionTooLargeError,
+)
+from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.transaction import TransactionQueueFullError
 from soma.consensus.transaction_client import BlockStatus, Inclusion
 from soma.types.consensus.transaction import UserTransaction
@@ -35,6 +40,8 @@ DEFAULT_MAX_PENDING = 50_000
 MAX_BATCH_TRANSACTIONS = 2_000
 MAX_BATCH_BYTES = 1024 * 1024
 QUEUE_FULL_RETRY_S = 0.05
+#: Consensus' own limit per transaction (ConsensusParameters.max_transaction_bytes).
+DEFAULT_MAX_TRANSACTION_BYTES = ConsensusParameters().max_transaction_bytes
 
 
 class ConsensusSubmitter(Protocol):
@@ -49,7 +56,9 @@ class ConsensusAdapter:
         submitter: ConsensusSubmitter,
         is_ordered: Callable[[TransactionDigest], bool],
         max_pending: int = DEFAULT_MAX_PENDING,
+        max_transaction_bytes: int = DEFAULT_MAX_TRANSACTION_BYTES,
     ) -> None:
+        self.max_transaction_bytes = max_transaction_bytes
         self._submitter = submitter
         self._is_ordered = is_ordered
         self.max_pending = max_pending
@@ -75,11 +84,17 @@ class ConsensusAdapter:
         digest = transaction.digest()
         if digest in self._pending:
             return
+        raw = UserTransaction(transaction).to_bytes()
+        if len(raw) > self.max_transaction_bytes:
+            raise TransactionTooLargeError(
+                f"the transaction is {len(raw)} bytes; consensus takes at most "
+                f"{self.max_transaction_bytes}"
+            )
         if len(self._pending) >= self.max_pending:
             raise ConsensusOverloadedError(
                 f"{len(self._pending)} transactions are waiting for consensus; retry later"
             )
-        self._pending[digest] = UserTransaction(transaction).to_bytes()
+        self._pending[digest] = raw
         self._unsent.append(digest)
         self._wake.set()
 
@@ -110,8 +125,24 @@ class ConsensusAdapter:
         return batch
 
     async def _offer(self, batch: list[TransactionDigest]) -> None:
-        while batch:
+        offered = list(batch)
+        try:
+            await self._offer_until_committed(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Whatever went wrong, these transactions must not stay pending for ever
+            # (counted against the bound, and deduplicated away if submitted again).
+            logger.exception("offering %d transactions to consensus failed", len(batch))
+        finally:
+            for digest in offered:
+                self._pending.pop(digest, None)
+
+    async def _offer_until_committed(self, batch: list[TransactionDigest]) -> None:
+        while True:
             payload = [self._pending[d] for d in batch if d in self._pending]
+            if not payload:
+                return
             try:
                 inclusion = await self._submitter.submit(payload)
             except TransactionQueueFullError:
@@ -119,15 +150,13 @@ class ConsensusAdapter:
                 continue
             outcome = await inclusion.outcome
             if outcome.status is BlockStatus.COMMITTED:
-                break
+                return
             # Garbage-collected: offer again whatever was not ordered some other way
             # (another validator may have carried the same transaction).
-            batch = [d for d in batch if d in self._pending and not self._is_ordered(d)]
+            batch[:] = [d for d in batch if d in self._pending and not self._is_ordered(d)]
             self.resubmitted += len(batch)
             if batch:
                 logger.info("block garbage-collected; offering %d transactions again", len(batch))
-        for digest in batch:
-            self._pending.pop(digest, None)
 
     def forget(self, digest: TransactionDigest) -> None:
         """Ordered (possibly through another validator's block): stop tracking it."""

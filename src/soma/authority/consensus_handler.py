@@ -75,8 +75,13 @@ class ConsensusHandler:
     def handle(self, subdag: CommittedSubDag) -> list[PendingTransaction]:
         store = self.epoch_store
         index = subdag.commit.index
-        if index <= store.last_consensus_commit():
+        watermark = store.last_consensus_commit()
+        if index <= watermark:
             return []
+        if index != watermark + 1:
+            raise SomaError(
+                f"commit {index} handed over after commit {watermark}: commits are missing"
+            )
         candidates = self._decode(subdag)
         ordered = [commit_prologue(store.epoch, subdag), *self._fresh(candidates)]
         pending, next_versions = self._assign_shared_versions(index, ordered)
@@ -107,7 +112,8 @@ class ConsensusHandler:
                 if digest in seen:
                     self.dropped_duplicates += 1
                     continue
-                seen.add(digest)
+                # Only a verified copy claims the digest: a badly signed copy placed
+                # before the real one must not make every validator drop the real one.
                 if not self._verify(tx):
                     self.dropped_invalid += 1
                     logger.warning(
@@ -117,6 +123,7 @@ class ConsensusHandler:
                         block.reference(),
                     )
                     continue
+                seen.add(digest)
                 out.append(tx)
         return out
 

@@ -65,6 +65,19 @@ class EpochEndedError(TransactionRejectedError):
     code = "EPOCH_ENDED"
 
 
+class TransactionTooLargeError(TransactionRejectedError):
+    """The transaction's bytes exceed what consensus carries in one block entry."""
+
+    code = "TRANSACTION_TOO_LARGE"
+
+
+class InvalidGasUseError(TransactionRejectedError):
+    """The gas coin is used in a way that would leave nothing to pay the fee with (merged
+    away into another coin, or staked whole)."""
+
+    code = "INVALID_GAS_USE"
+
+
 class ConsensusOverloadedError(TransactionRejectedError):
     """Too many transactions are waiting for consensus: retry later."""
 

@@ -60,6 +60,11 @@ INPUT_WAIT_S = 5.0
 VERIFIED_CACHE_SIZE = 100_000
 
 
+def _verified_key(tx: SignedTransaction) -> bytes:
+    """The digest and the signatures: what a verification vouched for."""
+    return bytes(tx.digest()) + b"".join(bytes(sig) for sig in tx.tx_signatures)
+
+
 def _may_appear_later(error: SomaError, tx: SignedTransaction, cache: WritebackCache) -> bool:
     """Whether an input refused as missing could still appear: named at a version above
     the live one, or not existing here yet (created by a transaction not yet executed)."""
@@ -123,7 +128,7 @@ class AuthorityState:
         )
         self.adapter: ConsensusAdapter | None = None
         self._effects = NotifyRead[TransactionDigest, TransactionEffects]()
-        self._verified: collections.OrderedDict[TransactionDigest, None] = collections.OrderedDict()
+        self._verified: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._unflushed: dict[TransactionDigest, tuple[int, int]] = {}
         # The state accumulator: the running value, the last commit it includes, and
         # for later commits the digests still to execute.
@@ -176,7 +181,7 @@ class AuthorityState:
         self._driver = None
         if self.failure is None:
             self.cache.flush()
-        self._advance_accumulator()
+            self._advance_accumulator()
 
     def _recover(self) -> None:
         epoch = self.epoch
@@ -209,7 +214,7 @@ class AuthorityState:
         if not self.accepting:
             raise EpochEndedError(f"epoch {self.epoch} no longer accepts transactions")
         check_signature_and_expiry(tx, self.epoch)
-        self._remember_verified(tx.digest())
+        self._remember_verified(tx)
         self.validate_inputs(tx)
 
     def validate_inputs(self, tx: SignedTransaction) -> None:
@@ -231,7 +236,7 @@ class AuthorityState:
         if self.cache.is_executed(digest) or self.epoch_store.is_processed(digest):
             return digest
         check_signature_and_expiry(tx, self.epoch)
-        self._remember_verified(digest)
+        self._remember_verified(tx)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + INPUT_WAIT_S
         while True:
@@ -248,14 +253,15 @@ class AuthorityState:
         self.adapter.submit(tx)
         return digest
 
-    def _remember_verified(self, digest: TransactionDigest) -> None:
-        self._verified[digest] = None
+    def _remember_verified(self, tx: SignedTransaction) -> None:
+        self._verified[_verified_key(tx)] = None
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
 
     def _verify_ordered(self, tx: SignedTransaction) -> bool:
-        """Transactions found in committed blocks: checked unless we verified them."""
-        if tx.digest() in self._verified:
+        """Transactions found in committed blocks: checked unless we verified these very
+        bytes (signatures included: a copy with another signature is checked again)."""
+        if _verified_key(tx) in self._verified:
             return True
         try:
             check_signature_and_expiry(tx, self.epoch)
@@ -289,6 +295,8 @@ class AuthorityState:
         while len(self.tx_manager) >= MAX_EXECUTION_BACKLOG:
             self._backlog_ok.clear()
             await self._backlog_ok.wait()
+            if self.failure is not None:
+                raise SomaError(f"execution failed: {self.failure}")
         pending = self.handler.handle(subdag)
         if pending:
             self._track_commit(subdag.commit.index, tuple(p.transaction.digest() for p in pending))
@@ -332,6 +340,7 @@ class AuthorityState:
             # A determinism bug or a storage fault: executing on would diverge.
             logger.critical("execution stopped", exc_info=e)
             self.failure = e
+            self._backlog_ok.set()  # wake consensus output waiting on us: it fails too
             raise
 
     def _execute(self, item: PendingTransaction) -> None:
@@ -349,7 +358,8 @@ class AuthorityState:
             self._unaccumulated[digest] = outputs.effects
             self.cache.write(outputs)
             self.executed_count += 1
-        else:
+        elif self.store.executed_effects_digest(digest) is not None:
+            # Durable already (a restart found it): no longer pending.
             self.epoch_store.forget_pending([item.key])
         self.tx_manager.executed(item)
         remaining = self._commit_remaining.get(item.commit_index)

@@ -13,6 +13,7 @@ from typing import Protocol
 from soma.authority.errors import (
     InsufficientBalanceError,
     InsufficientGasError,
+    InvalidGasUseError,
     InvalidObjectTypeError,
     InvalidOwnerError,
     ObjectDigestMismatchError,
@@ -105,7 +106,7 @@ def _check_balances(
 
     def available(ids: list[ObjectID]) -> int:
         total = sum(_coin_balance(loaded, i) for i in ids)
-        return total - fee if gas_id in ids else total
+        return max(0, total - fee) if gas_id in ids else total
 
     def need(ids: list[ObjectID], amount: int) -> None:
         have = available(ids)
@@ -117,6 +118,14 @@ def _check_balances(
                 else f"{where} hold {have}, {amount} needed"
             )
 
+    if isinstance(kind, MergeCoins | PayCoins) and gas_id in [r.object_id for r in kind.coins[1:]]:
+        raise InvalidGasUseError(
+            f"gas_payment: coin {gas_id} would be merged away; list it first in coins"
+        )
+    if isinstance(kind, AddStake) and kind.amount is None and kind.coin.object_id == gas_id:
+        raise InvalidGasUseError(
+            f"gas_payment: coin {gas_id} cannot be staked whole and pay the fee"
+        )
     if isinstance(kind, TransferCoin):
         need([kind.coin.object_id], kind.amount or 0)
     elif isinstance(kind, PayCoins):

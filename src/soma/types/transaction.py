@@ -26,6 +26,10 @@ from soma.types.system_state import (
 #: Upper bounds that keep a single transaction cheap to validate and execute.
 MAX_INPUT_OBJECTS = 256
 MAX_RECIPIENTS = 256
+#: Versions above this are refused in any input, so a Lamport version (max input + 1)
+#: always fits a u64: a validator could otherwise put a signed transaction naming version
+#: 2^64 - 1 in a block and make every honest validator fail to store its outputs.
+MAX_OBJECT_VERSION = 2**63 - 1
 
 
 class TransactionKind(BcsEnum):
@@ -208,6 +212,11 @@ class TransactionData(Hashed[TransactionDigest]):
         if self.gas_budget == 0:
             raise TransactionError("gas_budget must be positive")
         owned = kind.owned_inputs()
+        for ref in (*owned, self.gas_payment):
+            if ref.version >= MAX_OBJECT_VERSION:
+                raise TransactionError(
+                    f"object {ref.object_id}: version {ref.version} is above the maximum"
+                )
         if len(owned) > MAX_INPUT_OBJECTS:
             raise TransactionError(f"more than {MAX_INPUT_OBJECTS} input objects")
         if len({r.object_id for r in owned}) != len(owned):

@@ -74,8 +74,6 @@ class SharedVersionMismatchError(SomaError):
 class ObjectReader(Protocol):
     def get_live_object(self, object_id: ObjectID) -> Object | None: ...
 
-    def get_object_at(self, object_id: ObjectID, version: int) -> Object | None: ...
-
 
 def lamport_version(data: TransactionData, shared_versions: Mapping[ObjectID, int]) -> int:
     """The version every object the transaction writes gets."""
@@ -146,8 +144,9 @@ def execute_transaction(
         ref = item.object_ref
         live = objects.get_live_object(ref.object_id)
         if live is None or live.version != ref.version or live.digest() != ref.digest:
-            consumed = live is not None and live.version > ref.version
-            if consumed or objects.get_object_at(ref.object_id, ref.version) is not None:
+            # Decided from the live object alone, never from retained history (which a
+            # validator may prune): moved past the version means consumed.
+            if live is not None and live.version > ref.version:
                 problems[ref.object_id] = InputObjectConsumed(ref.object_id, ref.version)
             else:
                 problems[ref.object_id] = ObjectNotFound(ref.object_id)
