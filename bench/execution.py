@@ -145,12 +145,14 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(
-        f"{result['us_cpu_per_transfer_per_validator']} µs of CPU per executed TransferCoin per validator"
+        f"{result['us_cpu_per_transfer_per_validator']} µs of CPU per executed TransferCoin "
+        "per validator"
     )
     for name, value in result["breakdown_us"].items():  # type: ignore[attr-defined]
         print(f"  {name:>22}: {value} µs")
     print(
-        f"  ({result['transfers']} transfers among {result['accounts']} accounts, {result['wall_s']} s)",
+        f"  ({result['transfers']} transfers among {result['accounts']} accounts, "
+        f"{result['wall_s']} s)",
         file=sys.stderr,
     )
 
