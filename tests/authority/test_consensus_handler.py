@@ -340,3 +340,30 @@ def test_a_commit_after_a_gap_is_refused(chain: Chain) -> None:
     with pytest.raises(SomaError, match="missing"):
         harness.handle(commits.next([]))
     assert harness.epoch_store.last_consensus_commit() == 1
+
+
+async def test_shared_assignments_are_kept_for_the_epoch_after_execution() -> None:
+    from soma.types.system_state import SYSTEM_STATE_OBJECT_ID
+    from soma.types.transaction import AddStake
+    from tests.authority.network import LocalValidators
+
+    net = LocalValidators(size=1, accounts=2, coins_per_account=2)
+    try:
+        await net.start()
+        state = net.live()[0]
+        coin, gas = state.owned_objects(net.addresses[0])
+        validator = net.validator_accounts[0].public_key.to_address()
+        tx = net.sign(0, AddStake(validator, coin, 10), gas)
+        await net.order([tx])
+        effects = state.get_effects(tx.digest())
+        assert effects is not None and effects.status.is_success()
+        assigned = state.epoch_store.assigned_shared_versions(tx.digest())
+        assert assigned is not None and set(assigned) == {SYSTEM_STATE_OBJECT_ID}
+        assert (
+            effects.lamport_version
+            == max(assigned[SYSTEM_STATE_OBJECT_ID], gas.version, coin.version) + 1
+        )
+        assert not list(state.epoch_store.pending())
+    finally:
+        await net.stop()
+        net.close()

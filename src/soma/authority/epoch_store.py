@@ -62,6 +62,12 @@ class PendingTransaction(BcsStruct):
         return (self.commit_index, self.position)
 
 
+class SharedAssignments(BcsStruct):
+    """The shared-object versions consensus assigned to one transaction."""
+
+    versions: tuple[SharedVersion, ...]
+
+
 class CommitTransactions(BcsStruct):
     """The digests a commit ordered, in order (the prologue first)."""
 
@@ -72,11 +78,14 @@ class CommitTransactions(BcsStruct):
 META = TableSpec("epoch_meta", UTF8, U64_BE)
 PROCESSED = TableSpec("processed_transactions", _TX_DIGEST, U64_BE)
 NEXT_SHARED_VERSION = TableSpec("next_shared_version", _OBJECT_ID, U64_BE)
+SHARED_ASSIGNMENTS = TableSpec(
+    "shared_version_assignments", _TX_DIGEST, StructCodec(SharedAssignments)
+)
 PENDING = TableSpec(
     "pending_execution", tuple_codec(U64_BE, U32_BE), StructCodec(PendingTransaction)
 )
 COMMITS = TableSpec("ordered_commits", U64_BE, StructCodec(CommitTransactions))
-TABLES = (META, PROCESSED, NEXT_SHARED_VERSION, PENDING, COMMITS)
+TABLES = (META, PROCESSED, NEXT_SHARED_VERSION, SHARED_ASSIGNMENTS, PENDING, COMMITS)
 
 _WATERMARK = "consensus_watermark"
 
@@ -96,6 +105,7 @@ class AuthorityPerEpochStore:
         self._meta = db.table(META)
         self._processed = db.table(PROCESSED)
         self._next_shared = db.table(NEXT_SHARED_VERSION)
+        self._assignments = db.table(SHARED_ASSIGNMENTS)
         self._pending = db.table(PENDING)
         self._commits = db.table(COMMITS)
 
@@ -135,6 +145,12 @@ class AuthorityPerEpochStore:
     def next_shared_version(self, object_id: ObjectID) -> int | None:
         return self._next_shared.get(object_id)
 
+    def assigned_shared_versions(self, digest: TransactionDigest) -> dict[ObjectID, int] | None:
+        """The shared versions a transaction ordered in this epoch got (None if it had no
+        shared input or was not ordered here)."""
+        found = self._assignments.get(digest)
+        return None if found is None else {s.object_id: s.version for s in found.versions}
+
     def pending(self) -> Iterator[PendingTransaction]:
         """Ordered transactions whose outputs were not yet known stored, in order."""
         return self._pending.values()
@@ -156,6 +172,12 @@ class AuthorityPerEpochStore:
         for item in ordered:
             batch.put(self._pending, item.key, item)
             batch.put(self._processed, item.transaction.digest(), index)
+            if item.shared_versions:
+                batch.put(
+                    self._assignments,
+                    item.transaction.digest(),
+                    SharedAssignments(item.shared_versions),
+                )
         for object_id in sorted(next_versions):
             batch.put(self._next_shared, object_id, next_versions[object_id])
         digests = tuple(item.transaction.digest() for item in ordered)

@@ -380,12 +380,18 @@ class AuthorityState:
             remaining = self._commit_remaining.get(index)
             if remaining is None or remaining:
                 return
-            for digest in self._commit_digests[index]:
-                effects = self._unaccumulated.pop(digest, None) or self.cache.get_effects(digest)
+            # On a copy, so a failure half-way leaves the accumulator as it was.
+            updated = self._accumulator.copy()
+            digests = self._commit_digests[index]
+            for digest in digests:
+                effects = self._unaccumulated.get(digest) or self.cache.get_effects(digest)
                 if effects is None:
                     raise SomaError(f"commit {index}: effects of {digest} are missing")
-                self._accumulator.apply_effects(effects)
-            self.store.put_accumulator(self.epoch, index, self._accumulator.to_bytes(), sync=False)
+                updated.apply_effects(effects)
+            self.store.put_accumulator(self.epoch, index, updated.to_bytes(), sync=False)
+            self._accumulator = updated
+            for digest in digests:
+                self._unaccumulated.pop(digest, None)
             del self._commit_remaining[index]
             del self._commit_digests[index]
             self._accumulated_index = index
