@@ -42,6 +42,7 @@ from soma.types.genesis import (
 from soma.types.object import ObjectRef
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 from soma.utils.allocator import tune_allocator
+from soma.utils.gc_tuning import tune_gc
 
 
 async def run(transfers: int, accounts: int, per_commit: int) -> dict[str, object]:
@@ -140,6 +141,7 @@ def main() -> None:
     if args.transfers < 1 or args.accounts < 1 or args.per_commit < 1:
         parser.error("--transfers, --accounts and --per-commit must be positive")
     tune_allocator()
+    tune_gc()
     result = asyncio.run(run(args.transfers, args.accounts, args.per_commit))
     if args.json:
         print(json.dumps(result))

@@ -22,6 +22,7 @@ from soma.types.committee import Committee
 from soma.types.consensus.commit import CommittedSubDag
 from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
 from soma.utils.allocator import tune_allocator
+from soma.utils.gc_tuning import tune_gc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,7 @@ async def run(config: NodeConfig) -> int:
 
 def main() -> None:
     tune_allocator()
+    tune_gc()
     logging.basicConfig(
         level=os.environ.get("SOMA_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

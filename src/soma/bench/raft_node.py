@@ -34,6 +34,7 @@ from soma.bench.load_service import (
 from soma.consensus.network.server import channel_options
 from soma.types.error import SomaError
 from soma.utils.allocator import tune_allocator
+from soma.utils.gc_tuning import tune_gc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +129,9 @@ def _settle(future: asyncio.Future[bool], ok: bool) -> None:
 
 
 def main() -> None:
-    tune_allocator()  # as the validators do, so both systems run on the same allocator
+    # As the validators do, so both systems run on the same allocator and collector.
+    tune_allocator()
+    tune_gc()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(RaftNodeConfig.load(Path(sys.argv[1]))))
 
