@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -167,6 +166,5 @@ class ConsensusAdapter:
         tasks = [*self._tasks, *([self._runner] if self._runner else [])]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            await asyncio.wait(tasks)

@@ -171,13 +171,12 @@ class AuthorityState:
         if self.adapter is not None:
             await self.adapter.close()
         if self._driver is not None:
+            # asyncio.wait, not `await driver`: a cancellation of stop() itself must
+            # propagate, not be mistaken for the driver's.
             self._driver.cancel()
-            try:
-                await self._driver
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                logger.exception("execution driver failed")
+            await asyncio.wait([self._driver])
+            if not self._driver.cancelled():
+                self._driver.exception()  # logged and kept in `failure` by the driver
         self._driver = None
         if self.failure is None:
             self.cache.flush()
