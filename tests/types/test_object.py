@@ -240,3 +240,15 @@ def test_derive_is_distinct_for_distinct_indices(raw: bytes, indices: list[int])
 def test_derive_is_distinct_for_distinct_transactions() -> None:
     ids = {ObjectID.derive(tx_digest(t), i) for t in range(20) for i in range(20)}
     assert len(ids) == 400
+
+
+@given(balance=st.integers(0, 2**64 - 1), version=st.integers(2, 2**63 - 1))
+def test_with_version_equals_with_changes(balance: int, version: int) -> None:
+    obj = coin(balance)
+    obj.digest()  # a cached digest must not leak into the copy
+    fast = obj.with_version(version, tx_digest(5))
+    slow = obj.with_changes(version=version, previous_transaction=tx_digest(5))
+    assert fast == slow
+    assert fast.to_bytes() == slow.to_bytes() and fast.digest() == slow.digest()
+    assert fast.coin_balance() == balance
+    assert obj.version != version and obj.previous_transaction == tx_digest(0)

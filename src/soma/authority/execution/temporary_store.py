@@ -115,7 +115,7 @@ class TemporaryStore:
         owner_removals: list[tuple[SomaAddress, ObjectID]] = []
         owner_inserts = []
         for object_id, obj in self._written.items():
-            final = obj.with_changes(version=lamport, previous_transaction=digest)
+            final = obj.with_version(lamport, digest)
             written.append(final)
             new_address = final.owner_address()
             before = self.inputs.get(object_id)
