@@ -15,6 +15,7 @@ import typer
 from soma import __version__
 from soma.cli.bench import bench_app
 from soma.cli.dag import dag_app
+from soma.cli.genesis import genesis
 from soma.cli.keytool import keytool_app
 from soma.cli.sim import sim
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(keytool_app, name="keytool")
 app.command("sim")(sim)
+app.command("genesis")(genesis)
 app.add_typer(dag_app, name="dag")
 app.add_typer(bench_app, name="bench")
 

@@ -1,0 +1,53 @@
+"""`soma genesis`: write the files of a new local network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from soma.node.local_network import create_local_network
+from soma.types.error import SomaError
+
+
+def genesis(
+    directory: Annotated[Path, typer.Option("--dir", help="Directory to create the network in.")],
+    validators: Annotated[int, typer.Option("--validators", help="Number of validators.")] = 4,
+    accounts: Annotated[int, typer.Option("--accounts", help="Funded accounts.")] = 5,
+    balance: Annotated[int, typer.Option("--balance", help="Balance of each funded coin.")] = 10
+    ** 15,
+    epoch_duration_ms: Annotated[
+        int, typer.Option("--epoch-duration-ms", help="Length of an epoch.")
+    ] = 24 * 3600 * 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create genesis, one config per validator, a fullnode config and a client config
+    with a keystore holding the funded accounts."""
+    try:
+        network = create_local_network(directory, validators, accounts, balance, epoch_duration_ms)
+    except SomaError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
+    except OSError as e:
+        typer.echo(f"error: cannot write {directory}: {e.strerror}", err=True)
+        raise typer.Exit(code=2) from None
+    addresses = [a.public_key.to_address().to_hex() for a in network.accounts]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "directory": str(network.directory),
+                    "validators": [str(p) for p in network.validator_configs],
+                    "fullnode": str(network.fullnode_config),
+                    "client": str(network.client_config),
+                    "api_url": network.api_url,
+                    "addresses": addresses,
+                }
+            )
+        )
+        return
+    typer.echo(f"network written to {network.directory}")
+    for address in addresses:
+        typer.echo(f"  funded {address}")

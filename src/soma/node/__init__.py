@@ -1,0 +1,1 @@
+"""The node: configuration of a local network, and (next) the SomaNode lifecycle."""
