@@ -17,6 +17,7 @@ from soma.cli.bench import bench_app
 from soma.cli.dag import dag_app
 from soma.cli.genesis import genesis
 from soma.cli.keytool import keytool_app
+from soma.cli.node import node
 from soma.cli.sim import sim
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(keytool_app, name="keytool")
 app.command("sim")(sim)
 app.command("genesis")(genesis)
+app.command("node")(node)
 app.add_typer(dag_app, name="dag")
 app.add_typer(bench_app, name="bench")
 

@@ -1,0 +1,126 @@
+"""A client of one validator's service: typed calls, typed errors.
+
+A refusal by the validator comes back as `RemoteError` with the validator's stable code
+(`OBJECT_VERSION_UNAVAILABLE`, ...) and message; an unreachable validator or a failed
+call is `ValidatorCallError`; an answer that does not decode is a `ValidatorCallError`
+too. The SDK and the HTTP gateway build on this.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import grpc
+
+from soma.authority import service_wire as wire
+from soma.consensus.network.server import channel_options
+from soma.types.base import ObjectID, SomaAddress
+from soma.types.bcs import BcsStruct
+from soma.types.digests import TransactionDigest
+from soma.types.error import SomaError
+from soma.types.transaction import SignedTransaction
+
+R = TypeVar("R", bound=BcsStruct)
+_ERROR = re.compile(r"^\[([A-Z0-9_]+)\] (.*)$", re.DOTALL)
+DEFAULT_TIMEOUT_S = 10.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class ValidatorCallError(SomaError):
+    code = "VALIDATOR_CALL_FAILED"
+
+
+class RemoteError(SomaError):
+    """The validator refused the request; `remote_code` is its error's code."""
+
+    code = "VALIDATOR_REFUSED"
+
+    def __init__(self, remote_code: str, message: str) -> None:
+        super().__init__(message)
+        self.remote_code = remote_code
+
+    def __str__(self) -> str:
+        return f"[{self.remote_code}] {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.remote_code, "message": self.message}
+
+
+class ValidatorClient:
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._channel = grpc.aio.insecure_channel(
+            address, options=channel_options(1024 * 1024, max_receive_bytes=MAX_RESPONSE_BYTES)
+        )
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: str, request: BcsStruct, kind: type[R], timeout_s: float) -> R:
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(method)
+        try:
+            raw = await call(request.to_bytes(), timeout=timeout_s)
+        except grpc.aio.AioRpcError as e:
+            details = e.details() or ""
+            match = _ERROR.match(details)
+            if e.code() is grpc.StatusCode.FAILED_PRECONDITION and match:
+                raise RemoteError(match.group(1), match.group(2)) from None
+            raise ValidatorCallError(
+                f"{self.address}: {method.rsplit('/', 1)[-1]} failed: {e.code().name} {details}"
+            ) from None
+        try:
+            return kind.from_bytes(raw)
+        except SomaError as e:
+            raise ValidatorCallError(f"{self.address}: malformed answer: {e}") from None
+
+    async def submit(
+        self, tx: SignedTransaction, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> TransactionDigest:
+        response = await self._call(
+            wire.SUBMIT,
+            wire.SubmitTransactionRequest(tx),
+            wire.SubmitTransactionResponse,
+            timeout_s,
+        )
+        return response.digest
+
+    async def wait_for_effects(
+        self, digest: TransactionDigest, timeout_s: float = 30.0
+    ) -> wire.WaitForEffectsResponse:
+        timeout_ms = int(min(timeout_s, wire.MAX_WAIT_MS / 1000) * 1000)
+        return await self._call(
+            wire.WAIT_FOR_EFFECTS,
+            wire.WaitForEffectsRequest(digest, timeout_ms),
+            wire.WaitForEffectsResponse,
+            timeout_s + 5,
+        )
+
+    async def get_object(self, object_id: ObjectID) -> wire.GetObjectResponse:
+        return await self._call(
+            wire.GET_OBJECT,
+            wire.GetObjectRequest(object_id),
+            wire.GetObjectResponse,
+            DEFAULT_TIMEOUT_S,
+        )
+
+    async def get_owned_objects(self, owner: SomaAddress) -> wire.GetOwnedObjectsResponse:
+        return await self._call(
+            wire.GET_OWNED_OBJECTS,
+            wire.GetOwnedObjectsRequest(owner),
+            wire.GetOwnedObjectsResponse,
+            DEFAULT_TIMEOUT_S,
+        )
+
+    async def get_transaction(self, digest: TransactionDigest) -> wire.GetTransactionResponse:
+        return await self._call(
+            wire.GET_TRANSACTION,
+            wire.GetTransactionRequest(digest),
+            wire.GetTransactionResponse,
+            DEFAULT_TIMEOUT_S,
+        )
+
+    async def get_status(self) -> wire.GetStatusResponse:
+        return await self._call(
+            wire.GET_STATUS, wire.GetStatusRequest(), wire.GetStatusResponse, DEFAULT_TIMEOUT_S
+        )

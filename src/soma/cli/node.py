@@ -1,0 +1,49 @@
+"""`soma node --config PATH`: run one node until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from soma.node.node import SomaNode, run_node
+from soma.types.config import load_node_config
+from soma.types.error import SomaError
+from soma.utils.allocator import tune_allocator
+from soma.utils.gc_tuning import tune_gc
+
+
+def node(
+    config: Annotated[Path, typer.Option("--config", help="The node's YAML config.")],
+    log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
+) -> None:
+    """Run a node (a validator: consensus, execution, the validator service)."""
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        typer.echo(f"error: unknown log level {log_level!r}", err=True)
+        raise typer.Exit(code=2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        loaded = load_node_config(config)
+    except SomaError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
+    tune_allocator()
+    tune_gc()
+
+    def ready(running: SomaNode) -> None:
+        print(f"READY {running.service_port}", flush=True)
+
+    try:
+        status = asyncio.run(run_node(loaded, ready))
+    except SomaError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
+    except OSError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
+    sys.exit(status)

@@ -1,0 +1,177 @@
+"""SomaNode: one validator process, assembled from its config.
+
+Perpetual parts live as long as the process: the authority store and the validator
+service. Everything that belongs to one epoch (the epoch store, the AuthorityState over
+it, the consensus store and ConsensusAuthority) is built by `_start_epoch` and torn down
+by `_stop_epoch`, so reconfiguration can replace the epoch's components whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from soma.authority.epoch_store import AuthorityPerEpochStore
+from soma.authority.service import ValidatorService
+from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
+from soma.authority.store import AuthorityStore
+from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
+from soma.consensus.parameters import ConsensusParameters
+from soma.consensus.store import ConsensusStore
+from soma.node.local_network import read_genesis
+from soma.types.config import ConfigError, NodeConfig, NodeRole
+from soma.types.error import SomaError
+
+logger = logging.getLogger(__name__)
+
+
+def consensus_parameters(config: NodeConfig) -> ConsensusParameters:
+    """The config's overrides of the consensus parameters, each checked."""
+    known = {f.name: f for f in dataclasses.fields(ConsensusParameters)}
+    values: dict[str, Any] = {}
+    for name, value in config.consensus_parameters.items():
+        field = f"consensus.{name}"
+        if name not in known:
+            raise ConfigError(config.path, field, "unknown consensus parameter")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(config.path, field, f"expected an integer, got {value!r}")
+        values[name] = value
+    try:
+        return ConsensusParameters(**values)
+    except SomaError as e:
+        raise ConfigError(config.path, "consensus", e.message) from None
+
+
+@dataclasses.dataclass
+class EpochComponents:
+    epoch_store: AuthorityPerEpochStore
+    state: AuthorityState
+    consensus_store: ConsensusStore
+    consensus: ConsensusAuthority
+
+
+class SomaNode:
+    def __init__(self, config: NodeConfig, on_fatal: Callable[[BaseException], None] | None = None):
+        if config.role is not NodeRole.VALIDATOR:
+            raise ConfigError(config.path, "role", "only validator nodes run here so far")
+        self.config = config
+        self._on_fatal = on_fatal
+        self.parameters = consensus_parameters(config)
+        self.store: AuthorityStore | None = None
+        self.epoch: EpochComponents | None = None
+        self.service: ValidatorService | None = None
+        self.service_port = 0
+
+    @property
+    def state(self) -> AuthorityState:
+        if self.epoch is None:
+            raise SomaError("the node is not running")
+        return self.epoch.state
+
+    async def start(self) -> None:
+        config = self.config
+        try:
+            genesis = read_genesis(config.genesis_path)
+        except (OSError, SomaError) as e:
+            raise ConfigError(config.path, "genesis", f"unreadable genesis: {e}") from None
+        db = Path(config.db_path)
+        db.mkdir(parents=True, exist_ok=True)
+        self.store = AuthorityStore.open_rocksdb(db / "authority")
+        initialize_genesis(self.store, genesis)
+        await self._start_epoch()
+        self.service = ValidatorService(lambda: self.state)
+        self.service_port = self.service.bind(config.network_address)
+        await self.service.start()
+        logger.info(
+            "validator %s serving on %s, epoch %d",
+            self.state.name,
+            config.network_address,
+            self.state.epoch,
+        )
+
+    async def _start_epoch(self) -> None:
+        assert self.store is not None
+        config = self.config
+        system_state = read_system_state(self.store)
+        committee = system_state.committee()
+        epoch = committee.epoch
+        authority_key = config.keys.authority
+        assert authority_key is not None
+        if not committee.is_member(authority_key.name):
+            raise ConfigError(config.path, "keys.authority", f"not a member of epoch {epoch}")
+        db = Path(config.db_path)
+        epoch_store = AuthorityPerEpochStore.open_rocksdb(
+            db / f"epoch-{epoch}", committee, system_state
+        )
+        consensus_store = ConsensusStore.open_rocksdb(db / f"consensus-{epoch}")
+        state = AuthorityState(authority_key, self.store, epoch_store)
+        consensus = ConsensusAuthority(
+            AuthorityConfig(
+                committee=committee,
+                own_index=committee.index_of(authority_key.name),
+                protocol_key=config.keys.protocol,
+                network_key=config.keys.network,
+                parameters=self.parameters,
+                listen_address=config.consensus_address,
+            ),
+            consensus_store,
+            state.handle_commit,
+            last_processed_commit=state.last_consensus_commit(),
+            on_fatal=self._fatal,
+        )
+        await state.start(consensus.transaction_client)
+        await consensus.start()
+        self.epoch = EpochComponents(epoch_store, state, consensus_store, consensus)
+
+    async def _stop_epoch(self) -> None:
+        parts = self.epoch
+        if parts is None:
+            return
+        self.epoch = None
+        await parts.consensus.stop()
+        await parts.state.stop()
+        parts.consensus_store.close()
+        parts.epoch_store.close()
+
+    def _fatal(self, error: BaseException) -> None:
+        logger.critical("fatal: %s", error)
+        if self._on_fatal is not None:
+            self._on_fatal(error)
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.stop()
+            self.service = None
+        await self._stop_epoch()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
+async def run_node(config: NodeConfig, ready: Callable[[SomaNode], None] | None = None) -> int:
+    """Run until SIGINT/SIGTERM (0) or a fatal error (1)."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    status = 0
+
+    def fatal(_: BaseException) -> None:
+        nonlocal status
+        status = 1
+        done.set()
+
+    node = SomaNode(config, on_fatal=fatal)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    try:
+        await node.start()
+        if ready is not None:
+            ready(node)
+        await done.wait()
+    finally:
+        await node.stop()
+    return status
