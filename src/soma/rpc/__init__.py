@@ -1,0 +1,1 @@
+"""The public HTTP API and what it uses to reach the validators."""
