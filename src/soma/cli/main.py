@@ -19,6 +19,7 @@ from soma.cli.genesis import genesis
 from soma.cli.keytool import keytool_app
 from soma.cli.node import node
 from soma.cli.sim import sim
+from soma.cli.start import start
 
 app = typer.Typer(
     name="soma",
@@ -31,6 +32,7 @@ app.add_typer(keytool_app, name="keytool")
 app.command("sim")(sim)
 app.command("genesis")(genesis)
 app.command("node")(node)
+app.command("start")(start)
 app.add_typer(dag_app, name="dag")
 app.add_typer(bench_app, name="bench")
 

@@ -7,6 +7,7 @@ One directory holds everything, with paths relative to it:
     fullnode.yaml           a fullnode serving the public HTTP API
     client.yaml             the client's config: API URL, keystore, active address
     keystore.yaml           the funded accounts' keys (base64)
+    faucet.key              the faucet's account, funded at genesis
 
 Ports are chosen free on 127.0.0.1 when the directory is created and recorded in the
 configs, so two networks in two directories run side by side.
@@ -41,6 +42,9 @@ GENESIS_FILE = "genesis.blob"
 CLIENT_CONFIG = "client.yaml"
 KEYSTORE = "keystore.yaml"
 FULLNODE_CONFIG = "fullnode.yaml"
+#: The faucet's account: funded at genesis with `FAUCET_BALANCE` in one coin.
+FAUCET_KEY = "faucet.key"
+FAUCET_BALANCE = 2**62
 HOST = "127.0.0.1"
 MAX_VALIDATORS = 100
 MAX_ACCOUNTS = 10_000
@@ -117,10 +121,12 @@ def create_local_network(
     ordered = [by_name[m.name] for m in committee.members]
 
     funded = [AccountKeyPair.generate() for _ in range(accounts)]
+    faucet = AccountKeyPair.generate()
     parameters = dataclasses.replace(DEFAULT_PARAMETERS, epoch_duration_ms=epoch_duration_ms)
     genesis = build_genesis_transaction(
         validators_from_committee(committee, [k[3].public_key.to_address() for k in ordered]),
-        [GenesisCoin(a.public_key.to_address(), balance) for a in funded],
+        [GenesisCoin(a.public_key.to_address(), balance) for a in funded]
+        + [GenesisCoin(faucet.public_key.to_address(), FAUCET_BALANCE)],
         parameters,
     )
     (root / GENESIS_FILE).write_bytes(genesis.to_bytes())
@@ -171,6 +177,7 @@ def create_local_network(
     )
     api_url = f"http://{HOST}:{api_port}"
     dump_yaml(root / KEYSTORE, [a.to_base64() for a in funded], private=True)
+    write_key_file(root / FAUCET_KEY, faucet)
     dump_yaml(
         root / CLIENT_CONFIG,
         {

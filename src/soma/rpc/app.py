@@ -36,6 +36,10 @@ class ApiError(SomaError):
         self.error_code = code
 
 
+class FaucetRequest(BaseModel):
+    address: str
+
+
 class ExecuteRequest(BaseModel):
     #: BCS bytes of a SignedTransaction, base64.
     tx_bytes: str
@@ -191,9 +195,6 @@ def create_app(gateway: Gateway, faucet: Any | None = None) -> FastAPI:
         return execution_result(await gateway.driver.execute(tx))
 
     if faucet is not None:
-
-        class FaucetRequest(BaseModel):
-            address: str
 
         @app.post("/faucet")
         async def give(request: FaucetRequest) -> dict[str, Any]:

@@ -22,8 +22,10 @@ class NoValidatorError(SomaError):
 
 
 class Gateway:
-    def __init__(self, committee: Committee) -> None:
+    def __init__(self, committee: Committee, transaction_fee: int) -> None:
         self.committee = committee
+        #: The fee of the epoch the gateway connected in (for clients building gas budgets).
+        self.transaction_fee = transaction_fee
         self.driver = QuorumDriver.for_committee(committee)
         self.clients = [self.driver.clients[n] for n in committee.names()]
         self._next = itertools.cycle(range(len(self.clients)))
@@ -36,7 +38,8 @@ class Gateway:
             client = ValidatorClient(address)
             try:
                 status = await client.get_status()
-                return cls(status.system_state.committee())
+                state = status.system_state
+                return cls(state.committee(), state.parameters.transaction_fee)
             except ValidatorCallError as e:
                 last = e
             finally:

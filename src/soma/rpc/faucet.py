@@ -1,0 +1,67 @@
+"""The faucet of a local network: hands out coins of a fixed amount from an account
+funded at genesis.
+
+One coin pays every grant (split off with TransferCoin), so grants are made one at a
+time; the faucet follows its coin's version from each certificate, and re-reads it from
+the network if a grant fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from soma.rpc.gateway import Gateway
+from soma.types.base import SomaAddress
+from soma.types.crypto import AccountKeyPair
+from soma.types.effects import CertifiedTransactionEffects
+from soma.types.error import SomaError
+from soma.types.object import ObjectRef
+from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
+
+DEFAULT_GRANT = 10_000_000
+
+
+class FaucetEmptyError(SomaError):
+    code = "FAUCET_EMPTY"
+
+
+class Faucet:
+    def __init__(self, gateway: Gateway, key: AccountKeyPair, grant: int = DEFAULT_GRANT):
+        self.gateway = gateway
+        self.key = key
+        self.address = key.public_key.to_address()
+        self.grant = grant
+        self._coin: ObjectRef | None = None
+        self._lock = asyncio.Lock()
+
+    async def _largest_coin(self) -> ObjectRef:
+        owned = await self.gateway.read(lambda c: c.get_owned_objects(self.address))
+        best: tuple[int, ObjectRef] | None = None
+        for ref in owned.objects:
+            object_id = ref.object_id
+            answer = await self.gateway.read(lambda c: c.get_object(object_id))  # noqa: B023
+            obj = answer.object
+            if obj is not None and obj.is_coin() and (best is None or obj.coin_balance() > best[0]):
+                best = (obj.coin_balance(), obj.reference())
+        if best is None:
+            raise FaucetEmptyError(f"the faucet {self.address} has no coins")
+        return best[1]
+
+    async def give(self, recipient: SomaAddress) -> CertifiedTransactionEffects:
+        async with self._lock:
+            coin = self._coin or await self._largest_coin()
+            fee = self.gateway.transaction_fee
+            data = TransactionData(
+                TransferCoin(coin, self.grant, recipient), self.address, coin, 10 * fee, None
+            )
+            try:
+                tx = SignedTransaction.sign(data, self.key)
+                certificate = await self.gateway.driver.execute(tx)
+            except SomaError:
+                self._coin = None
+                raise
+            self._coin = certificate.data.gas_object()
+            if not certificate.data.status.is_success():
+                self._coin = None
+                raise FaucetEmptyError(f"the faucet's grant failed: {certificate.data.status}")
+            return certificate
