@@ -98,6 +98,29 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
         status, err = first.call("/faucet", {"address": "nonsense"})
         assert status == 400 and err["code"] == "INVALID_ADDRESS"
 
+        # The client CLI finds the network through --dir.
+        def client(*args: str) -> Any:
+            out = subprocess.run(
+                [sys.executable, "-m", "soma", "client", "--json", "--dir", str(first_dir), *args],
+                capture_output=True,
+                timeout=120,
+            )
+            assert out.returncode == 0, out.stderr.decode()
+            return json.loads(out.stdout)
+
+        before = {row["address"]: row["balance"] for row in client("balance")}
+        assert all(isinstance(v, int) and v > 0 for v in before.values())
+        new = client("new-address")["address"]
+        sent = client("transfer", "--to", new, "--amount", "10")
+        assert sent["status"] == "success" and sent["digest"] and sent["fee"] > 0
+        after = {row["address"]: row["balance"] for row in client("balance")}
+        sender_address = next(iter(before))
+        assert after[sender_address] == before[sender_address] - 10 - sent["fee"]
+        assert after[new] == 10
+        assert client("status")["latest_commit"] > 0
+        kept = first.balance(first.funded[0])
+        assert kept == funded_balance - 10 - sent["fee"]
+
         second = Network(second_dir)
         assert second.api != first.api
         assert second.call("/health")[0] == 200 and first.call("/health")[0] == 200
@@ -115,7 +138,7 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
     try:
         assert again.api == first.api
         assert again.balance(fresh) == DEFAULT_GRANT
-        assert again.balance(first.funded[0]) == funded_balance
+        assert again.balance(first.funded[0]) == kept
         status, grant = again.call("/faucet", {"address": fresh})
         assert status == 200 and grant["status"] == "success"
         assert again.balance(fresh) == 2 * DEFAULT_GRANT

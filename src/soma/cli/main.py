@@ -14,6 +14,7 @@ import typer
 
 from soma import __version__
 from soma.cli.bench import bench_app
+from soma.cli.client import client_app
 from soma.cli.dag import dag_app
 from soma.cli.genesis import genesis
 from soma.cli.keytool import keytool_app
@@ -33,6 +34,7 @@ app.command("sim")(sim)
 app.command("genesis")(genesis)
 app.command("node")(node)
 app.command("start")(start)
+app.add_typer(client_app, name="client")
 app.add_typer(dag_app, name="dag")
 app.add_typer(bench_app, name="bench")
 

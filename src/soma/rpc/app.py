@@ -128,6 +128,7 @@ def create_app(gateway: Gateway, faucet: Any | None = None) -> FastAPI:
             "latest_commit": status.latest_commit,
             "accumulated_commit": status.accumulated_commit,
             "state_root": status.state_root.hex(),
+            "transaction_fee": status.system_state.parameters.transaction_fee,
         }
 
     @app.get("/commits/latest")
