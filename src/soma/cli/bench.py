@@ -31,6 +31,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from soma.types.error import SomaError
+
 if TYPE_CHECKING:
     from soma.bench.consensus_bench import ConsensusBenchConfig, LoadState
 
@@ -365,3 +367,46 @@ def consensus(
     else:
         _print_summary(result, None if baseline is None else baseline.value)
     _warn_about(result, None if baseline is None else baseline.value)
+
+
+@bench_app.command("transfers")
+def transfers(
+    validators: Annotated[int, typer.Option("--validators", help="Validator processes.")] = 4,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of load.")] = 30.0,
+    accounts: Annotated[
+        int, typer.Option("--accounts", help="Accounts sending transfers in a closed loop.")
+    ] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Coin transfers through a local network of VALIDATORS processes: throughput,
+    submit-to-certificate latency and failures; progress goes to stderr."""
+    from soma.bench import transfers_bench as driver
+
+    try:
+        config = driver.TransfersBenchConfig(validators, duration, accounts)
+    except driver.TransfersBenchError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(code=2) from None
+    console = Console(stderr=True)
+
+    def progress(figures: dict[str, object]) -> None:
+        console.print(
+            f"[bold]soma[/bold] {figures['elapsed_s']} s: {figures['done']} transfers, "
+            f"{figures['failed']} failed",
+            highlight=False,
+        )
+
+    try:
+        result = asyncio.run(driver.run_transfers_bench(config, progress))
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the validators were stopped", 130) from None
+    except SomaError as e:
+        raise _fail(str(e), 1) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        latency = result["latency_ms"]
+        typer.echo(
+            f"{result['tps']} transfers/s, p50 {latency['p50']} ms, p90 {latency['p90']} ms, "
+            f"p99 {latency['p99']} ms, {result['failed']} failed"
+        )

@@ -1,0 +1,149 @@
+"""`soma bench transfers`: coin transfers through a real local network.
+
+A fresh network (`soma genesis` in a temporary directory) runs as N `soma node`
+processes on loopback. Every account sends transfers in a closed loop through the
+validators' submit path (the QuorumDriver: submit to every validator, wait for an
+effects certificate). Latency is submit to certificate, at the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from soma.bench.stats import LatencyRecorder
+from soma.node.local_network import create_local_network, validator_config_name
+from soma.node.start import LocalNetworkRunner
+from soma.rpc.gateway import Gateway
+from soma.types.config import load_keystore, load_node_config
+from soma.types.crypto import AccountKeyPair
+from soma.types.error import SomaError
+from soma.types.object import ObjectRef
+from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
+
+
+class TransfersBenchError(SomaError):
+    code = "BENCH_INVALID_ARGUMENT"
+
+
+@dataclasses.dataclass(frozen=True)
+class TransfersBenchConfig:
+    validators: int = 4
+    duration_s: float = 30.0
+    accounts: int = 200
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.validators <= 50:
+            raise TransfersBenchError("--validators must be 1 to 50")
+        if not 0 < self.duration_s <= 3600:
+            raise TransfersBenchError("--duration must be above 0 and at most 3600 s")
+        if not 1 <= self.accounts <= 10_000:
+            raise TransfersBenchError("--accounts must be 1 to 10000")
+
+
+async def run_transfers_bench(
+    config: TransfersBenchConfig, progress: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="soma-bench-") as tmp:
+        root = Path(tmp)
+        create_local_network(root, validators=config.validators, accounts=config.accounts)
+        keys = load_keystore(root / "keystore.yaml")
+        runner = LocalNetworkRunner(root, config.validators)
+        try:
+            await runner.start_validators()
+            addresses = [
+                load_node_config(root / validator_config_name(i)).network_address
+                for i in range(config.validators)
+            ]
+            gateway = await Gateway.connect(addresses)
+            try:
+                return await _drive(config, gateway, keys, progress)
+            finally:
+                await gateway.close()
+        finally:
+            await runner.stop_validators()
+
+
+async def _drive(
+    config: TransfersBenchConfig,
+    gateway: Gateway,
+    keys: list[AccountKeyPair],
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    rng = random.Random(7)
+    fee = gateway.transaction_fee
+    recipients = [k.public_key.to_address() for k in keys]
+    gas: dict[int, ObjectRef] = {}
+    for i, key in enumerate(keys):
+        address = key.public_key.to_address()
+        owned = await gateway.read(lambda c: c.get_owned_objects(address))  # noqa: B023
+        gas[i] = owned.objects[0]
+    latency = LatencyRecorder()
+    counts = {"done": 0, "failed": 0}
+    errors: dict[str, int] = {}
+    start = time.monotonic()
+    deadline = start + config.duration_s
+
+    async def account(i: int) -> None:
+        key = keys[i]
+        sender = key.public_key.to_address()
+        while time.monotonic() < deadline:
+            coin = gas[i]
+            to = recipients[rng.randrange(len(recipients))]
+            data = TransactionData(TransferCoin(coin, 1, to), sender, coin, 10 * fee, None)
+            tx = SignedTransaction.sign(data, key)
+            sent = time.monotonic()
+            try:
+                certificate = await gateway.driver.execute(tx, timeout_s=60)
+            except SomaError as e:
+                counts["failed"] += 1
+                errors[e.code] = errors.get(e.code, 0) + 1
+                owned = await gateway.read(lambda c: c.get_owned_objects(sender))
+                refs = [r for r in owned.objects if r.object_id == coin.object_id]
+                if refs:
+                    gas[i] = refs[0]
+                continue
+            if not certificate.data.status.is_success():
+                counts["failed"] += 1
+            else:
+                counts["done"] += 1
+                latency.add((time.monotonic() - sent) * 1000)
+            new_gas = certificate.data.gas_object()
+            if new_gas is not None:
+                gas[i] = new_gas
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if progress is not None:
+                elapsed = time.monotonic() - start
+                progress(
+                    {
+                        "elapsed_s": round(elapsed, 1),
+                        "done": counts["done"],
+                        "failed": counts["failed"],
+                    }
+                )
+
+    reporter = asyncio.ensure_future(report())
+    try:
+        await asyncio.gather(*(account(i) for i in range(len(keys))))
+    finally:
+        reporter.cancel()
+    elapsed = time.monotonic() - start
+    return {
+        "validators": config.validators,
+        "accounts": config.accounts,
+        "duration_s": round(elapsed, 2),
+        "transfers": counts["done"],
+        "tps": round(counts["done"] / elapsed, 1),
+        "latency_ms": latency.percentiles(),
+        "failed": counts["failed"],
+        "errors": errors,
+    }
