@@ -193,7 +193,7 @@ def create_app(gateway: Gateway, faucet: Any | None = None) -> FastAPI:
             tx.verify()
         except SomaError as e:
             raise ApiError(400, e.code, e.message) from None
-        return execution_result(await gateway.driver.execute(tx))
+        return execution_result(await gateway.execute(tx))
 
     if faucet is not None:
 

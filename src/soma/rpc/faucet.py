@@ -56,7 +56,7 @@ class Faucet:
             )
             try:
                 tx = SignedTransaction.sign(data, self.key)
-                certificate = await self.gateway.driver.execute(tx)
+                certificate = await self.gateway.execute(tx)
             except SomaError:
                 self._coin = None
                 raise

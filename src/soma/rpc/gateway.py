@@ -12,9 +12,14 @@ from soma.authority import service_wire as wire
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
 from soma.rpc.quorum_driver import QuorumDriver
 from soma.types.committee import Committee
+from soma.types.digests import TransactionDigest
+from soma.types.effects import CertifiedTransactionEffects
 from soma.types.error import SomaError
+from soma.types.transaction import SignedTransaction
 
 T = TypeVar("T")
+#: How long a read waits for a validator to catch up with the gateway's last write.
+READ_CATCH_UP_S = 2.0
 
 
 class NoValidatorError(SomaError):
@@ -29,6 +34,7 @@ class Gateway:
         self.driver = QuorumDriver.for_committee(committee)
         self.clients = [self.driver.clients[n] for n in committee.names()]
         self._next = itertools.cycle(range(len(self.clients)))
+        self._last_write: TransactionDigest | None = None
 
     @classmethod
     async def connect(cls, addresses: list[str]) -> Gateway:
@@ -49,13 +55,33 @@ class Gateway:
     async def close(self) -> None:
         await self.driver.close()
 
+    async def execute(self, tx: SignedTransaction) -> CertifiedTransactionEffects:
+        """Execute through the quorum driver; later reads through this gateway see it."""
+        certificate = await self.driver.execute(tx)
+        self._last_write = certificate.data.transaction_digest
+        return certificate
+
     async def read(self, call: Callable[[ValidatorClient], Awaitable[T]]) -> T:
+        """Ask validators in turn until one answers. Read-your-writes: a validator that
+        has not yet executed the last transaction this gateway certified is waited for
+        briefly, then skipped, so a balance read right after a transfer shows it."""
         start = next(self._next)
-        last: ValidatorCallError | None = None
+        last: Exception | None = None
+        fallback: ValidatorClient | None = None
         for i in range(len(self.clients)):
             client = self.clients[(start + i) % len(self.clients)]
             try:
+                if self._last_write is not None:
+                    seen = await client.wait_for_effects(self._last_write, READ_CATCH_UP_S)
+                    if seen.effects is None:
+                        fallback = fallback or client
+                        continue
                 return await call(client)
+            except ValidatorCallError as e:
+                last = e
+        if fallback is not None:
+            try:
+                return await call(fallback)
             except ValidatorCallError as e:
                 last = e
         raise NoValidatorError(f"no validator answered: {last}")
