@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from soma.node.node import SomaNode, run_node
+from soma.node.start import die_with_parent
 from soma.types.config import load_node_config
 from soma.types.error import SomaError
 from soma.utils.allocator import tune_allocator
@@ -32,6 +33,7 @@ def node(
     except SomaError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
+    die_with_parent()
     tune_allocator()
     tune_gc()
 

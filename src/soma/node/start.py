@@ -50,11 +50,23 @@ def default_directory() -> Path:
     return Path(os.environ.get("SOMA_DIR") or Path.home() / ".soma" / "network")
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies (Linux), so a killed `soma start`
-    leaves no validator running."""
+#: Set in a validator's environment: the pid of the `soma start` that owns it.
+PARENT_PID_ENV = "SOMA_PARENT_PID"
+
+
+def die_with_parent() -> None:
+    """Called by a node at start when `soma start` launched it: get SIGTERM when the
+    parent dies (Linux), so a killed `soma start` leaves no validator running. Done in
+    the child itself, not through `preexec_fn`: forking a process that runs gRPC threads
+    and running Python before exec breaks gRPC's fork handlers."""
+    parent = os.environ.get(PARENT_PID_ENV)
+    if not parent:
+        return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if str(os.getppid()) != parent:
+        # The parent died before the request took effect.
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def count_validators(root: Path) -> int:
@@ -112,7 +124,7 @@ class LocalNetworkRunner:
                     ],
                     stdout=subprocess.PIPE,
                     stderr=log,
-                    preexec_fn=_die_with_parent,
+                    env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
                 )
             )
             log.close()
