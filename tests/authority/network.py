@@ -51,6 +51,8 @@ class Validator:
     epoch_path: str | None
     state: AuthorityState | None = None
     consensus: ConsensusAuthority | None = None
+    #: In-memory networks keep one epoch store across restarts (it stands for the disk).
+    memory_epoch_store: AuthorityPerEpochStore | None = None
 
     @property
     def up(self) -> bool:
@@ -133,9 +135,9 @@ class TestNetwork:
         system_state = read_system_state(v.store)
         committee = system_state.committee()
         if v.epoch_path is None:
-            if not hasattr(v, "_epoch_store"):
-                v._epoch_store = AuthorityPerEpochStore.open_memory(committee, system_state)  # type: ignore[attr-defined]
-            epoch_store = v._epoch_store  # type: ignore[attr-defined]
+            if v.memory_epoch_store is None:
+                v.memory_epoch_store = AuthorityPerEpochStore.open_memory(committee, system_state)
+            epoch_store = v.memory_epoch_store
         else:
             epoch_store = AuthorityPerEpochStore.open_rocksdb(v.epoch_path, committee, system_state)
         state = self.state_factory[index](v.keys.authority, v.store, epoch_store)

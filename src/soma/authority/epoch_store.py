@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 
+from soma.authority.store import OBJECT_ID_CODEC, TX_DIGEST_CODEC
 from soma.storage import (
     U32_BE,
     U64_BE,
     UTF8,
     Database,
-    FixedBytesCodec,
     StructCodec,
     TableSpec,
     tuple_codec,
@@ -37,8 +37,8 @@ from soma.types.digests import TransactionDigest
 from soma.types.system_state import SystemState
 from soma.types.transaction import SignedTransaction
 
-_OBJECT_ID = FixedBytesCodec(32, ObjectID)
-_TX_DIGEST = FixedBytesCodec(32, TransactionDigest)
+_OBJECT_ID = OBJECT_ID_CODEC
+_TX_DIGEST = TX_DIGEST_CODEC
 
 
 class SharedVersion(BcsStruct):

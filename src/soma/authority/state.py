@@ -196,11 +196,15 @@ class AuthorityState:
             if ordered is None:
                 raise SomaError(f"the epoch store lost the transactions of commit {index}")
             self._track_commit(index, ordered.digests)
-        pending = list(self.epoch_store.pending())
-        done = [p.key for p in pending if self.cache.is_executed(p.transaction.digest())]
+        done: list[tuple[int, int]] = []
+        todo: list[PendingTransaction] = []
+        for item in self.epoch_store.pending():
+            if self.cache.is_executed(item.transaction.digest()):
+                done.append(item.key)
+            else:
+                todo.append(item)
         if done:
             self.epoch_store.forget_pending(done)
-        todo = [p for p in pending if not self.cache.is_executed(p.transaction.digest())]
         if todo:
             logger.info("recovering %d ordered transactions not yet executed", len(todo))
         self.tx_manager.enqueue(todo)
@@ -298,7 +302,9 @@ class AuthorityState:
                 raise SomaError(f"execution failed: {self.failure}")
         pending = self.handler.handle(subdag)
         if pending:
-            self._track_commit(subdag.commit.index, tuple(p.transaction.digest() for p in pending))
+            # The handler let through only transactions not executed yet.
+            digests = tuple(p.transaction.digest() for p in pending)
+            self._track_commit(subdag.commit.index, digests, fresh=True)
         if self.adapter is not None:
             for item in pending:
                 self.adapter.forget(item.transaction.digest())
@@ -311,9 +317,13 @@ class AuthorityState:
         self.tx_manager.enqueue(pending)
         self._work.set()
 
-    def _track_commit(self, index: int, digests: tuple[TransactionDigest, ...]) -> None:
+    def _track_commit(
+        self, index: int, digests: tuple[TransactionDigest, ...], fresh: bool = False
+    ) -> None:
         self._commit_digests[index] = digests
-        self._commit_remaining[index] = {d for d in digests if not self.cache.is_executed(d)}
+        self._commit_remaining[index] = (
+            set(digests) if fresh else {d for d in digests if not self.cache.is_executed(d)}
+        )
 
     # --- execution -----------------------------------------------------------------------
 

@@ -29,9 +29,12 @@ from soma.types.effects import TransactionEffects
 from soma.types.object import Object, ObjectRef
 from soma.types.transaction import SignedTransaction
 
-_OBJECT_ID = FixedBytesCodec(32, ObjectID)
+#: Key codecs shared with the epoch store.
+OBJECT_ID_CODEC = FixedBytesCodec(32, ObjectID)
+TX_DIGEST_CODEC = FixedBytesCodec(32, TransactionDigest)
+_OBJECT_ID = OBJECT_ID_CODEC
 _ADDRESS = FixedBytesCodec(32, SomaAddress)
-_TX_DIGEST = FixedBytesCodec(32, TransactionDigest)
+_TX_DIGEST = TX_DIGEST_CODEC
 _EFFECTS_DIGEST = FixedBytesCodec(32, TransactionEffectsDigest)
 
 OBJECTS = TableSpec("objects", tuple_codec(_OBJECT_ID, U64_BE), StructCodec(Object))

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from soma.node.local_network import CLIENT_CONFIG
 from soma.node.start import default_directory
 from soma.sdk.client import ApiError, Client
 from soma.types.base import SomaAddress
-from soma.types.config import ClientConfig, load_client_config, load_keystore
+from soma.types.config import ClientConfig, dump_yaml, load_client_config, load_keystore
 from soma.types.crypto import AccountKeyPair
 from soma.types.error import SomaError
 
@@ -113,12 +112,8 @@ def new_address(directory: DirOption = None, as_json: JsonOption = False) -> Non
 
     def act(ctx: Context) -> None:
         key = AccountKeyPair.generate()
-        path = ctx.config.keystore_path
-        existing = [k.to_base64() for k in ctx.keys]
-        text = yaml.safe_dump([*existing, key.to_base64()])
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        keystore = [*(k.to_base64() for k in ctx.keys), key.to_base64()]
+        dump_yaml(ctx.config.keystore_path, keystore, private=True)
         address = key.public_key.to_address().to_hex()
         ctx.emit({"address": address}, address)
 

@@ -21,10 +21,10 @@ from soma.types.object import Object
 
 
 def to_json(value: object) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value.name if isinstance(value, enum.Enum) else value
     if isinstance(value, enum.Enum):
         return value.name
+    if value is None or isinstance(value, bool | int | str):
+        return value
     if isinstance(value, Bytes32Id | Digest):
         return str(value)
     if isinstance(value, bytes):
