@@ -9,8 +9,14 @@ evidence of a bug or a Byzantine validator, and never helps a certificate form).
 from __future__ import annotations
 
 from soma.types.committee import Committee, StakeAggregator
-from soma.types.digests import TransactionEffectsDigest
-from soma.types.effects import CertifiedTransactionEffects, SignedTransactionEffects
+from soma.types.digests import TransactionDigest, TransactionEffectsDigest
+from soma.types.effects import (
+    CertifiedTransactionEffects,
+    SignedTransactionEffects,
+    TransactionEffects,
+)
+from soma.types.error import InvalidValueError
+from soma.types.signature_info import AuthoritySignInfo, Ed25519QuorumSignInfo
 
 
 class EffectsCertifier:
@@ -39,3 +45,44 @@ class EffectsCertifier:
         """Stake that signed effects other than the most signed ones."""
         totals = sorted((g.total_stake for g in self._groups.values()), reverse=True)
         return sum(totals[1:])
+
+
+class RawEffectsCertifier:
+    """`EffectsCertifier` for effects as BCS bytes with their signatures, the form
+    the validator service streams them in.
+
+    Each signature is verified over the bytes as received, copies are grouped by their
+    bytes, and only the copy that reaches a quorum is decoded (and checked to be the
+    effects of the expected transaction, in the signatures' epoch): one decode per
+    transaction instead of one per validator."""
+
+    def __init__(self, committee: Committee, transaction: TransactionDigest) -> None:
+        self.committee = committee
+        self.transaction = transaction
+        self._groups: dict[bytes, StakeAggregator[AuthoritySignInfo]] = {}
+        self.certificate: CertifiedTransactionEffects | None = None
+
+    def add(
+        self, effects: bytes, signature: AuthoritySignInfo
+    ) -> CertifiedTransactionEffects | None:
+        """Raises (a SomaError) if the signature does not verify, or if the effects a
+        quorum signed are not the expected transaction's."""
+        committee = self.committee
+        signature.verify(committee, TransactionEffects.INTENT, effects)
+        group = self._groups.get(effects)
+        if group is None:
+            group = self._groups[effects] = StakeAggregator(committee)
+        if group.add(signature.authority, signature) and self.certificate is None:
+            data = TransactionEffects.from_bytes(effects)
+            if data.transaction_digest != self.transaction:
+                raise InvalidValueError(
+                    f"a quorum signed effects of {data.transaction_digest}, "
+                    f"not of {self.transaction}"
+                )
+            if data.executed_epoch != committee.epoch:
+                raise InvalidValueError(
+                    f"effects of epoch {data.executed_epoch} signed in epoch {committee.epoch}"
+                )
+            quorum = Ed25519QuorumSignInfo.from_signatures(committee, group.values.values())
+            self.certificate = CertifiedTransactionEffects(data, quorum)
+        return self.certificate

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -20,8 +20,11 @@ from soma.authority import service_wire as wire
 from soma.authority.state import AuthorityState, read_system_state
 from soma.consensus.network.server import channel_options
 from soma.types.bcs import BcsStruct
-from soma.types.effects import SignedTransactionEffects
+from soma.types.digests import TransactionDigest
+from soma.types.effects import SignedTransactionEffects, TransactionEffects
 from soma.types.error import SomaError
+from soma.types.transaction import SignedTransaction
+from soma.utils.wait import wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,10 @@ MAX_REQUEST_BYTES = 1024 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[bytes, bytes]
+
+
+class BatchTooLargeError(SomaError):
+    code = "BATCH_TOO_LARGE"
 
 
 class ValidatorService:
@@ -46,6 +53,10 @@ class ValidatorService:
             "GetOwnedObjects": self._unary(wire.GetOwnedObjectsRequest, self.get_owned_objects),
             "GetTransaction": self._unary(wire.GetTransactionRequest, self.get_transaction),
             "GetStatus": self._unary(wire.GetStatusRequest, self.get_status),
+            "SubmitTransactions": self._unary(
+                wire.SubmitTransactionsRequest, self.submit_transactions
+            ),
+            "StreamEffects": self._unary_stream(wire.StreamEffectsRequest, self.stream_effects),
         }
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(wire.SERVICE, methods),)
@@ -78,6 +89,84 @@ class ValidatorService:
         except TimeoutError:
             return wire.WaitForEffectsResponse(None)
         return wire.WaitForEffectsResponse(signed)
+
+    async def submit_transactions(self, request: wire.SubmitTransactionsRequest) -> BcsStruct:
+        """Each transaction as `submit` takes it, with its own outcome. Those that must
+        wait for an input to appear wait concurrently; the rest cost no task."""
+        if len(request.transactions) > wire.MAX_BATCH:
+            raise BatchTooLargeError(
+                f"{len(request.transactions)} transactions; at most {wire.MAX_BATCH} per call"
+            )
+        state = self._state()
+        outcomes: list[wire.SubmitOutcome | None] = []
+        waiting: list[tuple[int, SignedTransaction]] = []
+        for raw in request.transactions:
+            try:
+                tx = SignedTransaction.from_bytes(raw)
+            except SomaError as e:
+                outcomes.append(_refused(TransactionDigest.zero(), e))
+                continue
+            try:
+                if state.submit_now(tx):
+                    outcomes.append(wire.SubmitOutcome(tx.digest(), None))
+                    continue
+            except SomaError as e:
+                outcomes.append(_refused(tx.digest(), e))
+                continue
+            waiting.append((len(outcomes), tx))
+            outcomes.append(None)
+        if waiting:
+            results = await asyncio.gather(
+                *(state.submit(tx) for _, tx in waiting), return_exceptions=True
+            )
+            for (position, tx), result in zip(waiting, results, strict=True):
+                if isinstance(result, SomaError):
+                    outcomes[position] = _refused(tx.digest(), result)
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    outcomes[position] = wire.SubmitOutcome(tx.digest(), None)
+        return wire.SubmitTransactionsResponse(tuple(o for o in outcomes if o is not None))
+
+    async def stream_effects(self, request: wire.StreamEffectsRequest) -> AsyncIterator[BcsStruct]:
+        """Signed effects of the requested digests, a message per group that became
+        durable together, until all were sent or the timeout passed."""
+        digests = list(dict.fromkeys(request.digests))
+        if len(digests) > wire.MAX_BATCH:
+            raise BatchTooLargeError(f"{len(digests)} digests; at most {wire.MAX_BATCH} per call")
+        state = self._state()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(request.timeout_ms, wire.MAX_WAIT_MS) / 1000
+        present, registrations = state.watch_effects(digests)
+        ready: list[TransactionEffects] = present
+        wake = asyncio.Event()
+
+        def arrived(effects: TransactionEffects) -> None:
+            ready.append(effects)
+            wake.set()
+
+        with registrations:
+            for registration in registrations:
+                registration.on_value(arrived)
+            remaining = len(digests)
+            while True:
+                if ready:
+                    batch = ready[:]
+                    ready.clear()
+                    remaining -= len(batch)
+                    yield wire.EffectsBatch(
+                        tuple(
+                            wire.SignedEffectsItem(
+                                e.transaction_digest, e.to_bytes(), state.sign_effects_bytes(e)
+                            )
+                            for e in batch
+                        )
+                    )
+                if remaining <= 0:
+                    return
+                wake.clear()
+                if not ready and not await wait_event(wake, deadline - loop.time()):
+                    return
 
     async def get_object(self, request: wire.GetObjectRequest) -> BcsStruct:
         return wire.GetObjectResponse(self._state().get_object(request.object_id))
@@ -124,3 +213,25 @@ class ValidatorService:
             return response.to_bytes()
 
         return grpc.unary_unary_rpc_method_handler(handle)
+
+    def _unary_stream(
+        self, kind: type[R], call: Callable[[R], AsyncIterator[BcsStruct]]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        async def handle(request: bytes, context: Context) -> AsyncIterator[bytes]:
+            try:
+                decoded = kind.from_bytes(request)
+            except SomaError as e:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+                raise AssertionError("unreachable") from e
+            try:
+                async for response in call(decoded):
+                    yield response.to_bytes()
+            except SomaError as e:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+                raise AssertionError("unreachable") from e
+
+        return grpc.unary_stream_rpc_method_handler(handle)
+
+
+def _refused(digest: TransactionDigest, error: SomaError) -> wire.SubmitOutcome:
+    return wire.SubmitOutcome(digest, wire.SubmitRefusal(error.code, error.message))

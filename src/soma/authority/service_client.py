@@ -9,6 +9,7 @@ too. The SDK and the HTTP gateway build on this.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator, Sequence
 from typing import TypeVar
 
 import grpc
@@ -62,17 +63,20 @@ class ValidatorClient:
         try:
             raw = await call(request.to_bytes(), timeout=timeout_s)
         except grpc.aio.AioRpcError as e:
-            details = e.details() or ""
-            match = _ERROR.match(details)
-            if e.code() is grpc.StatusCode.FAILED_PRECONDITION and match:
-                raise RemoteError(match.group(1), match.group(2)) from None
-            raise ValidatorCallError(
-                f"{self.address}: {method.rsplit('/', 1)[-1]} failed: {e.code().name} {details}"
-            ) from None
+            raise self._call_error(method, e) from None
         try:
             return kind.from_bytes(raw)
         except SomaError as e:
             raise ValidatorCallError(f"{self.address}: malformed answer: {e}") from None
+
+    def _call_error(self, method: str, e: grpc.aio.AioRpcError) -> SomaError:
+        details = e.details() or ""
+        match = _ERROR.match(details)
+        if e.code() is grpc.StatusCode.FAILED_PRECONDITION and match:
+            return RemoteError(match.group(1), match.group(2))
+        return ValidatorCallError(
+            f"{self.address}: {method.rsplit('/', 1)[-1]} failed: {e.code().name} {details}"
+        )
 
     async def submit(
         self, tx: SignedTransaction, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -95,6 +99,46 @@ class ValidatorClient:
             wire.WaitForEffectsResponse,
             timeout_s + 5,
         )
+
+    async def submit_transactions(
+        self, transactions: Sequence[SignedTransaction], timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> list[wire.SubmitOutcome]:
+        """One call for many transactions; an outcome for each, in order."""
+        response = await self._call(
+            wire.SUBMIT_BATCH,
+            wire.SubmitTransactionsRequest(tuple(tx.to_bytes() for tx in transactions)),
+            wire.SubmitTransactionsResponse,
+            timeout_s,
+        )
+        if len(response.outcomes) != len(transactions):
+            raise ValidatorCallError(
+                f"{self.address}: {len(response.outcomes)} outcomes for "
+                f"{len(transactions)} transactions"
+            )
+        return list(response.outcomes)
+
+    async def stream_effects(
+        self, digests: Sequence[TransactionDigest], timeout_s: float = 30.0
+    ) -> AsyncGenerator[list[wire.SignedEffectsItem], None]:
+        """The signed effects of `digests` as the validator makes them durable, a batch
+        at a time; ends when all were sent or after `timeout_s`."""
+        timeout_ms = int(min(timeout_s, wire.MAX_WAIT_MS / 1000) * 1000)
+        method: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = self._channel.unary_stream(
+            wire.STREAM_EFFECTS
+        )
+        request = wire.StreamEffectsRequest(tuple(digests), timeout_ms)
+        call = method(request.to_bytes(), timeout=timeout_s + 5)
+        try:
+            async for raw in call:
+                try:
+                    batch = wire.EffectsBatch.from_bytes(raw)
+                except SomaError as e:
+                    raise ValidatorCallError(f"{self.address}: malformed answer: {e}") from None
+                yield list(batch.items)
+        except grpc.aio.AioRpcError as e:
+            raise self._call_error(wire.STREAM_EFFECTS, e) from None
+        finally:
+            call.cancel()
 
     async def get_object(self, object_id: ObjectID) -> wire.GetObjectResponse:
         return await self._call(

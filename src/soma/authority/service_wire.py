@@ -1,6 +1,11 @@
 """BCS messages of the validator service (`soma.validator.ValidatorService`), the API
 that clients and the HTTP gateway call: submit a transaction, wait for its signed
-effects, read objects, transactions and the validator's status."""
+effects, read objects, transactions and the validator's status.
+
+The batched pair (`SubmitTransactions`, `StreamEffects`) is what a busy client uses: one
+call carries many transactions, and one stream returns the signed effects of many
+digests as they become durable, so per-call costs are paid per batch, not per
+transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from soma.types.bcs import BcsStruct, u32, u64
 from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects
 from soma.types.object import Object, ObjectRef
+from soma.types.signature_info import AuthoritySignInfo
 from soma.types.system_state import SystemState
 from soma.types.transaction import SignedTransaction
 
@@ -19,11 +25,15 @@ GET_OBJECT = f"/{SERVICE}/GetObject"
 GET_OWNED_OBJECTS = f"/{SERVICE}/GetOwnedObjects"
 GET_TRANSACTION = f"/{SERVICE}/GetTransaction"
 GET_STATUS = f"/{SERVICE}/GetStatus"
+SUBMIT_BATCH = f"/{SERVICE}/SubmitTransactions"
+STREAM_EFFECTS = f"/{SERVICE}/StreamEffects"
 
 #: Longest a WaitForEffects call may ask the validator to wait.
 MAX_WAIT_MS = 60_000
 #: Most owned objects returned by one call.
 MAX_OWNED_OBJECTS = 10_000
+#: Most transactions in one SubmitTransactions call, and digests in one StreamEffects.
+MAX_BATCH = 5_000
 
 
 class SubmitTransactionRequest(BcsStruct):
@@ -43,6 +53,56 @@ class WaitForEffectsResponse(BcsStruct):
     """The signed effects, or None if they were not there within the timeout."""
 
     effects: SignedTransactionEffects | None
+
+
+class SubmitTransactionsRequest(BcsStruct):
+    """Each entry is one SignedTransaction's BCS bytes, decoded on its own, so a
+    malformed one is refused alone and does not sink the batch."""
+
+    transactions: tuple[bytes, ...]
+
+
+class SubmitRefusal(BcsStruct):
+    """Why one transaction was refused: the stable code and the message of the error."""
+
+    code: str
+    message: str
+
+
+class SubmitOutcome(BcsStruct):
+    #: The transaction's digest (zero for bytes that are not a transaction).
+    digest: TransactionDigest
+    #: None when the transaction was accepted (offered to consensus, or already there).
+    refusal: SubmitRefusal | None
+
+
+class SubmitTransactionsResponse(BcsStruct):
+    """One outcome per transaction, in request order."""
+
+    outcomes: tuple[SubmitOutcome, ...]
+
+
+class StreamEffectsRequest(BcsStruct):
+    digests: tuple[TransactionDigest, ...]
+    timeout_ms: u32
+
+
+class SignedEffectsItem(BcsStruct):
+    """One validator's signed effects of one transaction: the effects as BCS bytes and
+    the signature over them. A client compares and verifies the bytes as they are and
+    decodes one copy per transaction, not one per validator (see
+    `EffectsCertifier.add_raw`)."""
+
+    digest: TransactionDigest
+    effects: bytes
+    signature: AuthoritySignInfo
+
+
+class EffectsBatch(BcsStruct):
+    """A message of the StreamEffects stream: effects that became durable together.
+    The stream ends once every requested digest was sent, or at the timeout."""
+
+    items: tuple[SignedEffectsItem, ...]
 
 
 class GetObjectRequest(BcsStruct):

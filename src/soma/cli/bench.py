@@ -381,6 +381,7 @@ def transfers(
     """Coin transfers through a local network of VALIDATORS processes: throughput,
     submit-to-certificate latency and failures; progress goes to stderr."""
     from soma.bench import transfers_bench as driver
+    from soma.utils.gc_tuning import tune_gc
 
     try:
         config = driver.TransfersBenchConfig(validators, duration, accounts)
@@ -396,6 +397,7 @@ def transfers(
             highlight=False,
         )
 
+    tune_gc()  # the load generator is a busy process too, like the nodes
     try:
         result = asyncio.run(driver.run_transfers_bench(config, progress))
     except KeyboardInterrupt:

@@ -1,21 +1,34 @@
 """QuorumDriver: executes a signed transaction on the network and returns its effects
 certificate, the client's proof of finality.
 
-It submits to every validator at once and gathers their signed effects until 2f+1 stake
-signed the same effects. A refusal is final only when validators holding f+1 stake
-refuse for the same reason (at least one honest validator agrees): a single validator,
-lagging or Byzantine, can neither block a transaction nor make it look refused.
+The transaction is submitted to one validator (a different one per transaction, so the
+load spreads), which offers it to consensus; every validator executes it from the
+consensus output, and the driver gathers their signed effects until 2f+1 stake signed
+the same effects. Submitting to one validator, not to all, keeps each transaction in one
+block instead of N and spares N-1 validators the submit-time checks.
+
+- A validator that refuses or cannot be reached is passed over: the next one is asked.
+  A refusal is final only when validators holding f+1 stake refuse for the same reason
+  (at least one honest validator agrees), so a single validator, lagging or Byzantine,
+  can neither block a transaction nor make it look refused.
+- A validator that accepts but whose transaction is not certified within
+  `RESUBMIT_AFTER_S` (it may be withholding it, or have crashed) is followed by the next
+  one; consensus drops the duplicate.
+- Calls are batched per validator (`soma.rpc.validator_batcher`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
+import functools
+import itertools
 from collections.abc import Mapping
 
-from soma.authority.effects_certificate import EffectsCertifier
+from soma.authority import service_wire as wire
+from soma.authority.effects_certificate import RawEffectsCertifier
 from soma.authority.service_client import RemoteError, ValidatorCallError, ValidatorClient
+from soma.rpc.validator_batcher import EffectsWatcher, SubmitBatcher
 from soma.types.base import AuthorityName
 from soma.types.committee import Committee
 from soma.types.effects import CertifiedTransactionEffects
@@ -23,6 +36,9 @@ from soma.types.error import SomaError
 from soma.types.transaction import SignedTransaction
 
 DEFAULT_TIMEOUT_S = 60.0
+#: How long an accepted transaction may go uncertified before the next validator gets
+#: it too.
+RESUBMIT_AFTER_S = 10.0
 
 
 class QuorumTimeoutError(SomaError):
@@ -42,6 +58,10 @@ class QuorumDriver:
             raise SomaError(f"no client for validators {missing}")
         self.committee = committee
         self.clients = dict(clients)
+        self._names = list(committee.names())
+        self._submitters = {n: SubmitBatcher(c) for n, c in self.clients.items()}
+        self._watchers = {n: EffectsWatcher(c) for n, c in self.clients.items()}
+        self._rotation = itertools.count()
 
     @classmethod
     def for_committee(cls, committee: Committee) -> QuorumDriver:
@@ -52,66 +72,133 @@ class QuorumDriver:
         )
 
     async def close(self) -> None:
+        for batcher in [*self._submitters.values(), *self._watchers.values()]:
+            await batcher.close()
         for client in self.clients.values():
             await client.close()
 
     async def execute(
         self, tx: SignedTransaction, timeout_s: float = DEFAULT_TIMEOUT_S
     ) -> CertifiedTransactionEffects:
-        committee = self.committee
-        certifier = EffectsCertifier(committee)
-        refusals: dict[str, int] = collections.Counter()
-        messages: dict[str, str] = {}
-        failed_stake = 0
-        done = asyncio.Event()
-        outcome: list[CertifiedTransactionEffects] = []
+        start = next(self._rotation) % len(self._names)
+        order = self._names[start:] + self._names[:start]
+        return await _Execution(self, tx).run(order, timeout_s)
 
-        async def drive(name: AuthorityName) -> None:
-            nonlocal failed_stake
-            client = self.clients[name]
-            stake = committee.stake_of(name)
-            try:
-                await client.submit(tx, timeout_s=timeout_s)
-                while not done.is_set():
-                    answer = await client.wait_for_effects(tx.digest(), timeout_s=timeout_s)
-                    if answer.effects is None:
-                        continue
-                    certificate = certifier.add(answer.effects)
-                    if certificate is not None and not outcome:
-                        outcome.append(certificate)
-                        done.set()
-                    return
-            except RemoteError as e:
-                refusals[e.remote_code] += stake
-                messages[e.remote_code] = e.message
-                failed_stake += stake
-            except (ValidatorCallError, SomaError):
-                failed_stake += stake
-            # Can a certificate still form?
-            if committee.total_stake - failed_stake < committee.quorum_threshold:
-                done.set()
-            if any(r >= committee.validity_threshold for r in refusals.values()):
-                done.set()
 
-        tasks = [asyncio.ensure_future(drive(name)) for name in committee.names()]
+class _Execution:
+    """One transaction on its way to a certificate."""
+
+    def __init__(self, driver: QuorumDriver, tx: SignedTransaction) -> None:
+        self.driver = driver
+        self.committee = driver.committee
+        self.tx = tx
+        self.digest = tx.digest()
+        self.certifier = RawEffectsCertifier(self.committee, self.digest)
+        self.outcome: asyncio.Future[CertifiedTransactionEffects] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.refusals: collections.Counter[str] = collections.Counter()
+        self.messages: dict[str, str] = {}
+        #: Validators whose effects cannot come (their stream broke or they answered
+        #: with something that does not verify).
+        self.lost: set[AuthorityName] = set()
+        self.watches: list[asyncio.Future[wire.SignedEffectsItem | None]] = []
+
+    async def run(
+        self, order: list[AuthorityName], timeout_s: float
+    ) -> CertifiedTransactionEffects:
+        for name in self.driver._names:
+            self._watch(name)
+        submitting = asyncio.ensure_future(self._submit(order))
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout_s):
-                    await done.wait()
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(self.outcome)
+        except TimeoutError:
+            raise QuorumTimeoutError(
+                f"no effects certificate for {self.digest} in {timeout_s} s"
+            ) from None
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if outcome:
-            return outcome[0]
-        if refusals:
-            code, refused = max(refusals.items(), key=lambda item: item[1])
-            if refused >= committee.validity_threshold:
-                raise RemoteError(code, messages[code])
-        if committee.total_stake - failed_stake < committee.quorum_threshold:
-            detail = ", ".join(f"{c}: {messages[c]}" for c in sorted(refusals))
-            raise QuorumUnreachableError(
-                f"validators with {failed_stake} of {committee.total_stake} stake refused or "
-                f"failed{': ' + detail if detail else ''}"
+            submitting.cancel()
+            for watch in self.watches:
+                watch.cancel()
+            await asyncio.wait([submitting])
+
+    def _finish(self, error: SomaError) -> None:
+        if not self.outcome.done():
+            self.outcome.set_exception(error)
+
+    # --- effects ---------------------------------------------------------------------
+
+    def _watch(self, name: AuthorityName) -> None:
+        watch = self.driver._watchers[name].watch(self.digest)
+        watch.add_done_callback(functools.partial(self._on_effects, name))
+        self.watches.append(watch)
+
+    def _on_effects(
+        self, name: AuthorityName, watch: asyncio.Future[wire.SignedEffectsItem | None]
+    ) -> None:
+        if self.outcome.done() or watch.cancelled():
+            return
+        if watch.exception() is not None:
+            self._lose(name)
+            return
+        item = watch.result()
+        if item is None:  # the stream ended first: keep waiting
+            self._watch(name)
+            return
+        try:
+            if item.signature.authority != name:
+                raise SomaError("effects signed by another validator")
+            certificate = self.certifier.add(item.effects, item.signature)
+        except SomaError:
+            self._lose(name)
+            return
+        if certificate is not None:
+            self.outcome.set_result(certificate)
+
+    def _lose(self, name: AuthorityName) -> None:
+        self.lost.add(name)
+        committee = self.committee
+        lost_stake = sum(committee.stake_of(n) for n in self.lost)
+        if committee.total_stake - lost_stake < committee.quorum_threshold:
+            self._finish(
+                QuorumUnreachableError(
+                    f"validators with {lost_stake} of {committee.total_stake} stake failed "
+                    f"to return effects{self._refusal_detail()}"
+                )
             )
-        raise QuorumTimeoutError(f"no effects certificate for {tx.digest()} in {timeout_s} s")
+
+    # --- submission ------------------------------------------------------------------
+
+    async def _submit(self, order: list[AuthorityName]) -> None:
+        committee = self.committee
+        accepted = False
+        for name in order:
+            if self.outcome.done():
+                return
+            try:
+                outcome = await self.driver._submitters[name].submit(self.tx)
+            except ValidatorCallError:
+                continue
+            if outcome.refusal is not None:
+                code = outcome.refusal.code
+                self.refusals[code] += committee.stake_of(name)
+                self.messages[code] = outcome.refusal.message
+                if self.refusals[code] >= committee.validity_threshold:
+                    self._finish(RemoteError(code, self.messages[code]))
+                    return
+                continue
+            accepted = True
+            # Ordered through this validator unless it withholds the transaction or
+            # stops: after a while, offer it through the next one as well.
+            await asyncio.wait([self.outcome], timeout=RESUBMIT_AFTER_S)
+        if not accepted:
+            self._finish(
+                QuorumUnreachableError(
+                    f"no validator accepted {self.digest}{self._refusal_detail()}"
+                )
+            )
+
+    def _refusal_detail(self) -> str:
+        detail = ", ".join(f"{c}: {self.messages[c]}" for c in sorted(self.refusals))
+        return f" ({detail})" if detail else ""

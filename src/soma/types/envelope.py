@@ -41,10 +41,12 @@ class EpochScoped(Protocol):
 
 
 def _check_signing_epoch(data: object, signature_epoch: int) -> None:
-    if isinstance(data, EpochScoped) and data.signing_epoch() != signature_epoch:
+    # getattr, not isinstance(data, EpochScoped): a runtime protocol check inspects the
+    # class on every call, and this runs for every signature a client verifies.
+    signing_epoch = getattr(data, "signing_epoch", None)
+    if signing_epoch is not None and signing_epoch() != signature_epoch:
         raise WrongEpochError(
-            f"{type(data).__name__} of epoch {data.signing_epoch()} signed in epoch "
-            f"{signature_epoch}"
+            f"{type(data).__name__} of epoch {signing_epoch()} signed in epoch {signature_epoch}"
         )
 
 
@@ -88,7 +90,7 @@ class CertifiedEnvelope(Envelope[D, AuthorityQuorumSignInfo], Generic[D]):
         if not signed:
             raise InvalidQuorumSignatureError("no signatures to certify")
         data = signed[0].data
-        if any(s.data != data for s in signed[1:]):
+        if any(s.data.to_bytes() != data.to_bytes() for s in signed[1:]):
             raise InvalidQuorumSignatureError("signed envelopes carry different data")
         quorum = Ed25519QuorumSignInfo.from_signatures(
             committee, [s.auth_signature for s in signed]

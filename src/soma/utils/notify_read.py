@@ -57,6 +57,16 @@ class Registration(Generic[K, V]):
         """Whether the key was notified (or the registration cancelled)."""
         return self._fut.done()
 
+    def on_value(self, callback: Callable[[V], None]) -> None:
+        """Call `callback(value)` when the key is notified (never if cancelled first):
+        for a caller waiting on many keys at once without a task per key."""
+
+        def done(fut: asyncio.Future[V]) -> None:
+            if not fut.cancelled():
+                callback(fut.result())
+
+        self._fut.add_done_callback(done)
+
     def cancel(self) -> None:
         """Withdraw the registration; idempotent, and harmless after it resolved."""
         self._owner._unregister(self._key, self._fut)

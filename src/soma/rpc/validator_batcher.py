@@ -1,0 +1,214 @@
+"""Batching a client's calls to one validator.
+
+A busy client (the HTTP gateway, a benchmark) has many transactions in flight. Sent one
+call each, the per-call cost of gRPC (on both sides) dominates: it was most of a
+validator's CPU per transfer. These batchers collect what callers ask for over a short
+linger and send it as one `SubmitTransactions` call or one `StreamEffects` stream, then
+hand each caller its own answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from soma.authority import service_wire as wire
+from soma.authority.service_client import ValidatorCallError, ValidatorClient
+from soma.types.digests import TransactionDigest
+from soma.types.error import SomaError
+from soma.types.transaction import SignedTransaction
+
+logger = logging.getLogger(__name__)
+
+#: How long a batcher waits for more requests after the first (seconds).
+LINGER_S = 0.002
+#: Longest one effects stream stays open; digests still missing are asked for again.
+STREAM_TIMEOUT_S = 20.0
+#: Timeout of one SubmitTransactions call (a validator may wait INPUT_WAIT_S for inputs).
+SUBMIT_TIMEOUT_S = 15.0
+
+
+class _Batcher:
+    """The part both batchers share: a queue, a runner that wakes on the first entry,
+    lingers, and starts a call (a task) per batch, and a clean close."""
+
+    def __init__(self, linger_s: float, max_batch: int) -> None:
+        self.linger_s = linger_s
+        self.max_batch = max_batch
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def _kick(self) -> None:
+        if self._closed:
+            raise ValidatorCallError("the client is closed")
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run())
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self.linger_s > 0:
+                await asyncio.sleep(self.linger_s)
+            self._wake.clear()
+            while self._queued():
+                task = asyncio.get_running_loop().create_task(self._send_batch())
+                self._calls.add(task)
+                task.add_done_callback(self._calls.discard)
+
+    def _queued(self) -> int:
+        raise NotImplementedError
+
+    def _send_batch(self) -> Coroutine[Any, Any, None]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [*self._calls, *([self._runner] if self._runner else [])]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self._fail_all(ValidatorCallError("the client is closed"))
+
+    def _fail_all(self, error: SomaError) -> None:
+        raise NotImplementedError
+
+
+class SubmitBatcher(_Batcher):
+    """`submit(tx)` for many callers, sent as SubmitTransactions calls."""
+
+    def __init__(
+        self, client: ValidatorClient, linger_s: float = LINGER_S, max_batch: int = wire.MAX_BATCH
+    ) -> None:
+        super().__init__(linger_s, max_batch)
+        self.client = client
+        self._queue: list[tuple[SignedTransaction, asyncio.Future[wire.SubmitOutcome]]] = []
+
+    def submit(self, tx: SignedTransaction) -> asyncio.Future[wire.SubmitOutcome]:
+        """The validator's outcome for `tx`; fails with ValidatorCallError if the call
+        does."""
+        future: asyncio.Future[wire.SubmitOutcome] = asyncio.get_running_loop().create_future()
+        self._kick()
+        self._queue.append((tx, future))
+        return future
+
+    def _queued(self) -> int:
+        return len(self._queue)
+
+    def _send_batch(self) -> Coroutine[Any, Any, None]:
+        batch = self._queue[: self.max_batch]
+        del self._queue[: self.max_batch]
+        return self._call(batch)
+
+    async def _call(
+        self, batch: list[tuple[SignedTransaction, asyncio.Future[wire.SubmitOutcome]]]
+    ) -> None:
+        try:
+            outcomes = await self.client.submit_transactions(
+                [tx for tx, _ in batch], timeout_s=SUBMIT_TIMEOUT_S
+            )
+        except SomaError as e:
+            error = e if isinstance(e, ValidatorCallError) else ValidatorCallError(str(e))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+    def _fail_all(self, error: SomaError) -> None:
+        for _, future in self._queue:
+            if not future.done():
+                future.set_exception(error)
+        self._queue.clear()
+
+
+class EffectsWatcher(_Batcher):
+    """`watch(digest)` for many callers, served by StreamEffects streams.
+
+    The future resolves with the validator's signed effects (bytes and signature), with
+    None if the stream ended before they were there (the caller may watch again), or
+    fails with ValidatorCallError if the stream broke.
+    """
+
+    def __init__(
+        self,
+        client: ValidatorClient,
+        linger_s: float = LINGER_S,
+        max_batch: int = wire.MAX_BATCH,
+        stream_timeout_s: float = STREAM_TIMEOUT_S,
+    ) -> None:
+        super().__init__(linger_s, max_batch)
+        self.client = client
+        self.stream_timeout_s = stream_timeout_s
+        self._queue: list[
+            tuple[TransactionDigest, asyncio.Future[wire.SignedEffectsItem | None]]
+        ] = []
+
+    def watch(self, digest: TransactionDigest) -> asyncio.Future[wire.SignedEffectsItem | None]:
+        future: asyncio.Future[wire.SignedEffectsItem | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._kick()
+        self._queue.append((digest, future))
+        return future
+
+    def _queued(self) -> int:
+        return len(self._queue)
+
+    def _send_batch(self) -> Coroutine[Any, Any, None]:
+        batch = self._queue[: self.max_batch]
+        del self._queue[: self.max_batch]
+        return self._stream(batch)
+
+    async def _stream(
+        self, batch: list[tuple[TransactionDigest, asyncio.Future[wire.SignedEffectsItem | None]]]
+    ) -> None:
+        waiting: dict[TransactionDigest, list[asyncio.Future[wire.SignedEffectsItem | None]]] = {}
+        for digest, future in batch:
+            waiting.setdefault(digest, []).append(future)
+        error: SomaError | None = None
+        stream = self.client.stream_effects(list(waiting), self.stream_timeout_s)
+        try:
+            async for items in stream:
+                for item in items:
+                    for future in waiting.pop(item.digest, ()):
+                        if not future.done():
+                            future.set_result(item)
+                if not waiting:
+                    break
+        except SomaError as e:
+            error = e if isinstance(e, ValidatorCallError) else ValidatorCallError(str(e))
+        except asyncio.CancelledError:
+            for futures in waiting.values():
+                for future in futures:
+                    future.cancel()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        for futures in waiting.values():
+            for future in futures:
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(None)
+
+    def _fail_all(self, error: SomaError) -> None:
+        for _, future in self._queue:
+            if not future.done():
+                future.set_exception(error)
+        self._queue.clear()
