@@ -8,6 +8,8 @@ evidence of a bug or a Byzantine validator, and never helps a certificate form).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from soma.types.committee import Committee, StakeAggregator
 from soma.types.digests import TransactionDigest, TransactionEffectsDigest
 from soma.types.effects import (
@@ -16,7 +18,11 @@ from soma.types.effects import (
     TransactionEffects,
 )
 from soma.types.error import InvalidValueError
-from soma.types.signature_info import AuthoritySignInfo, Ed25519QuorumSignInfo
+from soma.types.signature_batch import MerkleProof
+from soma.types.signature_info import AuthoritySignInfo, Ed25519BatchQuorumSignInfo
+
+#: A batch proof, made only if needed (most streamed copies never join a certificate).
+BatchProof = Callable[[], MerkleProof]
 
 
 class EffectsCertifier:
@@ -47,32 +53,32 @@ class EffectsCertifier:
         return sum(totals[1:])
 
 
-class RawEffectsCertifier:
-    """`EffectsCertifier` for effects as BCS bytes with their signatures, the form
-    the validator service streams them in.
+class BatchEffectsCertifier:
+    """`EffectsCertifier` for streamed effects: BCS bytes under batch signatures the
+    caller has already verified (one per stream message, `soma.rpc.validator_batcher`).
 
-    Each signature is verified over the bytes as received, copies are grouped by their
-    bytes, and only the copy that reaches a quorum is decoded (and checked to be the
-    effects of the expected transaction, in the signatures' epoch): one decode per
-    transaction instead of one per validator."""
+    Copies are grouped by their bytes, and only the copy that reaches a quorum is
+    decoded (and checked to be the effects of the expected transaction, in the
+    signatures' epoch): one decode per transaction instead of one per validator. The
+    certificate is an `Ed25519BatchQuorumSignInfo`: each signer's batch signature with
+    the proof that these effects are under its root."""
 
     def __init__(self, committee: Committee, transaction: TransactionDigest) -> None:
         self.committee = committee
         self.transaction = transaction
-        self._groups: dict[bytes, StakeAggregator[AuthoritySignInfo]] = {}
+        self._groups: dict[bytes, StakeAggregator[tuple[AuthoritySignInfo, BatchProof]]] = {}
         self.certificate: CertifiedTransactionEffects | None = None
 
     def add(
-        self, effects: bytes, signature: AuthoritySignInfo
+        self, effects: bytes, signature: AuthoritySignInfo, proof: BatchProof
     ) -> CertifiedTransactionEffects | None:
-        """Raises (a SomaError) if the signature does not verify, or if the effects a
-        quorum signed are not the expected transaction's."""
+        """Raises a SomaError if the effects a quorum signed are not the expected
+        transaction's."""
         committee = self.committee
-        signature.verify(committee, TransactionEffects.INTENT, effects)
         group = self._groups.get(effects)
         if group is None:
             group = self._groups[effects] = StakeAggregator(committee)
-        if group.add(signature.authority, signature) and self.certificate is None:
+        if group.add(signature.authority, (signature, proof)) and self.certificate is None:
             data = TransactionEffects.from_bytes(effects)
             if data.transaction_digest != self.transaction:
                 raise InvalidValueError(
@@ -83,6 +89,8 @@ class RawEffectsCertifier:
                 raise InvalidValueError(
                     f"effects of epoch {data.executed_epoch} signed in epoch {committee.epoch}"
                 )
-            quorum = Ed25519QuorumSignInfo.from_signatures(committee, group.values.values())
+            quorum = Ed25519BatchQuorumSignInfo.from_batch_signatures(
+                committee, ((sig, make()) for sig, make in group.values.values())
+            )
             self.certificate = CertifiedTransactionEffects(data, quorum)
         return self.certificate

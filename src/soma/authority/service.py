@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -154,14 +154,8 @@ class ValidatorService:
                     batch = ready[:]
                     ready.clear()
                     remaining -= len(batch)
-                    yield wire.EffectsBatch(
-                        tuple(
-                            wire.SignedEffectsItem(
-                                e.transaction_digest, e.to_bytes(), state.sign_effects_bytes(e)
-                            )
-                            for e in batch
-                        )
-                    )
+                    for message in _effects_messages(state, batch):
+                        yield message
                 if remaining <= 0:
                     return
                 wake.clear()
@@ -231,6 +225,19 @@ class ValidatorService:
                 raise AssertionError("unreachable") from e
 
         return grpc.unary_stream_rpc_method_handler(handle)
+
+
+def _effects_messages(
+    state: AuthorityState, batch: list[TransactionEffects]
+) -> Iterator[wire.EffectsBatch]:
+    """`batch` as stream messages, one per epoch the effects were executed in (almost
+    always one), each with one batch signature."""
+    by_epoch: dict[int, list[TransactionEffects]] = {}
+    for effects in batch:
+        by_epoch.setdefault(effects.executed_epoch, []).append(effects)
+    for epoch, group in by_epoch.items():
+        items = tuple(wire.EffectsItem(e.transaction_digest, e.to_bytes()) for e in group)
+        yield wire.EffectsBatch(state.sign_effects_batch(epoch, [i.effects for i in items]), items)
 
 
 def _refused(digest: TransactionDigest, error: SomaError) -> wire.SubmitOutcome:

@@ -119,7 +119,7 @@ class ValidatorClient:
 
     async def stream_effects(
         self, digests: Sequence[TransactionDigest], timeout_s: float = 30.0
-    ) -> AsyncGenerator[list[wire.SignedEffectsItem], None]:
+    ) -> AsyncGenerator[wire.EffectsBatch, None]:
         """The signed effects of `digests` as the validator makes them durable, a batch
         at a time; ends when all were sent or after `timeout_s`."""
         timeout_ms = int(min(timeout_s, wire.MAX_WAIT_MS / 1000) * 1000)
@@ -134,7 +134,7 @@ class ValidatorClient:
                     batch = wire.EffectsBatch.from_bytes(raw)
                 except SomaError as e:
                     raise ValidatorCallError(f"{self.address}: malformed answer: {e}") from None
-                yield list(batch.items)
+                yield batch
         except grpc.aio.AioRpcError as e:
             raise self._call_error(wire.STREAM_EFFECTS, e) from None
         finally:

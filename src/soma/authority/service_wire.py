@@ -87,22 +87,23 @@ class StreamEffectsRequest(BcsStruct):
     timeout_ms: u32
 
 
-class SignedEffectsItem(BcsStruct):
-    """One validator's signed effects of one transaction: the effects as BCS bytes and
-    the signature over them. A client compares and verifies the bytes as they are and
-    decodes one copy per transaction, not one per validator (see
-    `EffectsCertifier.add_raw`)."""
+class EffectsItem(BcsStruct):
+    """One transaction's effects, as BCS bytes: a client compares and hashes the bytes
+    as they are and decodes one copy per transaction, not one per validator."""
 
     digest: TransactionDigest
     effects: bytes
-    signature: AuthoritySignInfo
 
 
 class EffectsBatch(BcsStruct):
-    """A message of the StreamEffects stream: effects that became durable together.
-    The stream ends once every requested digest was sent, or at the timeout."""
+    """A message of the StreamEffects stream: effects that became durable together,
+    and the validator's batch signature over them (`soma.types.signature_batch`: the
+    Merkle root of the items' effects, leaves in item order, signed in the effects'
+    epoch; all items of one message share it). The stream ends once every requested
+    digest was sent, or at the timeout."""
 
-    items: tuple[SignedEffectsItem, ...]
+    signature: AuthoritySignInfo
+    items: tuple[EffectsItem, ...]
 
 
 class GetObjectRequest(BcsStruct):

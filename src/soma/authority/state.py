@@ -43,6 +43,7 @@ from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects, TransactionEffects
 from soma.types.error import SomaError
 from soma.types.object import Object, ObjectRef
+from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaf
 from soma.types.signature_info import AuthoritySignInfo
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
 from soma.types.transaction import ImmOrOwnedInput, SignedTransaction, TransactionData
@@ -318,11 +319,11 @@ class AuthorityState:
     def sign_effects(self, effects: TransactionEffects) -> SignedTransactionEffects:
         return SignedTransactionEffects.sign(effects, self.key, effects.executed_epoch)
 
-    def sign_effects_bytes(self, effects: TransactionEffects) -> AuthoritySignInfo:
-        """This validator's signature over `effects` (what `sign_effects` wraps)."""
-        return AuthoritySignInfo.create(
-            self.key, effects.executed_epoch, TransactionEffects.INTENT, effects.to_bytes()
-        )
+    def sign_effects_batch(self, epoch: int, effects: Sequence[bytes]) -> AuthoritySignInfo:
+        """One signature over many effects (BCS bytes) executed in `epoch`: over the
+        Merkle root of their leaves, in order (`soma.types.signature_batch`)."""
+        leaves = [batch_leaf(TransactionEffects.INTENT, e) for e in effects]
+        return AuthoritySignInfo.create(self.key, epoch, BATCH_INTENT, MerkleTree(leaves).root)
 
     async def wait_for_signed_effects(self, digest: TransactionDigest) -> SignedTransactionEffects:
         return self.sign_effects(await self.wait_for_effects(digest))

@@ -25,10 +25,9 @@ import functools
 import itertools
 from collections.abc import Mapping
 
-from soma.authority import service_wire as wire
-from soma.authority.effects_certificate import RawEffectsCertifier
+from soma.authority.effects_certificate import BatchEffectsCertifier
 from soma.authority.service_client import RemoteError, ValidatorCallError, ValidatorClient
-from soma.rpc.validator_batcher import EffectsWatcher, SubmitBatcher
+from soma.rpc.validator_batcher import EffectsWatcher, StreamedEffects, SubmitBatcher
 from soma.types.base import AuthorityName
 from soma.types.committee import Committee
 from soma.types.effects import CertifiedTransactionEffects
@@ -60,7 +59,7 @@ class QuorumDriver:
         self.clients = dict(clients)
         self._names = list(committee.names())
         self._submitters = {n: SubmitBatcher(c) for n, c in self.clients.items()}
-        self._watchers = {n: EffectsWatcher(c) for n, c in self.clients.items()}
+        self._watchers = {n: EffectsWatcher(c, committee, n) for n, c in self.clients.items()}
         self._rotation = itertools.count()
 
     @classmethod
@@ -93,7 +92,7 @@ class _Execution:
         self.committee = driver.committee
         self.tx = tx
         self.digest = tx.digest()
-        self.certifier = RawEffectsCertifier(self.committee, self.digest)
+        self.certifier = BatchEffectsCertifier(self.committee, self.digest)
         self.outcome: asyncio.Future[CertifiedTransactionEffects] = (
             asyncio.get_running_loop().create_future()
         )
@@ -102,7 +101,7 @@ class _Execution:
         #: Validators whose effects cannot come (their stream broke or they answered
         #: with something that does not verify).
         self.lost: set[AuthorityName] = set()
-        self.watches: list[asyncio.Future[wire.SignedEffectsItem | None]] = []
+        self.watches: list[asyncio.Future[StreamedEffects | None]] = []
 
     async def run(
         self, order: list[AuthorityName], timeout_s: float
@@ -135,7 +134,7 @@ class _Execution:
         self.watches.append(watch)
 
     def _on_effects(
-        self, name: AuthorityName, watch: asyncio.Future[wire.SignedEffectsItem | None]
+        self, name: AuthorityName, watch: asyncio.Future[StreamedEffects | None]
     ) -> None:
         if self.outcome.done() or watch.cancelled():
             return
@@ -147,9 +146,7 @@ class _Execution:
             self._watch(name)
             return
         try:
-            if item.signature.authority != name:
-                raise SomaError("effects signed by another validator")
-            certificate = self.certifier.add(item.effects, item.signature)
+            certificate = self.certifier.add(item.effects, item.signature, item.proof)
         except SomaError:
             self._lose(name)
             return

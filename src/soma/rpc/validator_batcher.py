@@ -17,8 +17,13 @@ from typing import Any
 
 from soma.authority import service_wire as wire
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
+from soma.types.base import AuthorityName
+from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
+from soma.types.effects import TransactionEffects
 from soma.types.error import SomaError
+from soma.types.signature_batch import BATCH_INTENT, MerkleProof, MerkleTree, batch_leaf
+from soma.types.signature_info import AuthoritySignInfo
 from soma.types.transaction import SignedTransaction
 
 logger = logging.getLogger(__name__)
@@ -134,32 +139,52 @@ class SubmitBatcher(_Batcher):
         self._queue.clear()
 
 
+class StreamedEffects:
+    """One validator's effects of one transaction from a verified stream message: the
+    BCS bytes, the batch signature, and the Merkle proof under it (made on demand)."""
+
+    __slots__ = ("_index", "_tree", "effects", "signature")
+
+    def __init__(
+        self, effects: bytes, signature: AuthoritySignInfo, tree: MerkleTree, index: int
+    ) -> None:
+        self.effects = effects
+        self.signature = signature
+        self._tree = tree
+        self._index = index
+
+    def proof(self) -> MerkleProof:
+        return self._tree.proof(self._index)
+
+
 class EffectsWatcher(_Batcher):
     """`watch(digest)` for many callers, served by StreamEffects streams.
 
-    The future resolves with the validator's signed effects (bytes and signature), with
-    None if the stream ended before they were there (the caller may watch again), or
-    fails with ValidatorCallError if the stream broke.
+    Each stream message's batch signature is verified once, here, against the
+    committee: it must be this validator's, over the root of the message's effects.
+    The future resolves with the `StreamedEffects`, with None if the stream ended
+    before they were there (the caller may watch again), or fails with
+    ValidatorCallError if the stream broke or a message did not verify.
     """
 
     def __init__(
         self,
         client: ValidatorClient,
+        committee: Committee,
+        name: AuthorityName,
         linger_s: float = LINGER_S,
         max_batch: int = wire.MAX_BATCH,
         stream_timeout_s: float = STREAM_TIMEOUT_S,
     ) -> None:
         super().__init__(linger_s, max_batch)
         self.client = client
+        self.committee = committee
+        self.name = name
         self.stream_timeout_s = stream_timeout_s
-        self._queue: list[
-            tuple[TransactionDigest, asyncio.Future[wire.SignedEffectsItem | None]]
-        ] = []
+        self._queue: list[tuple[TransactionDigest, asyncio.Future[StreamedEffects | None]]] = []
 
-    def watch(self, digest: TransactionDigest) -> asyncio.Future[wire.SignedEffectsItem | None]:
-        future: asyncio.Future[wire.SignedEffectsItem | None] = (
-            asyncio.get_running_loop().create_future()
-        )
+    def watch(self, digest: TransactionDigest) -> asyncio.Future[StreamedEffects | None]:
+        future: asyncio.Future[StreamedEffects | None] = asyncio.get_running_loop().create_future()
         self._kick()
         self._queue.append((digest, future))
         return future
@@ -173,19 +198,19 @@ class EffectsWatcher(_Batcher):
         return self._stream(batch)
 
     async def _stream(
-        self, batch: list[tuple[TransactionDigest, asyncio.Future[wire.SignedEffectsItem | None]]]
+        self, batch: list[tuple[TransactionDigest, asyncio.Future[StreamedEffects | None]]]
     ) -> None:
-        waiting: dict[TransactionDigest, list[asyncio.Future[wire.SignedEffectsItem | None]]] = {}
+        waiting: dict[TransactionDigest, list[asyncio.Future[StreamedEffects | None]]] = {}
         for digest, future in batch:
             waiting.setdefault(digest, []).append(future)
         error: SomaError | None = None
         stream = self.client.stream_effects(list(waiting), self.stream_timeout_s)
         try:
-            async for items in stream:
-                for item in items:
+            async for message in stream:
+                for item, streamed in zip(message.items, self._verified(message), strict=True):
                     for future in waiting.pop(item.digest, ()):
                         if not future.done():
-                            future.set_result(item)
+                            future.set_result(streamed)
                 if not waiting:
                     break
         except SomaError as e:
@@ -212,3 +237,20 @@ class EffectsWatcher(_Batcher):
             if not future.done():
                 future.set_exception(error)
         self._queue.clear()
+
+    def _verified(self, message: wire.EffectsBatch) -> list[StreamedEffects]:
+        signature = message.signature
+        if signature.authority != self.name:
+            raise ValidatorCallError(f"{self.client.address}: effects signed by another validator")
+        if not message.items:
+            return []
+        leaves = [batch_leaf(TransactionEffects.INTENT, i.effects) for i in message.items]
+        tree = MerkleTree(leaves)
+        try:
+            signature.verify(self.committee, BATCH_INTENT, tree.root)
+        except SomaError as e:
+            raise ValidatorCallError(f"{self.client.address}: bad batch signature: {e}") from None
+        return [
+            StreamedEffects(item.effects, signature, tree, i)
+            for i, item in enumerate(message.items)
+        ]

@@ -28,6 +28,8 @@ class IntentScope(enum.IntEnum):
     CONSENSUS_BLOCK = 6
     DISCOVERY_PEERS = 7
     NETWORK_HANDSHAKE = 8
+    #: A Merkle root over many messages (`soma.types.signature_batch`).
+    SIGNED_BATCH = 9
 
 
 class IntentVersion(enum.IntEnum):

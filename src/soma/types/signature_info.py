@@ -5,9 +5,11 @@ scopes apart, the epoch keeps a signature from an old committee from being repla
 new one.
 
 `AuthorityQuorumSignInfo` is the one interface for "2f+1 stake vouches for this". Its
-only scheme today is `Ed25519QuorumSignInfo` (a signer bitmap plus one Ed25519 signature
-per signer); it is a BCS enum so an aggregate scheme (BLS) can be added as a new variant
-without changing any enclosing format.
+schemes: `Ed25519QuorumSignInfo` (a signer bitmap plus one Ed25519 signature per signer
+over the message) and `Ed25519BatchQuorumSignInfo` (each signer signed the Merkle root
+of a batch holding the message, and a proof per signer leads from the message to its
+root; what clients assemble from streamed effects). It is a BCS enum so an aggregate
+scheme (BLS) can be added as a new variant without changing any enclosing format.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from soma.types.error import (
     InsufficientStakeError,
     InvalidQuorumSignatureError,
     InvalidSignatureError,
+    InvalidValueError,
     UnknownAuthorityError,
     WrongEpochError,
 )
 from soma.types.intent import Intent
+from soma.types.signature_batch import BATCH_INTENT, MerkleProof, batch_leaf
 
 
 def authority_signing_digest(intent: Intent, data_bcs: bytes, epoch: int) -> bytes:
@@ -92,6 +96,38 @@ def _bitmap_indices(bitmap: bytes) -> list[int]:
     return [i * 8 + b for i, byte in enumerate(bitmap) if byte for b in range(8) if byte >> b & 1]
 
 
+def _checked_signers(
+    committee: Committee, epoch: int, signers: bytes, signatures: int, threshold: int | None
+) -> list[int]:
+    """The signer indices of a quorum signature, after the checks that cost no signature
+    verification: epoch, bitmap size, members only, one signature per signer, enough
+    stake. They come first so a forged certificate costs the verifier as little as
+    possible."""
+    if epoch != committee.epoch:
+        raise WrongEpochError(
+            f"certificate is for epoch {epoch}, committee is epoch {committee.epoch}"
+        )
+    if len(signers) != (committee.size + 7) // 8:
+        raise InvalidQuorumSignatureError(
+            f"signer bitmap has {len(signers)} bytes for a committee of {committee.size}"
+        )
+    indices = _bitmap_indices(signers)
+    if indices and indices[-1] >= committee.size:
+        raise UnknownAuthorityError(
+            f"signer index {indices[-1]} is outside the committee of {committee.size}"
+        )
+    if len(indices) != signatures:
+        raise InvalidQuorumSignatureError(f"{len(indices)} signers but {signatures} signatures")
+    needed = committee.quorum_threshold if threshold is None else threshold
+    if needed < 1:
+        # An empty certificate must never verify, whatever the caller asked for.
+        raise InvalidQuorumSignatureError(f"a stake threshold must be positive, got {needed}")
+    stake = sum(committee.members[i].stake for i in indices)
+    if stake < needed:
+        raise InsufficientStakeError(f"signers hold stake {stake}, {needed} is needed")
+    return indices
+
+
 class Ed25519QuorumSignInfo(AuthorityQuorumSignInfo, tag=0):
     """Signer bitmap (bit i of byte i//8, least significant first, is committee member i;
     exactly ceil(n/8) bytes) and the signers' Ed25519 signatures in index order."""
@@ -130,32 +166,9 @@ class Ed25519QuorumSignInfo(AuthorityQuorumSignInfo, tag=0):
         data_bcs: bytes,
         threshold: int | None = None,
     ) -> None:
-        # Cheap structural checks and the stake sum come before any signature check, so
-        # a forged certificate costs the verifier as little as possible.
-        if self.epoch != committee.epoch:
-            raise WrongEpochError(
-                f"certificate is for epoch {self.epoch}, committee is epoch {committee.epoch}"
-            )
-        if len(self.signers) != (committee.size + 7) // 8:
-            raise InvalidQuorumSignatureError(
-                f"signer bitmap has {len(self.signers)} bytes for a committee of {committee.size}"
-            )
-        indices = self.signer_indices()
-        if indices and indices[-1] >= committee.size:
-            raise UnknownAuthorityError(
-                f"signer index {indices[-1]} is outside the committee of {committee.size}"
-            )
-        if len(indices) != len(self.signatures):
-            raise InvalidQuorumSignatureError(
-                f"{len(indices)} signers but {len(self.signatures)} signatures"
-            )
-        needed = committee.quorum_threshold if threshold is None else threshold
-        if needed < 1:
-            # An empty certificate must never verify, whatever the caller asked for.
-            raise InvalidQuorumSignatureError(f"a stake threshold must be positive, got {needed}")
-        stake = sum(committee.members[i].stake for i in indices)
-        if stake < needed:
-            raise InsufficientStakeError(f"signers hold stake {stake}, {needed} is needed")
+        indices = _checked_signers(
+            committee, self.epoch, self.signers, len(self.signatures), threshold
+        )
         digest = authority_signing_digest(intent, data_bcs, self.epoch)
         for index, signature in zip(indices, self.signatures, strict=True):
             name = committee.members[index].name
@@ -164,4 +177,73 @@ class Ed25519QuorumSignInfo(AuthorityQuorumSignInfo, tag=0):
             except InvalidSignatureError:
                 raise InvalidSignatureError(
                     f"signature of authority {name} (index {index}) is invalid"
+                ) from None
+
+
+class BatchSignature(BcsStruct):
+    """One signer's part of an `Ed25519BatchQuorumSignInfo`: its signature over a batch
+    root, and the proof that the message is a leaf under that root."""
+
+    signature: Ed25519Signature
+    proof: MerkleProof
+
+
+class Ed25519BatchQuorumSignInfo(AuthorityQuorumSignInfo, tag=1):
+    """A quorum of batch signatures (`soma.types.signature_batch`): each signer signed
+    the Merkle root of a batch of messages that holds this one. The signer bitmap is as
+    in `Ed25519QuorumSignInfo`; signatures are in index order, each with its proof."""
+
+    signers: bytes
+    signatures: tuple[BatchSignature, ...]
+
+    @classmethod
+    def from_batch_signatures(
+        cls, committee: Committee, signatures: Iterable[tuple[AuthoritySignInfo, MerkleProof]]
+    ) -> Self:
+        """Assemble already-verified batch signatures (each an authority's signature
+        over a root, and the message's proof under it)."""
+        by_index: dict[int, BatchSignature] = {}
+        for info, proof in signatures:
+            if info.epoch != committee.epoch:
+                raise WrongEpochError(
+                    f"signature from epoch {info.epoch} in a certificate for epoch "
+                    f"{committee.epoch}"
+                )
+            index = committee.index_of(info.authority)
+            if index in by_index:
+                raise DuplicateSignerError(f"authority {info.authority} signed twice")
+            by_index[index] = BatchSignature(info.signature, proof)
+        bitmap = bytearray((committee.size + 7) // 8)
+        for index in by_index:
+            bitmap[index // 8] |= 1 << (index % 8)
+        return cls(committee.epoch, bytes(bitmap), tuple(by_index[i] for i in sorted(by_index)))
+
+    def signer_indices(self) -> list[int]:
+        return _bitmap_indices(self.signers)
+
+    def verify(
+        self,
+        committee: Committee,
+        intent: Intent,
+        data_bcs: bytes,
+        threshold: int | None = None,
+    ) -> None:
+        indices = _checked_signers(
+            committee, self.epoch, self.signers, len(self.signatures), threshold
+        )
+        leaf = batch_leaf(intent, data_bcs)
+        for index, part in zip(indices, self.signatures, strict=True):
+            name = committee.members[index].name
+            try:
+                root = part.proof.root_of(leaf)
+            except InvalidValueError as e:
+                raise InvalidQuorumSignatureError(
+                    f"batch proof of authority {name} (index {index}): {e.message}"
+                ) from None
+            digest = authority_signing_digest(BATCH_INTENT, root, self.epoch)
+            try:
+                Ed25519PublicKey(name).verify(digest, part.signature)
+            except InvalidSignatureError:
+                raise InvalidSignatureError(
+                    f"batch signature of authority {name} (index {index}) is invalid"
                 ) from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 
 #: Allocations between young-generation passes, and passes between older ones.
-THRESHOLDS = (20_000, 20, 20)
+THRESHOLDS = (200_000, 50, 100)
 
 
 def tune_gc() -> None:
