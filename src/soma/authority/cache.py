@@ -138,12 +138,17 @@ class WritebackCache:
         if len(self._dirty) >= self.max_dirty:
             self.flush()
 
-    def flush(self) -> list[TransactionOutputs]:
-        """Write every dirty transaction to the store in one synced batch; returns them."""
+    def flush(self, sync: bool = False) -> list[TransactionOutputs]:
+        """Write every dirty transaction to the store in one batch; returns them.
+
+        Unsynced by default: the outputs survive the process being killed at once, and
+        a power loss can only lose the last flushes whole (the write-ahead log keeps
+        its order), which re-execution from the consensus replay restores. The caller
+        syncs (`AuthorityStore.sync`) before it forgets anything that replay needs."""
         if not self._dirty:
             return []
         flushed = self._dirty
-        self.store.write_outputs(flushed, sync=True)
+        self.store.write_outputs(flushed, sync=sync)
         for object_id, obj in self._dirty_live.items():
             if obj is None:
                 self._clean.pop(object_id, None)

@@ -5,8 +5,10 @@ state and hands it to the ConsensusAdapter; consensus orders it; `handle_commit`
 (the CommitObserver's consumer) turns each commit into ordered transactions with their
 shared versions, recorded in the epoch store; the execution driver runs them through the
 TransactionManager, at most once each, into the write-back cache; flushed outputs are
-durable, their effects are announced, and each commit's state accumulator root is
-stored once all of its transactions have executed.
+readable (and survive a killed process), their effects are announced, and each commit's
+state accumulator root is stored once all of its transactions have executed. The store
+is synced at durability points (`checkpoint`), before the pending entries that could
+re-execute what a power loss undid are forgotten.
 
 On start, everything the epoch store holds as ordered but not executed is queued again
 (already executed ones are skipped by their markers), and consensus replays from the
@@ -19,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 from soma.authority.accumulator import StateAccumulator
@@ -53,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 #: Ordered transactions waiting for execution before consensus output is held back.
 MAX_EXECUTION_BACKLOG = 50_000
+#: Longest time between durability points (`checkpoint`): one fsync per interval
+#: instead of one per flush.
+CHECKPOINT_INTERVAL_S = 0.5
 #: Transactions executed between yields to the event loop.
 EXECUTION_SLICE = 256
 #: How long a submission waits for an input version this validator has not reached.
@@ -132,6 +138,9 @@ class AuthorityState:
         self._effects = NotifyRead[TransactionDigest, TransactionEffects]()
         self._verified: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._unflushed: dict[TransactionDigest, tuple[int, int]] = {}
+        #: Pending keys whose outputs are flushed but maybe not durable yet.
+        self._to_forget: list[tuple[int, int]] = []
+        self._last_checkpoint = time.monotonic()
         # The state accumulator: the running value, the last commit it includes, and
         # for later commits the digests still to execute.
         self._accumulator = StateAccumulator()
@@ -183,6 +192,7 @@ class AuthorityState:
         if self.failure is None:
             self.cache.flush()
             self._advance_accumulator()
+            self.checkpoint()
 
     def _recover(self) -> None:
         epoch = self.epoch
@@ -206,7 +216,10 @@ class AuthorityState:
             else:
                 todo.append(item)
         if done:
-            self.epoch_store.forget_pending(done)
+            # What the store holds may not be on disk yet (written unsynced before a
+            # crash of the process): make it durable before forgetting anything.
+            self._to_forget.extend(done)
+            self.checkpoint()
         if todo:
             logger.info("recovering %d ordered transactions not yet executed", len(todo))
         self.tx_manager.enqueue(todo)
@@ -381,6 +394,8 @@ class AuthorityState:
                     await asyncio.sleep(0)
                 self.cache.flush()
                 self._advance_accumulator()
+                if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+                    self.checkpoint()
                 if len(self.tx_manager) < MAX_EXECUTION_BACKLOG:
                     self._backlog_ok.set()
         except asyncio.CancelledError:
@@ -408,8 +423,8 @@ class AuthorityState:
             self.cache.write(outputs)
             self.executed_count += 1
         elif self.store.executed_effects_digest(digest) is not None:
-            # Durable already (a restart found it): no longer pending.
-            self.epoch_store.forget_pending([item.key])
+            # In the store already (a restart found it): no longer pending, once durable.
+            self._to_forget.append(item.key)
         self.tx_manager.executed(item)
         remaining = self._commit_remaining.get(item.commit_index)
         if remaining is not None:
@@ -417,11 +432,23 @@ class AuthorityState:
 
     def _on_flush(self, flushed: list[TransactionOutputs]) -> None:
         keys = [self._unflushed.pop(o.digest) for o in flushed if o.digest in self._unflushed]
-        self.epoch_store.forget_pending(keys)
+        self._to_forget.extend(keys)
         for outputs in flushed:
             self._effects.notify(outputs.digest, outputs.effects)
         event, self._flushed = self._flushed, asyncio.Event()
         event.set()
+
+    def checkpoint(self) -> None:
+        """A durability point: sync the store, then forget the pending transactions whose
+        outputs it holds. Flushes are unsynced, so until this runs a power loss may undo
+        them, and the pending entries are what re-executes them; forgetting them first
+        could lose a transaction for good."""
+        self._last_checkpoint = time.monotonic()
+        if not self._to_forget:
+            return
+        self.store.sync()
+        keys, self._to_forget = self._to_forget, []
+        self.epoch_store.forget_pending(keys)
 
     def _advance_accumulator(self) -> None:
         while True:

@@ -165,5 +165,9 @@ class AuthorityStore:
             self.add_outputs(batch, item)
         self.db.write(batch, sync=sync)
 
+    def sync(self) -> None:
+        """Make every write so far durable (flushes are written unsynced)."""
+        self.db.sync()
+
     def put_accumulator(self, epoch: int, index: int, state: bytes, *, sync: bool) -> None:
         self.accumulators.put((epoch, index), state, sync=sync)

@@ -110,6 +110,10 @@ class Database:
             raise InvalidBatchError(f"expected a WriteBatch, got {type(batch).__name__}")
         self._engine.write(batch.raw, sync=sync)
 
+    def sync(self) -> None:
+        """Make every write so far durable, synced or not (`Engine.sync`)."""
+        self._engine.sync()
+
     @property
     def closed(self) -> bool:
         return self._engine.closed

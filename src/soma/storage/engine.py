@@ -130,6 +130,11 @@ class Engine(ABC):
         are visible or none is. With `sync=True` the batch is durable on return."""
 
     @abstractmethod
+    def sync(self) -> None:
+        """Make every write so far durable (fsync the write-ahead log): what a synced
+        write does, for a caller that wrote unsynced and now needs a durability point."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the engine's files and locks; idempotent."""
 

@@ -225,6 +225,10 @@ class MemoryEngine(Engine):
             raise closed_error()
         return MemoryBatch(self)
 
+    def sync(self) -> None:
+        if self._closed:
+            raise closed_error()
+
     def write(self, batch: EngineBatch, *, sync: bool) -> None:
         if not isinstance(batch, MemoryBatch) or batch._engine is not self:
             raise foreign_batch_error()

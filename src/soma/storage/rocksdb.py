@@ -270,6 +270,16 @@ class RocksDBEngine(Engine):
                 raise closed_error() from exc
             raise StorageEngineError(f"RocksDB batch write failed: {exc}") from exc
 
+    def sync(self) -> None:
+        if self._closed:
+            raise closed_error()
+        try:
+            self._db.flush_wal(True)
+        except Exception as exc:
+            if self._closed or isinstance(exc, rocksdict.DbClosedError):
+                raise closed_error() from exc
+            raise StorageEngineError(f"RocksDB WAL sync failed: {exc}") from exc
+
     def close(self) -> None:
         if self._closed:
             return
