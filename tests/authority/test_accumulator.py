@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import soma.authority.accumulator as accumulator_module
 from soma.authority.accumulator import (
     LANES,
     STATE_BYTES,
@@ -22,6 +23,7 @@ from soma.authority.accumulator import (
 )
 from soma.types.base import ObjectID
 from soma.types.digests import ObjectDigest
+from soma.types.effects import TransactionEffects
 from soma.types.error import InvalidValueError
 from soma.types.object import ObjectRef
 from soma.types.transaction import (
@@ -205,7 +207,9 @@ def test_any_sequence_of_inserts_and_removes_is_its_net_multiset(
 # --- effects -----------------------------------------------------------------------------
 
 
-def test_apply_effects_follows_the_live_set_through_execution() -> None:
+def test_apply_effects_follows_the_live_set_through_execution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     chain = Chain(coins_per_account=4)
     stored = chain.store.accumulator_at(0, 0)
     assert stored is not None
@@ -236,9 +240,11 @@ def test_apply_effects_follows_the_live_set_through_execution() -> None:
         ),  # too much: fails
     ]
     receipts = []
+    every: list[TransactionEffects] = []
     for step in steps:
         tx = step()
         effects = chain.run(tx).effects
+        every.append(effects)
         acc.apply_effects(effects)
         assert acc == accumulate(chain.store.live_refs())
         if isinstance(tx.data.kind, AddStake):
@@ -246,6 +252,15 @@ def test_apply_effects_follows_the_live_set_through_execution() -> None:
     withdraw = chain.sign(0, WithdrawStake(receipts[0]), chain.ref(gas.object_id))
     acc.apply_effects(chain.run(withdraw).effects)
     assert acc == accumulate(chain.store.live_refs())
+    # All of them at once (as a commit is applied) gives the same accumulator, also
+    # when the running sums are folded in every few elements.
+    batched = StateAccumulator.from_bytes(stored)
+    batched.apply_all([*every, chain.store.get_effects(withdraw.digest())])
+    assert batched == acc
+    monkeypatch.setattr(accumulator_module, "_SUM_LIMIT", 2)
+    folded = StateAccumulator.from_bytes(stored)
+    folded.apply_all([*every, chain.store.get_effects(withdraw.digest())])
+    assert folded == acc
 
 
 def test_effects_changes_pair_old_and_new_refs() -> None:

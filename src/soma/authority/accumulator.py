@@ -34,6 +34,9 @@ LANES = 1024
 LANE_BITS = 16
 STATE_BYTES = LANES * LANE_BITS // 8
 _ELEMENT_TAG = b"soma::StateAccumulator::"
+#: Elements summed before the sums are folded in (each side gets at most one per
+#: change, so a 16-bit carry lane holds them: below 2^16).
+_SUM_LIMIT = 60_000
 _ROOT_TAG = b"soma::StateRoot::"
 
 
@@ -106,6 +109,36 @@ class StateAccumulator:
                 self.remove(removed)
             if inserted is not None:
                 self.insert(inserted)
+
+    def apply_all(self, effects: Iterable[TransactionEffects]) -> None:
+        """`apply_effects` for many transactions at once (a commit's): the elements are
+        summed lane-wise first, with one negation and one masking at the end instead of
+        one per element. Each lane's sum has the zero lane above it for carries, so up
+        to `_SUM_LIMIT` elements add without overflowing into a neighbour."""
+        plus_even = plus_odd = minus_even = minus_odd = 0
+        count = 0
+        for item in effects:
+            for removed, inserted in effects_changes(item):
+                if removed is not None:
+                    x = _element(removed.to_bytes())
+                    minus_even += x & _EVEN
+                    minus_odd += x & _ODD
+                if inserted is not None:
+                    x = _element(inserted.to_bytes())
+                    plus_even += x & _EVEN
+                    plus_odd += x & _ODD
+                count += 1
+                if count >= _SUM_LIMIT:
+                    self._add_sums(plus_even, plus_odd, minus_even, minus_odd)
+                    plus_even = plus_odd = minus_even = minus_odd = 0
+                    count = 0
+        self._add_sums(plus_even, plus_odd, minus_even, minus_odd)
+
+    def _add_sums(self, plus_even: int, plus_odd: int, minus_even: int, minus_odd: int) -> None:
+        neg_even = ((_EVEN - (minus_even & _EVEN)) + _ONES_EVEN) & _EVEN
+        neg_odd = ((_ODD - (minus_odd & _ODD)) + _ONES_ODD) & _ODD
+        self._even = (self._even + (plus_even & _EVEN) + neg_even) & _EVEN
+        self._odd = (self._odd + (plus_odd & _ODD) + neg_odd) & _ODD
 
     def root(self) -> bytes:
         """The 32-byte digest validators compare."""

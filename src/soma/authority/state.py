@@ -459,11 +459,13 @@ class AuthorityState:
             # On a copy, so a failure half-way leaves the accumulator as it was.
             updated = self._accumulator.copy()
             digests = self._commit_digests[index]
+            changes = []
             for digest in digests:
                 effects = self._unaccumulated.get(digest) or self.cache.get_effects(digest)
                 if effects is None:
                     raise SomaError(f"commit {index}: effects of {digest} are missing")
-                updated.apply_effects(effects)
+                changes.append(effects)
+            updated.apply_all(changes)
             self.store.put_accumulator(self.epoch, index, updated.to_bytes(), sync=False)
             self._accumulator = updated
             for digest in digests:
