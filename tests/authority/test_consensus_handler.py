@@ -42,7 +42,7 @@ class Harness:
     def new_handler(self) -> ConsensusHandler:
         return ConsensusHandler(
             self.epoch_store,
-            is_executed=lambda d: d in self.executed,
+            executed_many=lambda ds: [d in self.executed for d in ds],
             live_object=self.chain.store.get_live_object,
             verify=self.verify,
             sink=self.sunk.append,

@@ -17,7 +17,7 @@ kept.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.types.base import ObjectID, SomaAddress
@@ -86,6 +86,13 @@ class WritebackCache:
         return (
             digest in self._dirty_effects or self.store.executed_effects_digest(digest) is not None
         )
+
+    def executed_many(self, digests: Sequence[TransactionDigest]) -> list[bool]:
+        """`is_executed` for many digests, with one store read for those not dirty."""
+        dirty = self._dirty_effects
+        unknown = [d for d in digests if d not in dirty]
+        stored = dict(zip(unknown, self.store.executed.multi_get(unknown), strict=True))
+        return [d in dirty or stored[d] is not None for d in digests]
 
     def get_effects(self, digest: TransactionDigest) -> TransactionEffects | None:
         effects = self._dirty_effects.get(digest)

@@ -59,13 +59,13 @@ class ConsensusHandler:
     def __init__(
         self,
         epoch_store: AuthorityPerEpochStore,
-        is_executed: Callable[[TransactionDigest], bool],
+        executed_many: Callable[[Sequence[TransactionDigest]], list[bool]],
         live_object: Callable[[ObjectID], Object | None],
         verify: Callable[[SignedTransaction], bool],
         sink: Callable[[list[PendingTransaction]], None],
     ) -> None:
         self.epoch_store = epoch_store
-        self._is_executed = is_executed
+        self._executed_many = executed_many
         self._live_object = live_object
         self._verify = verify
         self._sink = sink
@@ -130,10 +130,12 @@ class ConsensusHandler:
     def _fresh(self, candidates: list[SignedTransaction]) -> list[SignedTransaction]:
         if not candidates:
             return []
-        processed = self.epoch_store.processed_many([tx.digest() for tx in candidates])
+        digests = [tx.digest() for tx in candidates]
+        processed = self.epoch_store.processed_many(digests)
+        executed = self._executed_many(digests)
         out = []
-        for tx, done in zip(candidates, processed, strict=True):
-            if done or self._is_executed(tx.digest()):
+        for tx, done, ran in zip(candidates, processed, executed, strict=True):
+            if done or ran:
                 self.dropped_duplicates += 1
                 continue
             out.append(tx)

@@ -29,7 +29,6 @@ from soma.utils.wait import wait_event
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=BcsStruct)
-MAX_REQUEST_BYTES = 1024 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[bytes, bytes]
@@ -44,7 +43,7 @@ class ValidatorService:
         #: The current epoch's AuthorityState (replaced at reconfiguration).
         self._state = state
         self._server = grpc.aio.server(
-            options=channel_options(MAX_RESPONSE_BYTES, max_receive_bytes=MAX_REQUEST_BYTES)
+            options=channel_options(MAX_RESPONSE_BYTES, max_receive_bytes=wire.MAX_REQUEST_BYTES)
         )
         methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             "SubmitTransaction": self._unary(wire.SubmitTransactionRequest, self.submit),

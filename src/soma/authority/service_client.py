@@ -52,7 +52,8 @@ class ValidatorClient:
     def __init__(self, address: str) -> None:
         self.address = address
         self._channel = grpc.aio.insecure_channel(
-            address, options=channel_options(1024 * 1024, max_receive_bytes=MAX_RESPONSE_BYTES)
+            address,
+            options=channel_options(wire.MAX_REQUEST_BYTES, max_receive_bytes=MAX_RESPONSE_BYTES),
         )
 
     async def close(self) -> None:

@@ -34,6 +34,10 @@ MAX_WAIT_MS = 60_000
 MAX_OWNED_OBJECTS = 10_000
 #: Most transactions in one SubmitTransactions call, and digests in one StreamEffects.
 MAX_BATCH = 5_000
+#: Largest request a validator takes (a full batch of transfers is about 1.6 MB).
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+#: What a client puts in one SubmitTransactions call at most (well under the limit).
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 
 class SubmitTransactionRequest(BcsStruct):

@@ -46,7 +46,7 @@ from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects, TransactionEffects
 from soma.types.error import SomaError
 from soma.types.object import Object, ObjectRef
-from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaf
+from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaves
 from soma.types.signature_info import AuthoritySignInfo
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
 from soma.types.transaction import ImmOrOwnedInput, SignedTransaction, TransactionData
@@ -129,7 +129,7 @@ class AuthorityState:
         self.tx_manager = TransactionManager()
         self.handler = ConsensusHandler(
             epoch_store,
-            is_executed=self.cache.is_executed,
+            executed_many=self.cache.executed_many,
             live_object=self.cache.get_live_object,
             verify=self._verify_ordered,
             sink=self._enqueue,
@@ -138,6 +138,8 @@ class AuthorityState:
         self._effects = NotifyRead[TransactionDigest, TransactionEffects]()
         self._verified: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._unflushed: dict[TransactionDigest, tuple[int, int]] = {}
+        #: Digests the handler found not executed, not yet run (no store read needed).
+        self._fresh: set[TransactionDigest] = set()
         #: Pending keys whose outputs are flushed but maybe not durable yet.
         self._to_forget: list[tuple[int, int]] = []
         self._last_checkpoint = time.monotonic()
@@ -335,8 +337,8 @@ class AuthorityState:
     def sign_effects_batch(self, epoch: int, effects: Sequence[bytes]) -> AuthoritySignInfo:
         """One signature over many effects (BCS bytes) executed in `epoch`: over the
         Merkle root of their leaves, in order (`soma.types.signature_batch`)."""
-        leaves = [batch_leaf(TransactionEffects.INTENT, e) for e in effects]
-        return AuthoritySignInfo.create(self.key, epoch, BATCH_INTENT, MerkleTree(leaves).root)
+        tree = MerkleTree(batch_leaves(TransactionEffects.INTENT, effects))
+        return AuthoritySignInfo.create(self.key, epoch, BATCH_INTENT, tree.root)
 
     async def wait_for_signed_effects(self, digest: TransactionDigest) -> SignedTransactionEffects:
         return self.sign_effects(await self.wait_for_effects(digest))
@@ -358,6 +360,7 @@ class AuthorityState:
             # The handler let through only transactions not executed yet.
             digests = tuple(p.transaction.digest() for p in pending)
             self._track_commit(subdag.commit.index, digests, fresh=True)
+            self._fresh.update(digests)
         if self.adapter is not None:
             for item in pending:
                 self.adapter.forget(item.transaction.digest())
@@ -410,7 +413,13 @@ class AuthorityState:
     def _execute(self, item: PendingTransaction) -> None:
         tx = item.transaction
         digest = tx.digest()
-        if not self.cache.is_executed(digest):
+        if digest in self._fresh:
+            # Checked by the handler, and nothing else runs it: skip the store read.
+            self._fresh.discard(digest)
+            fresh = True
+        else:
+            fresh = not self.cache.is_executed(digest)
+        if fresh:
             outputs = execute_transaction(
                 tx,
                 item.shared_version_map(),

@@ -22,7 +22,7 @@ from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
 from soma.types.effects import TransactionEffects
 from soma.types.error import SomaError
-from soma.types.signature_batch import BATCH_INTENT, MerkleProof, MerkleTree, batch_leaf
+from soma.types.signature_batch import BATCH_INTENT, MerkleProof, MerkleTree, batch_leaves
 from soma.types.signature_info import AuthoritySignInfo
 from soma.types.transaction import SignedTransaction
 
@@ -107,8 +107,16 @@ class SubmitBatcher(_Batcher):
         return len(self._queue)
 
     def _send_batch(self) -> Coroutine[Any, Any, None]:
-        batch = self._queue[: self.max_batch]
-        del self._queue[: self.max_batch]
+        # Up to max_batch transactions and MAX_BATCH_BYTES (always at least one).
+        size = 0
+        taken = 0
+        for tx, _ in self._queue[: self.max_batch]:
+            size += len(tx.to_bytes())
+            if taken and size > wire.MAX_BATCH_BYTES:
+                break
+            taken += 1
+        batch = self._queue[:taken]
+        del self._queue[:taken]
         return self._call(batch)
 
     async def _call(
@@ -244,8 +252,9 @@ class EffectsWatcher(_Batcher):
             raise ValidatorCallError(f"{self.client.address}: effects signed by another validator")
         if not message.items:
             return []
-        leaves = [batch_leaf(TransactionEffects.INTENT, i.effects) for i in message.items]
-        tree = MerkleTree(leaves)
+        tree = MerkleTree(
+            batch_leaves(TransactionEffects.INTENT, [i.effects for i in message.items])
+        )
         try:
             signature.verify(self.committee, BATCH_INTENT, tree.root)
         except SomaError as e:

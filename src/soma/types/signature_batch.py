@@ -9,11 +9,15 @@ transaction still stands alone: the effects, and for each signer its signature o
 root plus the proof that the effects are a leaf under it.
 
 Hashes (Blake2b-256, domain-separated so a leaf can never pass for an inner node):
-- leaf = H("soma::BatchLeaf::" || intent || BCS(message)): the intent binds the scope
-  the message is signed as, so effects can never be taken for another kind of message;
+- leaf = H("soma::BatchLeaf::" || index as u32 LE || intent || BCS(message)): the
+  intent binds the scope the message is signed as, so effects can never be taken for
+  another kind of message, and the index binds its position;
 - node = H("soma::BatchNode::" || left || right);
 - a level with an odd number of nodes carries its last node up unchanged (no
-  duplication, so no two different batches share a root by repeating a leaf).
+  duplication, so no two different batches share a root by repeating a leaf);
+- root = H("soma::BatchRoot::" || count as u32 LE || top node): the count is bound too.
+With position and count both hashed in, a proof has exactly one valid encoding (a
+certificate cannot be re-encoded with another index or count and still verify).
 The signed value is the root under the `SIGNED_BATCH` intent scope, with the epoch, as
 every authority signature (`authority_signing_digest`).
 """
@@ -29,14 +33,24 @@ from soma.types.intent import Intent, IntentScope
 
 _LEAF_TAG = b"soma::BatchLeaf::"
 _NODE_TAG = b"soma::BatchNode::"
+_ROOT_TAG = b"soma::BatchRoot::"
 #: Most messages under one root (a proof then has at most 20 siblings).
 MAX_BATCH_LEAVES = 1 << 20
 #: What a batch signature is signed as.
 BATCH_INTENT = Intent.soma(IntentScope.SIGNED_BATCH)
 
 
-def batch_leaf(intent: Intent, message_bcs: bytes) -> bytes:
-    return blake2b256(_LEAF_TAG + intent.to_bytes() + message_bcs)
+def batch_leaf(index: int, intent: Intent, message_bcs: bytes) -> bytes:
+    """The leaf of the message at `index` of a batch."""
+    return blake2b256(_LEAF_TAG + index.to_bytes(4, "little") + intent.to_bytes() + message_bcs)
+
+
+def batch_leaves(intent: Intent, messages: Sequence[bytes]) -> list[bytes]:
+    return [batch_leaf(i, intent, m) for i, m in enumerate(messages)]
+
+
+def _root(count: int, top: bytes) -> bytes:
+    return blake2b256(_ROOT_TAG + count.to_bytes(4, "little") + top)
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -52,8 +66,8 @@ class MerkleProof(BcsStruct):
     siblings: tuple[Bytes32, ...]
 
     def root_of(self, leaf: bytes) -> bytes:
-        """The root this proof leads to from `leaf`; raises if the proof is malformed
-        (wrong number of siblings for the position)."""
+        """The root this proof leads to from `leaf` (made with this proof's index);
+        raises if the proof is malformed (wrong number of siblings for the position)."""
         if not 0 <= self.index < self.count <= MAX_BATCH_LEAVES:
             raise InvalidValueError(f"leaf {self.index} of a batch of {self.count}")
         node = leaf
@@ -74,11 +88,12 @@ class MerkleProof(BcsStruct):
             width = (width + 1) // 2
         if used != len(siblings):
             raise InvalidValueError("the batch proof is too long")
-        return node
+        return _root(self.count, node)
 
 
 class MerkleTree:
-    """All levels of the tree over `leaves`, for the root and each leaf's proof."""
+    """All levels of the tree over `leaves` (from `batch_leaves`), for the root and
+    each leaf's proof."""
 
     __slots__ = ("_levels",)
 
@@ -96,7 +111,7 @@ class MerkleTree:
 
     @property
     def root(self) -> bytes:
-        return self._levels[-1][0]
+        return _root(len(self._levels[0]), self._levels[-1][0])
 
     def __len__(self) -> int:
         return len(self._levels[0])

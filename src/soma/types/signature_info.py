@@ -231,11 +231,10 @@ class Ed25519BatchQuorumSignInfo(AuthorityQuorumSignInfo, tag=1):
         indices = _checked_signers(
             committee, self.epoch, self.signers, len(self.signatures), threshold
         )
-        leaf = batch_leaf(intent, data_bcs)
         for index, part in zip(indices, self.signatures, strict=True):
             name = committee.members[index].name
             try:
-                root = part.proof.root_of(leaf)
+                root = part.proof.root_of(batch_leaf(part.proof.index, intent, data_bcs))
             except InvalidValueError as e:
                 raise InvalidQuorumSignatureError(
                     f"batch proof of authority {name} (index {index}): {e.message}"
