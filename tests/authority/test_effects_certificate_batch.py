@@ -24,7 +24,7 @@ from soma.types.error import (
     UnknownAuthorityError,
     WrongEpochError,
 )
-from soma.types.signature_batch import BATCH_INTENT, MerkleProof, MerkleTree, batch_leaf
+from soma.types.signature_batch import BATCH_INTENT, MerkleProof, MerkleTree, batch_leaves
 from soma.types.signature_info import AuthoritySignInfo, Ed25519BatchQuorumSignInfo
 from tests.types.conftest import KeyedCommittee, build_committee, seed
 
@@ -71,7 +71,7 @@ def streamed(kc: KeyedCommittee, member: int, effects: bytes, epoch: int | None 
         for n in range(member + 2)
     ]
     items = [*filler[:member], effects, *filler[member:]]
-    tree = MerkleTree([batch_leaf(TransactionEffects.INTENT, e) for e in items])
+    tree = MerkleTree(batch_leaves(TransactionEffects.INTENT, items))
     signature = AuthoritySignInfo.create(
         kc.keys[member], kc.epoch if epoch is None else epoch, BATCH_INTENT, tree.root
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 
 import pytest
 
@@ -18,14 +18,16 @@ from soma.authority.service_client import RemoteError, ValidatorCallError, Valid
 from soma.authority.state import AuthorityState
 from soma.rpc import quorum_driver
 from soma.rpc.quorum_driver import QuorumDriver, QuorumTimeoutError, QuorumUnreachableError
+from soma.rpc.validator_batcher import SubmitBatcher
 from soma.types.crypto import Ed25519Signature
 from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects, TransactionEffects
 from soma.types.error import SomaError
-from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaf
+from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaves
 from soma.types.signature_info import AuthoritySignInfo, Ed25519BatchQuorumSignInfo
-from soma.types.transaction import SignedTransaction, TransferCoin
+from soma.types.transaction import PayCoins, SignedTransaction, TransactionData, TransferCoin
 from tests.authority.network import TestNetwork
+from tests.types.conftest import account_key, address, object_ref
 
 #: Liveness bound of every wait here (never a performance assertion).
 LIVENESS_S = 60.0
@@ -55,6 +57,10 @@ class Proxy:
         self.fail_submit = False
         self.withhold = False
         self.stream_fault: str | None = None
+        #: Streams wait for this before asking the validator (None: they do not wait).
+        self.stream_gate: asyncio.Event | None = None
+        #: Called when a refusal is answered.
+        self.on_refuse: Callable[[], None] | None = None
 
     def digests(self) -> list[TransactionDigest]:
         return [d for call in self.submitted for d in call]
@@ -69,6 +75,8 @@ class Proxy:
         if self.fail_submit:
             raise ValidatorCallError(f"{self.address}: injected call failure")
         if self.refuse is not None:
+            if self.on_refuse is not None:
+                self.on_refuse()
             refusal = wire.SubmitRefusal(self.refuse, f"injected refusal by {self.index}")
             return [wire.SubmitOutcome(tx.digest(), refusal) for tx in transactions]
         if self.withhold:
@@ -84,6 +92,8 @@ class Proxy:
             raise ValidatorCallError(f"{self.address}: injected stream failure")
         if fault == "end_once" and self.streams == 1:
             return
+        if self.stream_gate is not None:
+            await self.stream_gate.wait()
         inner = self.inner.stream_effects(digests, timeout_s)
         try:
             async for message in inner:
@@ -99,7 +109,7 @@ class Proxy:
             signature = dataclasses.replace(signature, signature=Ed25519Signature(bytes(raw)))
         elif fault == "other_signer":
             other = self.net.validators[(self.index + 1) % self.net.size].keys.authority
-            leaves = [batch_leaf(TransactionEffects.INTENT, i.effects) for i in message.items]
+            leaves = batch_leaves(TransactionEffects.INTENT, [i.effects for i in message.items])
             root = MerkleTree(leaves).root
             signature = AuthoritySignInfo.create(other, signature.epoch, BATCH_INTENT, root)
         elif fault == "altered_effects":
@@ -265,6 +275,30 @@ async def test_a_refusal_by_every_validator_is_final_after_f_plus_1(driven: Driv
     assert [len(x.digests()) for x in driven.proxies] == [1, 1, 0, 0]
 
 
+async def test_refusals_after_an_acceptance_are_not_final(
+    driven: Driven, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validator 0 accepts (and passes the transaction on to consensus); no certificate
+    can form yet (effects are held back), so after RESUBMIT_AFTER_S validators 1 and 2
+    are asked too, and refuse for the same transient reason. The transaction is in
+    consensus and executes: the driver should still certify it, not report a refusal."""
+    monkeypatch.setattr(quorum_driver, "RESUBMIT_AFTER_S", 0.05)
+    p = driven.proxies
+    gate = asyncio.Event()
+    for proxy in p:
+        proxy.stream_gate = gate
+    p[1].refuse = p[2].refuse = "CONSENSUS_OVERLOADED"
+    # Effects flow once the second refusal is answered (the driver has both by then).
+    p[2].on_refuse = gate.set
+    tx = driven.transfer(15)
+    try:
+        certificate = await driven.execute(tx)
+    finally:
+        gate.set()
+        await driven.net.wait_all_executed(tx.digest())  # it executes either way
+    driven.check(certificate, tx)
+
+
 async def test_refusals_for_different_reasons_everywhere_are_unreachable(
     driven: Driven,
 ) -> None:
@@ -396,6 +430,67 @@ async def test_rotation_spreads_submissions(driven: Driven) -> None:
         driven.check(await driven.execute(tx), tx)
     for index, proxy in enumerate(driven.proxies):
         assert proxy.digests() == [txs[index].digest(), txs[index + 4].digest()]
+
+
+class Recorder:
+    """A client that accepts everything and records each SubmitTransactions call."""
+
+    address = "recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[list[SignedTransaction]] = []
+
+    async def submit_transactions(
+        self, transactions: Sequence[SignedTransaction], timeout_s: float = 10.0
+    ) -> list[wire.SubmitOutcome]:
+        self.calls.append(list(transactions))
+        return [wire.SubmitOutcome(tx.digest(), None) for tx in transactions]
+
+
+def payment(account: int, recipients: int) -> SignedTransaction:
+    """A (large) payment to `recipients` addresses: only its size matters here."""
+    key = account_key(account)
+    gas = object_ref(account)
+    to = tuple(address(i % 50) for i in range(recipients))
+    data = TransactionData(PayCoins((gas,), (1,) * recipients, to), key.address, gas, 10**6, None)
+    return SignedTransaction.sign(data, key)
+
+
+async def test_submit_batches_are_cut_by_count_and_by_bytes() -> None:
+    small = [payment(i, 1) for i in range(25)]
+    recorder = Recorder()
+    batcher = SubmitBatcher(recorder, max_batch=10)  # type: ignore[arg-type]
+    try:
+        futures = [batcher.submit(tx) for tx in small]
+        async with asyncio.timeout(LIVENESS_S):
+            outcomes = await asyncio.gather(*futures)
+    finally:
+        await batcher.close()
+    assert [o.digest for o in outcomes] == [tx.digest() for tx in small]
+    assert [len(call) for call in recorder.calls] == [10, 10, 5]
+    assert [tx for call in recorder.calls for tx in call] == small
+
+    # About 80 kB each: 60 of them are more than MAX_BATCH_BYTES together.
+    large = [payment(i, 2_000) for i in range(60)]
+    assert sum(len(tx.to_bytes()) for tx in large) > wire.MAX_BATCH_BYTES
+    # One alone is larger than MAX_BATCH_BYTES: it still goes, in a call of its own.
+    huge = payment(99, wire.MAX_BATCH_BYTES // 40 + 1000)
+    assert len(huge.to_bytes()) > wire.MAX_BATCH_BYTES
+    everything = [*large, huge, *large[:3]]
+    recorder = Recorder()
+    batcher = SubmitBatcher(recorder)  # type: ignore[arg-type]
+    try:
+        futures = [batcher.submit(tx) for tx in everything]
+        async with asyncio.timeout(LIVENESS_S):
+            await asyncio.gather(*futures)
+    finally:
+        await batcher.close()
+    assert [tx for call in recorder.calls for tx in call] == everything
+    assert len(recorder.calls) >= 3
+    assert [huge] in recorder.calls
+    for call in recorder.calls:
+        if call != [huge]:
+            assert sum(len(tx.to_bytes()) for tx in call) <= wire.MAX_BATCH_BYTES
 
 
 # --- construction and close --------------------------------------------------------------------

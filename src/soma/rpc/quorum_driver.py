@@ -181,7 +181,9 @@ class _Execution:
                 code = outcome.refusal.code
                 self.refusals[code] += committee.stake_of(name)
                 self.messages[code] = outcome.refusal.message
-                if self.refusals[code] >= committee.validity_threshold:
+                # Final only while nobody accepted it: once one validator has offered
+                # it to consensus, it may execute whatever later ones say.
+                if not accepted and self.refusals[code] >= committee.validity_threshold:
                     self._finish(RemoteError(code, self.messages[code]))
                     return
                 continue

@@ -136,6 +136,13 @@ class SubmitBatcher(_Batcher):
             for _, future in batch:
                 future.cancel()
             raise
+        except Exception as e:  # a bug here must fail the callers, not strand them
+            logger.exception("submitting to %s failed", self.client.address)
+            failure = ValidatorCallError(f"{self.client.address}: submission failed: {e}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
@@ -228,6 +235,9 @@ class EffectsWatcher(_Batcher):
                 for future in futures:
                     future.cancel()
             raise
+        except Exception as e:  # a bug here must fail the callers, not strand them
+            logger.exception("effects stream from %s failed", self.client.address)
+            error = ValidatorCallError(f"{self.client.address}: effects stream failed: {e}")
         finally:
             with contextlib.suppress(Exception):
                 await stream.aclose()
