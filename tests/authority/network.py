@@ -152,6 +152,7 @@ class TestNetwork:
             v.consensus_store,
             state.handle_commit,
             last_processed_commit=state.last_consensus_commit(),
+            block_listener=state.preparer.add_blocks,
         )
         await state.start(consensus.transaction_client)
         await consensus.start()

@@ -76,13 +76,14 @@ class ConsensusAdapter:
     def pending(self) -> int:
         return len(self._pending)
 
-    def submit(self, transaction: SignedTransaction) -> None:
-        """Offer `transaction` (already validated) to consensus; returns at once."""
+    def submit(self, transaction: SignedTransaction) -> bytes | None:
+        """Offer `transaction` (already validated) to consensus; returns at once, with
+        the bytes that go into a block (None if it was waiting already)."""
         if self._closed:
             raise AuthorityStoppedError("the authority is shutting down")
         digest = transaction.digest()
         if digest in self._pending:
-            return
+            return None
         raw = UserTransaction(transaction).to_bytes()
         if len(raw) > self.max_transaction_bytes:
             raise TransactionTooLargeError(
@@ -96,6 +97,7 @@ class ConsensusAdapter:
         self._pending[digest] = raw
         self._unsent.append(digest)
         self._wake.set()
+        return raw
 
     async def _run(self) -> None:
         while True:

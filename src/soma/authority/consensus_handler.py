@@ -63,12 +63,16 @@ class ConsensusHandler:
         live_object: Callable[[ObjectID], Object | None],
         verify: Callable[[SignedTransaction], bool],
         sink: Callable[[list[PendingTransaction]], None],
+        prepared: Callable[[bytes], SignedTransaction | None] = lambda raw: None,
     ) -> None:
+        """`prepared(raw)` gives the transaction of block bytes `raw` if it was decoded
+        and verified already (`TransactionPreparer.take`), else None."""
         self.epoch_store = epoch_store
         self._executed_many = executed_many
         self._live_object = live_object
         self._verify = verify
         self._sink = sink
+        self._prepared = prepared
         self.dropped_invalid = 0
         self.dropped_duplicates = 0
 
@@ -94,6 +98,15 @@ class ConsensusHandler:
         seen: set[TransactionDigest] = set()
         for block in subdag.blocks:
             for raw in block.transactions:
+                prepared = self._prepared(raw)
+                if prepared is not None:  # decoded and verified ahead of the commit
+                    digest = prepared.digest()
+                    if digest in seen:
+                        self.dropped_duplicates += 1
+                    else:
+                        seen.add(digest)
+                        out.append(prepared)
+                    continue
                 try:
                     entry = ConsensusTransaction.from_bytes(raw)
                 except SomaError as e:

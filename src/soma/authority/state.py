@@ -38,6 +38,7 @@ from soma.authority.errors import (
 from soma.authority.execution.executor import execute_transaction
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.authority.transaction_manager import TransactionManager
+from soma.authority.transaction_preparer import TransactionPreparer
 from soma.authority.validation import check_inputs, check_signature_and_expiry
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.consensus.commit import CommittedSubDag
@@ -127,12 +128,16 @@ class AuthorityState:
         self.cache = cache if cache is not None else WritebackCache(store)
         self.cache.on_flush = self._on_flush
         self.tx_manager = TransactionManager()
+        #: Decodes and checks peer blocks' transactions before their commit (its
+        #: `add_blocks` is the ConsensusAuthority's block listener).
+        self.preparer = TransactionPreparer(self._verify_ordered)
         self.handler = ConsensusHandler(
             epoch_store,
             executed_many=self.cache.executed_many,
             live_object=self.cache.get_live_object,
             verify=self._verify_ordered,
             sink=self._enqueue,
+            prepared=self.preparer.take,
         )
         self.adapter: ConsensusAdapter | None = None
         self._effects = NotifyRead[TransactionDigest, TransactionEffects]()
@@ -173,6 +178,7 @@ class AuthorityState:
         `consensus` (a ConsensusAuthority's TransactionClient) takes submissions; without
         one this authority executes what it is given but accepts no submissions."""
         self._recover()
+        self.preparer.start()
         if consensus is not None:
             self.adapter = ConsensusAdapter(consensus, self.epoch_store.is_processed)
             self.adapter.start()
@@ -181,6 +187,7 @@ class AuthorityState:
 
     async def stop(self) -> None:
         self.accepting = False
+        await self.preparer.close()
         if self.adapter is not None:
             await self.adapter.close()
         if self._driver is not None:
@@ -267,7 +274,7 @@ class AuthorityState:
                     raise
         if self.adapter is None:
             raise AuthorityStoppedError("this authority takes no submissions")
-        self.adapter.submit(tx)
+        self._offer(tx)
         return tx.digest()
 
     def submit_now(self, tx: SignedTransaction) -> bool:
@@ -288,8 +295,14 @@ class AuthorityState:
             if _may_appear_later(e, tx, self.cache):
                 return False
             raise
-        self.adapter.submit(tx)
+        self._offer(tx)
         return True
+
+    def _offer(self, tx: SignedTransaction) -> None:
+        assert self.adapter is not None
+        raw = self.adapter.submit(tx)
+        if raw is not None:  # verified here: its commit need not decode or check it again
+            self.preparer.add_verified(raw, tx)
 
     def _remember_verified(self, tx: SignedTransaction) -> None:
         self._verified[_verified_key(tx)] = None

@@ -19,7 +19,7 @@ import collections
 import dataclasses
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from soma.consensus.amnesia_guard import recover_last_own_block
 from soma.consensus.commit_observer import CommitConsumer, CommitObserver
@@ -37,6 +37,7 @@ from soma.consensus.store import ConsensusStore
 from soma.consensus.transaction import TransactionQueue
 from soma.consensus.transaction_client import TransactionClient
 from soma.types.committee import Committee
+from soma.types.consensus.block import SignedBlock
 from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
 from soma.utils.wait import wait_event
 
@@ -79,10 +80,14 @@ class ConsensusAuthority:
         consumer: CommitConsumer,
         last_processed_commit: int = 0,
         on_fatal: Callable[[BaseException], None] | None = None,
+        block_listener: Callable[[Sequence[SignedBlock]], None] | None = None,
     ) -> None:
         """`on_fatal` is called if a task of this instance fails (a bug): the node
         should then stop, and be restarted from its store, rather than run on half-dead.
+        `block_listener` sees every verified peer block before it joins the DAG
+        (`ConsensusProtocol.block_listener`); it must not block.
         """
+        self._block_listener = block_listener
         self.config = config
         self._store = store
         self._on_fatal = on_fatal
@@ -146,6 +151,7 @@ class ConsensusAuthority:
             # memory) the blocks we would fetch: catch up on commits instead.
             commit_sync_lag=max(1, min(LAG_THRESHOLD, config.parameters.gc_depth // 2)),
         )
+        protocol.block_listener = self._block_listener
         self._protocol = protocol
         self._observer = CommitObserver(protocol.dag, self._consumer, self._last_processed_commit)
         # On every start, not only with an empty store: a store restored from an old

@@ -19,7 +19,7 @@ import collections
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from soma.consensus.commit_vote_monitor import CommitVoteMonitor
 from soma.consensus.committer.status import LeaderStatus
@@ -76,6 +76,10 @@ class ConsensusProtocol:
         beyond ours, stop fetching missing blocks (a commit syncer brings us certified
         commits instead). None, as in the simulator, which has no commit syncer: always
         fetch."""
+        #: Called with the peer blocks that passed verification, before they join the
+        #: DAG: the layer above prepares their transactions (decoding, signature checks)
+        #: while consensus orders them, off the path from commit to execution.
+        self.block_listener: Callable[[Sequence[SignedBlock]], None] | None = None
         self.context = context
         self.dag = DagState(context, store)
         self.core = Core(context, self.dag, key, transactions, now_ms, round_robin_schedule)
@@ -203,6 +207,8 @@ class ConsensusProtocol:
                 self.core.raise_proposal_floor(block.round)
         if verified:
             self.commit_votes.observe(verified)
+            if self.block_listener is not None:
+                self.block_listener(verified)
             self._apply(self.core.add_blocks(verified, now_ms), sender, now_ms, out)
 
     def answer_fetch(

@@ -123,6 +123,7 @@ class SomaNode:
             state.handle_commit,
             last_processed_commit=state.last_consensus_commit(),
             on_fatal=self._fatal,
+            block_listener=state.preparer.add_blocks,
         )
         await state.start(consensus.transaction_client)
         await consensus.start()

@@ -29,7 +29,7 @@ from soma.types.transaction import SignedTransaction
 logger = logging.getLogger(__name__)
 
 #: How long a batcher waits for more requests after the first (seconds).
-LINGER_S = 0.002
+LINGER_S = 0.02
 #: Longest one effects stream stays open; digests still missing are asked for again.
 STREAM_TIMEOUT_S = 20.0
 #: Timeout of one SubmitTransactions call (a validator may wait INPUT_WAIT_S for inputs).
