@@ -47,7 +47,8 @@ def intent_id(intent: Intent) -> str:
 
 
 def test_scope_tags_are_the_wire_values() -> None:
-    assert [int(s) for s in SCOPES] == list(range(9))
+    assert [int(s) for s in SCOPES] == list(range(10))
+    assert IntentScope.SIGNED_BATCH == 9
     assert IntentScope.TRANSACTION_DATA == 0
     assert IntentScope.TRANSACTION_EFFECTS == 1
     assert IntentScope.CONSENSUS_BLOCK == 6
@@ -114,7 +115,7 @@ def accepted_under(check: Callable[[Intent], None], signed_as: Intent) -> list[s
 @pytest.mark.parametrize("signed_as", ALL_INTENTS, ids=intent_id)
 def test_user_signature_never_verifies_under_another_intent(signed_as: Intent) -> None:
     sig = UserSignature.create(account_key(0), signed_as, VALUE)
-    assert len(ALL_INTENTS) == len(SCOPES) * len(APPS) == 18
+    assert len(ALL_INTENTS) == len(SCOPES) * len(APPS) == 20
     assert accepted_under(lambda i: sig.verify(i, VALUE), signed_as) == []
 
 

@@ -2,8 +2,9 @@
 
 A fresh network (`soma genesis` in a temporary directory) runs as N `soma node`
 processes on loopback. Every account sends transfers in a closed loop through the
-validators' submit path (the QuorumDriver: submit to every validator, wait for an
-effects certificate). Latency is submit to certificate, at the sender.
+validators' submit path (the QuorumDriver: each transfer submitted to one validator,
+calls batched per validator, the effects of every validator streamed back until an
+effects certificate forms). Latency is submit to certificate, at the sender.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class TransfersBenchError(SomaError):
 class TransfersBenchConfig:
     validators: int = 4
     duration_s: float = 30.0
-    accounts: int = 200
+    #: Senders in the closed loop: enough in flight to keep the validators busy
+    #: (latency is about accounts / throughput once they are).
+    accounts: int = 1_000
 
     def __post_init__(self) -> None:
         if not 1 <= self.validators <= 50:

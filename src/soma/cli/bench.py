@@ -375,7 +375,7 @@ def transfers(
     duration: Annotated[float, typer.Option("--duration", help="Seconds of load.")] = 30.0,
     accounts: Annotated[
         int, typer.Option("--accounts", help="Accounts sending transfers in a closed loop.")
-    ] = 200,
+    ] = 1_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Coin transfers through a local network of VALIDATORS processes: throughput,
