@@ -90,6 +90,7 @@ async def _drive(
     latency = LatencyRecorder()
     counts = {"done": 0, "failed": 0}
     errors: dict[str, int] = {}
+    first_commit = (await gateway.status()).latest_commit
     start = time.monotonic()
     deadline = start + config.duration_s
 
@@ -140,6 +141,7 @@ async def _drive(
     finally:
         reporter.cancel()
     elapsed = time.monotonic() - start
+    commits = (await gateway.status()).latest_commit - first_commit
     return {
         "validators": config.validators,
         "accounts": config.accounts,
@@ -149,4 +151,6 @@ async def _drive(
         "latency_ms": latency.percentiles(),
         "failed": counts["failed"],
         "errors": errors,
+        "commits": commits,
+        "transfers_per_commit": round(counts["done"] / commits, 1) if commits else None,
     }
