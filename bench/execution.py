@@ -10,7 +10,9 @@ Measured, in CPU seconds of this process (`time.process_time`), per transfer:
 - order+execute+store: the consensus handler (decode, dedup, shared versions, the epoch
   store batch), the transaction manager, execution, the write-back cache and its
   synced RocksDB flush, and the state accumulator;
-- sign effects: one Ed25519 signature over the effects (what a validator returns).
+- sign effects: what a validator returns to clients, a batch signature over the
+  commit's effects (the Merkle root of their leaves, one Ed25519 signature), as the
+  StreamEffects service sends them.
 
 Ordering by consensus itself (blocks, network) is excluded: `soma bench consensus`
 measures it.
@@ -101,18 +103,22 @@ async def run(transfers: int, accounts: int, per_commit: int) -> dict[str, objec
             while state.accumulated_commit < subdag.index:
                 await asyncio.sleep(0)
             t3 = time.process_time()
+            batch = []
             for tx, s in zip(txs, senders, strict=True):
                 effects = state.get_effects(tx.digest())
                 assert effects is not None and effects.status.is_success(), effects
-                state.sign_effects(effects)
+                batch.append(effects.to_bytes())
                 new_gas = effects.gas_object()
                 assert new_gas is not None
                 gas[s] = new_gas
+            # Reading the effects back above is the bench's work, not the validator's.
+            t3b = time.process_time()
+            state.sign_effects_batch(state.epoch, batch)
             t4 = time.process_time()
             cpu["sign_tx_client_side"] += t1 - t0
             cpu["validate"] += t2 - t1
             cpu["order_execute_store"] += t3 - t2
-            cpu["sign_effects"] += t4 - t3
+            cpu["sign_effects"] += t4 - t3b
             done += count
         wall = time.perf_counter() - wall
         await state.stop()
