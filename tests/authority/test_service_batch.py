@@ -394,3 +394,36 @@ async def test_garbage_requests_are_invalid_arguments(served: Served) -> None:
     assert (await served.clients[0].get_status()).latest_commit >= 0
     done = await executed(served, served.transfer(14))
     assert streamed_digests(await collect(served.clients[0], [done], LIVENESS_S)) == [done]
+
+
+def test_effects_messages_are_cut_at_the_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many effects became durable together, no stream message exceeds the
+    budget (beyond one item), and each carries its own batch signature over its items."""
+    from soma.authority import service as service_module
+    from soma.consensus.local_committee import generate_committee
+    from soma.types.transaction import SplitCoin
+    from tests.authority.helpers import Chain
+
+    chain = Chain(coins_per_account=4)
+    effects = []
+    for account in range(3):
+        coin, gas = chain.coins(account)[:2]
+        effects.append(chain.run(chain.sign(account, SplitCoin(coin, (1, 2, 3)), gas)).effects)
+    committee, keys = generate_committee(4, seed=1)
+    budget = len(effects[0].to_bytes()) + 10
+    monkeypatch.setattr(wire, "MAX_EFFECTS_MESSAGE_BYTES", budget)
+
+    class Signer:
+        def sign_effects_batch(self, epoch: int, batch: Sequence[bytes]) -> object:
+            return AuthorityState.sign_effects_batch(self, epoch, batch)  # type: ignore[arg-type]
+
+        key = keys[0].authority
+
+    messages = list(service_module._effects_messages(Signer(), effects))  # type: ignore[arg-type]
+    assert [len(m.items) for m in messages] == [1, 1, 1]
+    assert [i.effects for m in messages for i in m.items] == [e.to_bytes() for e in effects]
+    for message in messages:
+        tree = MerkleTree(
+            batch_leaves(TransactionEffects.INTENT, [i.effects for i in message.items])
+        )
+        message.signature.verify(committee, BATCH_INTENT, tree.root)

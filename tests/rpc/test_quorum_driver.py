@@ -197,7 +197,7 @@ async def _serve(accounts: int) -> AsyncIterator[Driven]:
 
 @pytest.fixture
 async def driven() -> AsyncIterator[Driven]:
-    async for value in _serve(accounts=16):
+    async for value in _serve(accounts=18):
         yield value
 
 
@@ -507,3 +507,32 @@ async def test_a_closed_driver_refuses_work(driven: Driven) -> None:
     await driven.driver.close()
     with pytest.raises(ValidatorCallError):
         await driven.execute(driven.transfer(14))
+
+
+async def test_a_lying_acceptance_does_not_hide_a_stateless_refusal(driven: Driven) -> None:
+    """Validator 0 (first in the rotation) says it accepted a transaction that is not
+    signed by its sender, and withholds it; the honest ones refuse it for a reason every
+    handler drops it for too. The refusal is final at f+1 stake: no timeout."""
+    driven.proxies[0].withhold = True
+    tx = driven.transfer(16)
+    forged = SignedTransaction.sign(tx.data, account_key(99))
+    with pytest.raises(RemoteError) as raised:
+        await driven.execute(forged, timeout_s=LIVENESS_S)
+    assert raised.value.remote_code in quorum_driver.STATELESS_REFUSALS
+
+
+async def test_a_quorum_refusal_after_an_acceptance_is_reported_after_a_grace(
+    driven: Driven, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validator 0 accepts and withholds; the other three refuse for one (stateful)
+    reason. Once all were asked and a further interval passed without effects, the
+    refusal is reported instead of waiting out the whole timeout."""
+    monkeypatch.setattr(quorum_driver, "RESUBMIT_AFTER_S", 0.05)
+    monkeypatch.setattr(quorum_driver, "REFUSAL_GRACE_S", 0.05)
+    driven.proxies[0].withhold = True
+    for proxy in driven.proxies[1:]:
+        proxy.refuse = "CONSENSUS_OVERLOADED"
+    with pytest.raises(RemoteError) as raised:
+        await driven.execute(driven.transfer(17), timeout_s=LIVENESS_S)
+    assert raised.value.remote_code == "CONSENSUS_OVERLOADED"
+    assert "may still execute" in raised.value.message

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[bytes, bytes]
 
 
+#: Transactions checked between yields to the event loop in one SubmitTransactions.
+SUBMIT_SLICE = 64
+
+
 class BatchTooLargeError(SomaError):
     code = "BATCH_TOO_LARGE"
 
@@ -99,7 +103,9 @@ class ValidatorService:
         state = self._state()
         outcomes: list[wire.SubmitOutcome | None] = []
         waiting: list[tuple[int, SignedTransaction]] = []
-        for raw in request.transactions:
+        for position, raw in enumerate(request.transactions):
+            if position and position % SUBMIT_SLICE == 0:
+                await asyncio.sleep(0)  # consensus shares this event loop
             try:
                 tx = SignedTransaction.from_bytes(raw)
             except SomaError as e:
@@ -235,8 +241,24 @@ def _effects_messages(
     for effects in batch:
         by_epoch.setdefault(effects.executed_epoch, []).append(effects)
     for epoch, group in by_epoch.items():
-        items = tuple(wire.EffectsItem(e.transaction_digest, e.to_bytes()) for e in group)
-        yield wire.EffectsBatch(state.sign_effects_batch(epoch, [i.effects for i in items]), items)
+        items: list[wire.EffectsItem] = []
+        size = 0
+        for effects in group:
+            raw = effects.to_bytes()
+            if items and size + len(raw) > wire.MAX_EFFECTS_MESSAGE_BYTES:
+                yield _signed_batch(state, epoch, items)
+                items, size = [], 0
+            items.append(wire.EffectsItem(effects.transaction_digest, raw))
+            size += len(raw) + 40
+        if items:
+            yield _signed_batch(state, epoch, items)
+
+
+def _signed_batch(
+    state: AuthorityState, epoch: int, items: list[wire.EffectsItem]
+) -> wire.EffectsBatch:
+    signature = state.sign_effects_batch(epoch, [i.effects for i in items])
+    return wire.EffectsBatch(signature, tuple(items))
 
 
 def _refused(digest: TransactionDigest, error: SomaError) -> wire.SubmitOutcome:

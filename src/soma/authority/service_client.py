@@ -25,7 +25,7 @@ from soma.types.transaction import SignedTransaction
 R = TypeVar("R", bound=BcsStruct)
 _ERROR = re.compile(r"^\[([A-Z0-9_]+)\] (.*)$", re.DOTALL)
 DEFAULT_TIMEOUT_S = 10.0
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class ValidatorCallError(SomaError):

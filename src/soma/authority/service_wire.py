@@ -38,6 +38,8 @@ MAX_BATCH = 5_000
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 #: What a client puts in one SubmitTransactions call at most (well under the limit).
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+#: Most effects bytes in one StreamEffects message (a validator starts another beyond).
+MAX_EFFECTS_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 class SubmitTransactionRequest(BcsStruct):

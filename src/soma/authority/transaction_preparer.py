@@ -28,9 +28,12 @@ from soma.types.transaction import SignedTransaction
 
 logger = logging.getLogger(__name__)
 
-#: Raw transactions waiting to be prepared, and prepared ones waiting for their commit.
+#: Raw transactions waiting to be prepared, and prepared ones waiting for their commit,
+#: by count and by bytes (the oldest go first beyond either bound).
 MAX_QUEUED = 100_000
 MAX_PREPARED = 200_000
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+MAX_PREPARED_BYTES = 128 * 1024 * 1024
 #: Transactions prepared between yields to the event loop.
 PREPARE_SLICE = 64
 
@@ -45,6 +48,10 @@ class TransactionPreparer:
         self._verify = verify
         self.max_queued = max_queued
         self.max_prepared = max_prepared
+        self.max_queued_bytes = MAX_QUEUED_BYTES
+        self.max_prepared_bytes = MAX_PREPARED_BYTES
+        self._queued_bytes = 0
+        self._prepared_bytes = 0
         #: Raw bytes to prepare, oldest first (an ordered set: the handler removes
         #: what it reaches first).
         self._queued: collections.OrderedDict[bytes, None] = collections.OrderedDict()
@@ -74,10 +81,14 @@ class TransactionPreparer:
         queued = self._queued
         for block in blocks:
             for raw in block.transactions:
-                if raw not in self._prepared:
+                if raw not in self._prepared and raw not in queued:
                     queued[raw] = None
-        while len(queued) > self.max_queued:
-            queued.popitem(last=False)
+                    self._queued_bytes += len(raw)
+        while queued and (
+            len(queued) > self.max_queued or self._queued_bytes > self.max_queued_bytes
+        ):
+            dropped, _ = queued.popitem(last=False)
+            self._queued_bytes -= len(dropped)
         if queued:
             self._wake.set()
 
@@ -92,8 +103,11 @@ class TransactionPreparer:
         """The verified transaction of these bytes if prepared (removed: each is taken
         once, at its commit), else None, and it is no longer queued."""
         tx = self._prepared.pop(raw, None)
-        if tx is None:
-            self._queued.pop(raw, None)
+        if tx is not None:
+            self._prepared_bytes -= len(raw)
+        elif raw in self._queued:
+            del self._queued[raw]
+            self._queued_bytes -= len(raw)
         return tx
 
     # --- work --------------------------------------------------------------------------
@@ -106,6 +120,7 @@ class TransactionPreparer:
             while queued:
                 for _ in range(min(PREPARE_SLICE, len(queued))):
                     raw, _ = queued.popitem(last=False)
+                    self._queued_bytes -= len(raw)
                     self._prepare(raw)
                 await asyncio.sleep(0)
 
@@ -121,7 +136,13 @@ class TransactionPreparer:
 
     def _keep(self, raw: bytes, tx: SignedTransaction) -> None:
         prepared = self._prepared
+        if raw in prepared:
+            return
         prepared[raw] = tx
+        self._prepared_bytes += len(raw)
         self.prepared_count += 1
-        while len(prepared) > self.max_prepared:
-            prepared.popitem(last=False)
+        while prepared and (
+            len(prepared) > self.max_prepared or self._prepared_bytes > self.max_prepared_bytes
+        ):
+            dropped, _ = prepared.popitem(last=False)
+            self._prepared_bytes -= len(dropped)

@@ -40,6 +40,26 @@ DEFAULT_TIMEOUT_S = 60.0
 RESUBMIT_AFTER_S = 10.0
 
 
+#: After every validator was asked, how long a transaction that one accepted but f+1
+#: stake refused for one reason may still take to certify before the refusal is told.
+REFUSAL_GRACE_S = 10.0
+#: Refusals that do not depend on a validator's state: every honest validator refuses
+#: the transaction for them, and its consensus handler drops it if it is ordered anyway.
+STATELESS_REFUSALS = frozenset(
+    {
+        "INVALID_SIGNATURE",
+        "SIGNER_MISMATCH",
+        "INVALID_TRANSACTION",
+        "TRANSACTION_TOO_LARGE",
+        "TRANSACTION_EXPIRED",
+    }
+)
+
+
+def _is_stateless(code: str) -> bool:
+    return code in STATELESS_REFUSALS or code.startswith("BCS_")
+
+
 class QuorumTimeoutError(SomaError):
     code = "EFFECTS_TIMEOUT"
 
@@ -102,6 +122,8 @@ class _Execution:
         #: with something that does not verify).
         self.lost: set[AuthorityName] = set()
         self.watches: list[asyncio.Future[StreamedEffects | None]] = []
+        #: Set once `run` returns: nothing may start watching again after that.
+        self.closed = False
 
     async def run(
         self, order: list[AuthorityName], timeout_s: float
@@ -117,6 +139,7 @@ class _Execution:
                 f"no effects certificate for {self.digest} in {timeout_s} s"
             ) from None
         finally:
+            self.closed = True  # late callbacks must not watch again
             submitting.cancel()
             for watch in self.watches:
                 watch.cancel()
@@ -136,7 +159,7 @@ class _Execution:
     def _on_effects(
         self, name: AuthorityName, watch: asyncio.Future[StreamedEffects | None]
     ) -> None:
-        if self.outcome.done() or watch.cancelled():
+        if self.closed or self.outcome.done() or watch.cancelled():
             return
         if watch.exception() is not None:
             self._lose(name)
@@ -181,9 +204,13 @@ class _Execution:
                 code = outcome.refusal.code
                 self.refusals[code] += committee.stake_of(name)
                 self.messages[code] = outcome.refusal.message
-                # Final only while nobody accepted it: once one validator has offered
-                # it to consensus, it may execute whatever later ones say.
-                if not accepted and self.refusals[code] >= committee.validity_threshold:
+                # Final only while nobody accepted it (once one validator has offered it
+                # to consensus, it may execute whatever later ones say), unless the
+                # reason is one every honest validator's handler drops it for too: then
+                # an acceptance was a lie or a mistake, and waiting would only hang.
+                if self.refusals[code] >= committee.validity_threshold and (
+                    not accepted or _is_stateless(code)
+                ):
                     self._finish(RemoteError(code, self.messages[code]))
                     return
                 continue
@@ -197,6 +224,15 @@ class _Execution:
                     f"no validator accepted {self.digest}{self._refusal_detail()}"
                 )
             )
+            return
+        # Every validator was asked. If f+1 stake refused for one reason, give what was
+        # accepted one more interval to execute, then report the refusal rather than
+        # wait out the whole timeout for a transaction a quorum turned away.
+        code, refused = max(self.refusals.items(), key=lambda i: i[1], default=("", 0))
+        if refused >= committee.validity_threshold:
+            await asyncio.wait([self.outcome], timeout=REFUSAL_GRACE_S)
+            note = " (a validator accepted it, so it may still execute)"
+            self._finish(RemoteError(code, self.messages[code] + note))
 
     def _refusal_detail(self) -> str:
         detail = ", ".join(f"{c}: {self.messages[c]}" for c in sorted(self.refusals))

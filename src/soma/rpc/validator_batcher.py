@@ -222,6 +222,13 @@ class EffectsWatcher(_Batcher):
         stream = self.client.stream_effects(list(waiting), self.stream_timeout_s)
         try:
             async for message in stream:
+                # Only what was asked, each once, before any hashing: a validator must
+                # not make us hash a flood of items to find its signature bad.
+                digests = [item.digest for item in message.items]
+                if len(set(digests)) != len(digests) or any(d not in waiting for d in digests):
+                    raise ValidatorCallError(
+                        f"{self.client.address}: effects that were not asked for, or repeated"
+                    )
                 for item, streamed in zip(message.items, self._verified(message), strict=True):
                     for future in waiting.pop(item.digest, ()):
                         if not future.done():
