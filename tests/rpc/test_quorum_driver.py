@@ -39,10 +39,11 @@ class Proxy:
     - `refuse`: answer every submission with this refusal code;
     - `fail_submit`: fail every submission call (ValidatorCallError);
     - `withhold`: accept every submission without passing it on;
-    - `stream_fault`: "fail" (the stream breaks at once), "end_once" (the first stream
-      ends with nothing), "bad_signature" (the signature's bytes altered),
-      "other_signer" (re-signed by another validator), "altered_effects" (an item's
-      bytes changed under the validator's own signature).
+    - `stream_fault`: "fail" (the stream breaks at once), "fail_once" (only the first
+      stream breaks), "end_once" (the first stream ends with nothing), "bad_signature"
+      (the signature's bytes altered), "other_signer" (re-signed by another
+      validator), "altered_effects" (an item's bytes changed under the validator's own
+      signature).
     """
 
     def __init__(self, inner: ValidatorClient, index: int, net: TestNetwork) -> None:
@@ -88,7 +89,7 @@ class Proxy:
     ) -> AsyncGenerator[wire.EffectsBatch, None]:
         self.streams += 1
         fault = self.stream_fault
-        if fault == "fail":
+        if fault == "fail" or (fault == "fail_once" and self.streams == 1):
             raise ValidatorCallError(f"{self.address}: injected stream failure")
         if fault == "end_once" and self.streams == 1:
             return
@@ -536,3 +537,29 @@ async def test_a_quorum_refusal_after_an_acceptance_is_reported_after_a_grace(
         await driven.execute(driven.transfer(17), timeout_s=LIVENESS_S)
     assert raised.value.remote_code == "CONSENSUS_OVERLOADED"
     assert "may still execute" in raised.value.message
+
+
+async def test_a_stream_that_breaks_once_is_watched_again(
+    driven: Driven, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two validators' first streams break (restarting, say): each is watched again
+    once after a pause, so with the other two a certificate still forms."""
+    monkeypatch.setattr(quorum_driver, "WATCH_RETRY_S", 0.05)
+    driven.proxies[1].stream_fault = "fail_once"
+    driven.proxies[2].stream_fault = "fail_once"
+    tx = driven.transfer(0)
+    certificate = await driven.execute(tx)
+    driven.check(certificate, tx)
+    assert driven.proxies[1].streams >= 2 and driven.proxies[2].streams >= 2
+
+
+async def test_closing_the_driver_fails_executions_in_flight(driven: Driven) -> None:
+    for proxy in driven.proxies:
+        proxy.withhold = True
+    execution = asyncio.ensure_future(driven.execute(driven.transfer(1)))
+    while not driven.proxies[0].submitted:
+        await asyncio.sleep(0.01)
+    await driven.driver.close()
+    with pytest.raises(QuorumUnreachableError):
+        async with asyncio.timeout(5):
+            await execution

@@ -40,6 +40,8 @@ DEFAULT_TIMEOUT_S = 60.0
 RESUBMIT_AFTER_S = 10.0
 
 
+#: How long after a broken effects stream a validator is watched again (once).
+WATCH_RETRY_S = 1.0
 #: After every validator was asked, how long a transaction that one accepted but f+1
 #: stake refused for one reason may still take to certify before the refusal is told.
 REFUSAL_GRACE_S = 10.0
@@ -81,6 +83,7 @@ class QuorumDriver:
         self._submitters = {n: SubmitBatcher(c) for n, c in self.clients.items()}
         self._watchers = {n: EffectsWatcher(c, committee, n) for n, c in self.clients.items()}
         self._rotation = itertools.count()
+        self._live: set[_Execution] = set()
 
     @classmethod
     def for_committee(cls, committee: Committee) -> QuorumDriver:
@@ -91,6 +94,9 @@ class QuorumDriver:
         )
 
     async def close(self) -> None:
+        """Stop: executions still in flight fail at once (QuorumUnreachableError)."""
+        for execution in list(self._live):
+            execution.abort(QuorumUnreachableError("the quorum driver was closed"))
         for batcher in [*self._submitters.values(), *self._watchers.values()]:
             await batcher.close()
         for client in self.clients.values():
@@ -101,7 +107,12 @@ class QuorumDriver:
     ) -> CertifiedTransactionEffects:
         start = next(self._rotation) % len(self._names)
         order = self._names[start:] + self._names[:start]
-        return await _Execution(self, tx).run(order, timeout_s)
+        execution = _Execution(self, tx)
+        self._live.add(execution)
+        try:
+            return await execution.run(order, timeout_s)
+        finally:
+            self._live.discard(execution)
 
 
 class _Execution:
@@ -124,6 +135,8 @@ class _Execution:
         self.watches: list[asyncio.Future[StreamedEffects | None]] = []
         #: Set once `run` returns: nothing may start watching again after that.
         self.closed = False
+        #: Validators whose stream broke once and were watched again.
+        self.retried: set[AuthorityName] = set()
 
     async def run(
         self, order: list[AuthorityName], timeout_s: float
@@ -145,6 +158,9 @@ class _Execution:
                 watch.cancel()
             await asyncio.wait([submitting])
 
+    def abort(self, error: SomaError) -> None:
+        self._finish(error)
+
     def _finish(self, error: SomaError) -> None:
         if not self.outcome.done():
             self.outcome.set_exception(error)
@@ -162,7 +178,13 @@ class _Execution:
         if self.closed or self.outcome.done() or watch.cancelled():
             return
         if watch.exception() is not None:
-            self._lose(name)
+            # A broken stream (a validator restarting, a dropped connection): watch
+            # again once after a pause before counting the validator out.
+            if name in self.retried:
+                self._lose(name)
+            else:
+                self.retried.add(name)
+                asyncio.get_running_loop().call_later(WATCH_RETRY_S, self._rewatch, name)
             return
         item = watch.result()
         if item is None:  # the stream ended first: keep waiting
@@ -175,6 +197,10 @@ class _Execution:
             return
         if certificate is not None:
             self.outcome.set_result(certificate)
+
+    def _rewatch(self, name: AuthorityName) -> None:
+        if not (self.closed or self.outcome.done()):
+            self._watch(name)
 
     def _lose(self, name: AuthorityName) -> None:
         self.lost.add(name)
