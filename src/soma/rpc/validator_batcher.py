@@ -9,6 +9,7 @@ hand each caller its own answer.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -36,7 +37,7 @@ STREAM_TIMEOUT_S = 20.0
 SUBMIT_TIMEOUT_S = 15.0
 
 
-class _Batcher:
+class _Batcher(abc.ABC):
     """The part both batchers share: a queue, a runner that wakes on the first entry,
     lingers, and starts a call (a task) per batch, and a clean close."""
 
@@ -66,11 +67,13 @@ class _Batcher:
                 self._calls.add(task)
                 task.add_done_callback(self._calls.discard)
 
+    @abc.abstractmethod
     def _queued(self) -> int:
-        raise NotImplementedError
+        """Provided by each batcher."""
 
+    @abc.abstractmethod
     def _send_batch(self) -> Coroutine[Any, Any, None]:
-        raise NotImplementedError
+        """Provided by each batcher."""
 
     async def close(self) -> None:
         self._closed = True
@@ -81,8 +84,9 @@ class _Batcher:
             await asyncio.wait(tasks)
         self._fail_all(ValidatorCallError("the client is closed"))
 
+    @abc.abstractmethod
     def _fail_all(self, error: SomaError) -> None:
-        raise NotImplementedError
+        """Provided by each batcher."""
 
 
 class SubmitBatcher(_Batcher):

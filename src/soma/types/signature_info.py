@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
-from typing import Self
+from typing import Self, TypeVar
 
 from soma.types.base import AuthorityName
 from soma.types.bcs import BcsEnum, BcsStruct, u64
@@ -34,6 +34,8 @@ from soma.types.error import (
 )
 from soma.types.intent import Intent
 from soma.types.signature_batch import BATCH_INTENT, MerkleProof, batch_leaf
+
+T = TypeVar("T")
 
 
 def authority_signing_digest(intent: Intent, data_bcs: bytes, epoch: int) -> bytes:
@@ -96,6 +98,28 @@ def _bitmap_indices(bitmap: bytes) -> list[int]:
     return [i * 8 + b for i, byte in enumerate(bitmap) if byte for b in range(8) if byte >> b & 1]
 
 
+def _signers_in_order(
+    committee: Committee, parts: Iterable[tuple[AuthoritySignInfo, T]]
+) -> tuple[bytes, list[T]]:
+    """The signer bitmap and each signer's part in index order, for assembling already
+    verified signatures. Rejects a signer given twice, a non-member and a signature from
+    another epoch; does not check the threshold (verify does)."""
+    by_index: dict[int, T] = {}
+    for info, part in parts:
+        if info.epoch != committee.epoch:
+            raise WrongEpochError(
+                f"signature from epoch {info.epoch} in a certificate for epoch {committee.epoch}"
+            )
+        index = committee.index_of(info.authority)
+        if index in by_index:
+            raise DuplicateSignerError(f"authority {info.authority} signed twice")
+        by_index[index] = part
+    bitmap = bytearray((committee.size + 7) // 8)
+    for index in by_index:
+        bitmap[index // 8] |= 1 << (index % 8)
+    return bytes(bitmap), [by_index[i] for i in sorted(by_index)]
+
+
 def _checked_signers(
     committee: Committee, epoch: int, signers: bytes, signatures: int, threshold: int | None
 ) -> list[int]:
@@ -140,21 +164,8 @@ class Ed25519QuorumSignInfo(AuthorityQuorumSignInfo, tag=0):
         """Assemble already-verified signatures. Rejects a signer given twice, a
         non-member and a signature from another epoch; does not check the threshold
         (verify does)."""
-        by_index: dict[int, Ed25519Signature] = {}
-        for info in signatures:
-            if info.epoch != committee.epoch:
-                raise WrongEpochError(
-                    f"signature from epoch {info.epoch} in a certificate for epoch "
-                    f"{committee.epoch}"
-                )
-            index = committee.index_of(info.authority)
-            if index in by_index:
-                raise DuplicateSignerError(f"authority {info.authority} signed twice")
-            by_index[index] = info.signature
-        bitmap = bytearray((committee.size + 7) // 8)
-        for index in by_index:
-            bitmap[index // 8] |= 1 << (index % 8)
-        return cls(committee.epoch, bytes(bitmap), tuple(by_index[i] for i in sorted(by_index)))
+        bitmap, ordered = _signers_in_order(committee, ((i, i.signature) for i in signatures))
+        return cls(committee.epoch, bitmap, tuple(ordered))
 
     def signer_indices(self) -> list[int]:
         return _bitmap_indices(self.signers)
@@ -202,21 +213,10 @@ class Ed25519BatchQuorumSignInfo(AuthorityQuorumSignInfo, tag=1):
     ) -> Self:
         """Assemble already-verified batch signatures (each an authority's signature
         over a root, and the message's proof under it)."""
-        by_index: dict[int, BatchSignature] = {}
-        for info, proof in signatures:
-            if info.epoch != committee.epoch:
-                raise WrongEpochError(
-                    f"signature from epoch {info.epoch} in a certificate for epoch "
-                    f"{committee.epoch}"
-                )
-            index = committee.index_of(info.authority)
-            if index in by_index:
-                raise DuplicateSignerError(f"authority {info.authority} signed twice")
-            by_index[index] = BatchSignature(info.signature, proof)
-        bitmap = bytearray((committee.size + 7) // 8)
-        for index in by_index:
-            bitmap[index // 8] |= 1 << (index % 8)
-        return cls(committee.epoch, bytes(bitmap), tuple(by_index[i] for i in sorted(by_index)))
+        bitmap, ordered = _signers_in_order(
+            committee, ((info, BatchSignature(info.signature, proof)) for info, proof in signatures)
+        )
+        return cls(committee.epoch, bitmap, tuple(ordered))
 
     def signer_indices(self) -> list[int]:
         return _bitmap_indices(self.signers)
