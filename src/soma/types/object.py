@@ -131,14 +131,33 @@ class Object(Hashed[ObjectDigest]):
         previous_transaction: TransactionDigest,
         version: int = GENESIS_VERSION,
     ) -> Self:
-        return cls(
-            object_id,
-            ObjectType.COIN,
-            version,
-            CoinData(balance).to_bytes(),
-            owner,
-            previous_transaction,
+        return cls._coin(object_id, version, CoinData(balance), owner, previous_transaction)
+
+    @classmethod
+    def _coin(
+        cls,
+        object_id: ObjectID,
+        version: int,
+        data: CoinData,
+        owner: Owner,
+        previous_transaction: TransactionDigest,
+    ) -> Self:
+        """A coin built from its typed contents: they are encoded here, so the
+        constructor's decode-and-check of the contents is skipped (execution makes two
+        or three coins per transfer)."""
+        new = object.__new__(cls)
+        new.__dict__.update(
+            {
+                "id": object_id,
+                "object_type": ObjectType.COIN,
+                "version": version,
+                "contents": data.to_bytes(),
+                "owner": owner,
+                "previous_transaction": previous_transaction,
+                _DATA_ATTR: data,
+            }
         )
+        return new
 
     @classmethod
     def new_staked_soma(
@@ -193,7 +212,11 @@ class Object(Hashed[ObjectDigest]):
         return new
 
     def with_coin_balance(self, balance: int) -> Self:
-        return self.with_changes(contents=CoinData(balance).to_bytes())
+        if self.object_type != ObjectType.COIN:
+            raise InvalidValueError(f"object {self.id} is a {self.object_type.name}, not a coin")
+        return self._coin(
+            self.id, self.version, CoinData(balance), self.owner, self.previous_transaction
+        )
 
 
 _OBJECT_FIELDS = tuple(f.name for f in dataclasses.fields(Object))

@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Self, TypeVar, dataclass_transform
 from soma.types.bcs.codec import Codec, Decoder, Encoder, dec_uleb, decode, enc_uleb, encode
 from soma.types.bcs.codegen import CACHED_BYTES_ATTR, generate_struct_code
 from soma.types.bcs.combinators import IntEnumCodec, Map, Option, Tuple, Vec
+from soma.types.bcs.fast_init import install_fast_init
 from soma.types.bcs.primitives import BOOL, BYTES, STR, UNIT
 from soma.types.error import (
     BcsEncodeError,
@@ -126,6 +127,7 @@ class BcsStruct:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         dataclasses.dataclass(frozen=True, eq=True)(cls)
+        install_fast_init(cls)
 
     @classmethod
     def bcs_codec(cls) -> Codec[Self]:
