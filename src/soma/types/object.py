@@ -176,10 +176,13 @@ class Object(Hashed[ObjectDigest]):
         return self.object_type == ObjectType.COIN
 
     def coin_balance(self) -> int:
+        return self._coin_data().balance
+
+    def _coin_data(self) -> CoinData:
         data = self.data()
         if not isinstance(data, CoinData):
             raise InvalidValueError(f"object {self.id} is a {self.object_type.name}, not a coin")
-        return data.balance
+        return data
 
     def staked_soma(self) -> StakedSomaData:
         data = self.data()
@@ -212,8 +215,7 @@ class Object(Hashed[ObjectDigest]):
         return new
 
     def with_coin_balance(self, balance: int) -> Self:
-        if self.object_type != ObjectType.COIN:
-            raise InvalidValueError(f"object {self.id} is a {self.object_type.name}, not a coin")
+        self._coin_data()
         return self._coin(
             self.id, self.version, CoinData(balance), self.owner, self.previous_transaction
         )
