@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import struct
 import typing
 from typing import Self
 
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.bcs import BcsEnum, BcsStruct, u64
 from soma.types.digests import Hashed, ObjectDigest, TransactionDigest
-from soma.types.error import InvalidValueError, SomaError
+from soma.types.error import BcsEncodeError, InvalidValueError, SomaError
 
 #: Objects created at genesis have this version; every write moves past it (Lamport).
 GENESIS_VERSION = 1
@@ -30,6 +31,21 @@ class ObjectRef(BcsStruct):
 
     def __str__(self) -> str:
         return f"{self.object_id}@{self.version}#{self.digest}"
+
+    def to_bytes(self) -> bytes:
+        """The BCS encoding, packed directly: its layout is fixed (32-byte id, u64
+        version, 32-byte digest) and a validator encodes several refs per transaction
+        (store keys, accumulator elements), where the generic encoder costs 1.5 µs."""
+        object_id, digest = self.object_id, self.digest
+        if type(object_id) is not ObjectID or type(digest) is not ObjectDigest:
+            return super().to_bytes()
+        try:
+            return object_id + _REF_VERSION.pack(self.version) + digest
+        except struct.error as e:
+            raise BcsEncodeError(f"cannot encode ObjectRef: version {self.version!r}: {e}") from e
+
+
+_REF_VERSION = struct.Struct("<Q")
 
 
 class Owner(BcsEnum):
