@@ -363,7 +363,7 @@ def test_system_state_is_a_mutable_shared_input(
 ) -> None:
     assert kind.uses_system_state()
     inputs = make_tx(kind).input_objects()
-    assert inputs == [SYSTEM_INPUT, *(ImmOrOwnedInput(r) for r in owned), ImmOrOwnedInput(GAS)]
+    assert inputs == (SYSTEM_INPUT, *(ImmOrOwnedInput(r) for r in owned), ImmOrOwnedInput(GAS))
     shared = inputs[0]
     assert isinstance(shared, SharedInput)
     assert shared.mutable is True
@@ -372,7 +372,7 @@ def test_system_state_is_a_mutable_shared_input(
 
 def test_change_epoch_uses_system_state_without_gas() -> None:
     kind = ChangeEpoch(epoch=1, protocol_version=1, epoch_start_timestamp_ms=0)
-    assert make_tx(kind, gas_payment=None, gas_budget=0).input_objects() == [SYSTEM_INPUT]
+    assert make_tx(kind, gas_payment=None, gas_budget=0).input_objects() == (SYSTEM_INPUT,)
 
 
 @pytest.mark.parametrize(
@@ -395,18 +395,18 @@ def test_transfers_do_not_touch_the_system_state(kind: TransactionKind) -> None:
 
 def test_other_system_kinds_have_no_system_state_input() -> None:
     genesis = make_tx(GenesisTransaction(objects=()), gas_payment=None)
-    assert genesis.input_objects() == []
+    assert genesis.input_objects() == ()
     prologue = make_tx(system_kinds()[1], gas_payment=None)
-    assert prologue.input_objects() == []
+    assert prologue.input_objects() == ()
 
 
 def test_gas_also_transferred_is_listed_once() -> None:
     data = make_tx(transfer(amount=None, coin=GAS))
-    assert data.input_objects() == [ImmOrOwnedInput(GAS)]
+    assert data.input_objects() == (ImmOrOwnedInput(GAS),)
     data.check_well_formed()
     SignedTransaction.sign(data, SENDER).verify()
     pay = make_tx(PayCoins((object_ref(2), GAS), (5,), (address(1),)))
-    assert pay.input_objects() == [ImmOrOwnedInput(object_ref(2)), ImmOrOwnedInput(GAS)]
+    assert pay.input_objects() == (ImmOrOwnedInput(object_ref(2)), ImmOrOwnedInput(GAS))
 
 
 def test_gas_at_another_version_than_the_coin_is_rejected() -> None:
@@ -491,3 +491,21 @@ def test_proof_of_possession_needs_the_registered_key() -> None:
     bare = authority_key(0).sign(meta.soma_address + meta.authority_key)
     with pytest.raises(InvalidSignatureError):
         meta.verify_proof_of_possession(bare)
+
+
+def test_input_objects_are_listed_once_and_kept_out_of_equality() -> None:
+    data = make_tx(PayCoins((object_ref(2),), None, (address(1),)))
+    first = data.input_objects()
+    assert data.input_objects() is first
+    fresh = TransactionData.from_bytes(data.to_bytes())
+    assert fresh == data and hash(fresh) == hash(data)
+    assert fresh.input_objects() == first
+
+
+def test_an_input_at_two_versions_raises_on_every_call() -> None:
+    coin = object_ref(2)
+    other = dataclasses.replace(coin, version=coin.version + 1)
+    data = make_tx(MergeCoins((coin, other)))
+    for _ in range(2):
+        with pytest.raises(TransactionError, match="two different versions"):
+            data.input_objects()

@@ -169,6 +169,10 @@ class SharedInput(InputObjectKind, tag=1):
     mutable: bool
 
 
+#: Where a TransactionData keeps its input objects once listed (outside its fields).
+_INPUT_OBJECTS_ATTR = "_input_objects"
+
+
 class TransactionData(Hashed[TransactionDigest]):
     INTENT: ClassVar[Intent] = Intent.soma(IntentScope.TRANSACTION_DATA)
     DIGEST_TAG = "TransactionData"
@@ -180,8 +184,18 @@ class TransactionData(Hashed[TransactionDigest]):
     gas_budget: u64
     expiration: u64 | None
 
-    def input_objects(self) -> list[InputObjectKind]:
-        """Every declared input, gas included, each object once."""
+    def input_objects(self) -> tuple[InputObjectKind, ...]:
+        """Every declared input, gas included, each object once.
+
+        Kept on the instance after the first call: a validator asks for them at
+        validation, ordering, locking and execution (six times per transaction), and the
+        value is fixed, since the fields are frozen."""
+        cached: tuple[InputObjectKind, ...] | None = self.__dict__.get(_INPUT_OBJECTS_ATTR)
+        if cached is None:
+            cached = self.__dict__[_INPUT_OBJECTS_ATTR] = tuple(self._list_input_objects())
+        return cached
+
+    def _list_input_objects(self) -> list[InputObjectKind]:
         inputs: list[InputObjectKind] = []
         if self.kind.uses_system_state():
             inputs.append(
