@@ -164,20 +164,35 @@ def test_hex_round_trip(cls: type[SomaAddress], raw: bytes) -> None:
     assert cls.from_hex(text[2:]) == value
     assert cls.from_hex(text.upper().replace("0X", "0x")) == value
     assert cls.from_hex("0X" + text[2:]) == value
-    # The short form (leading zeros dropped) parses to the same value.
+    # The short form (leading zeros dropped): the same value where the type takes it
+    # (object IDs), refused otherwise (addresses and authority names).
     short = text[2:].lstrip("0")
-    if short:
-        assert cls.from_hex("0x" + short) == value
-        assert cls.from_hex(short) == value
+    if short and len(short) < 64:
+        if cls is ObjectID:
+            assert cls.from_hex("0x" + short) == value
+            assert cls.from_hex(short) == value
+        else:
+            with pytest.raises(FormatError, match="exactly 64"):
+                cls.from_hex("0x" + short)
 
 
 @pytest.mark.parametrize(
     ("text", "value"),
     [("0x5", 5), ("5", 5), ("0x05", 5), ("0xff", 255), ("0x100", 256), ("0x0", 0), ("0", 0)],
 )
-def test_short_hex_is_left_padded(text: str, value: int) -> None:
-    assert SomaAddress.from_hex(text) == SomaAddress.from_int(value)
+def test_short_hex_is_left_padded_for_object_ids_only(text: str, value: int) -> None:
     assert ObjectID.from_hex(text) == ObjectID.from_int(value)
+    with pytest.raises(FormatError, match=r"has \d+ hex digits.*exactly 64"):
+        SomaAddress.from_hex(text)
+
+
+def test_address_error_quotes_a_short_prefix_only() -> None:
+    with pytest.raises(FormatError) as e:
+        SomaAddress.from_hex("0x" + "z" * 10_000)
+    assert len(str(e.value)) < 200
+    with pytest.raises(FormatError) as e:
+        SomaAddress.from_hex("0x1234")
+    assert "'0x1234'" in str(e.value) and "4 hex digits" in str(e.value)
 
 
 def test_from_int_and_zero() -> None:

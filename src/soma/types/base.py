@@ -7,7 +7,7 @@ order storage keys and BCS maps use.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import ClassVar, Self
 
 from soma.types.bcs import FixedBytesType
 from soma.types.digests import TransactionDigest, blake2b256, tagged_hash
@@ -15,20 +15,40 @@ from soma.types.error import FormatError
 
 ADDRESS_LENGTH = 32
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+#: How much of a bad input an error message quotes (inputs may be megabytes long).
+QUOTED_PREFIX = 24
+
+
+def quote_prefix(text: str, limit: int = QUOTED_PREFIX) -> str:
+    """`text` quoted for an error message, cut to its first `limit` characters."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 class Bytes32Id(FixedBytesType):
     """A 32-byte identifier printed as 0x-prefixed hex."""
 
     LENGTH = ADDRESS_LENGTH
+    #: Whether `from_hex` takes a short form (0x5) and left-pads it. Only object IDs do,
+    #: for the system objects' well-known IDs; an account address with digits missing
+    #: is a typing mistake, and padding it would send coins to an address nobody owns.
+    SHORT_FORM: ClassVar[bool] = False
 
     @classmethod
     def from_hex(cls, text: str) -> Self:
-        """Parse 0x-prefixed (or bare) hex; short forms like 0x5 are left-padded."""
+        """Parse 0x-prefixed (or bare) hex: exactly 64 digits, or fewer (left-padded)
+        where the type takes a short form."""
         digits = text[2:] if text.startswith(("0x", "0X")) else text
-        if not digits or len(digits) > 2 * ADDRESS_LENGTH or not _HEX_DIGITS.issuperset(digits):
-            raise FormatError(f"{text!r} is not a {cls.__name__} (up to 64 hex digits)")
-        return cls(bytes.fromhex(digits.rjust(2 * ADDRESS_LENGTH, "0")))
+        full = 2 * ADDRESS_LENGTH
+        if not digits or len(digits) > full or not _HEX_DIGITS.issuperset(digits):
+            raise FormatError(f"{quote_prefix(text)} is not a {cls.__name__} (64 hex digits)")
+        if len(digits) < full and not cls.SHORT_FORM:
+            raise FormatError(
+                f"{quote_prefix(text)} is not a {cls.__name__}: it has {len(digits)} hex "
+                f"digits, and a {cls.__name__} has exactly {full} (32 bytes)"
+            )
+        return cls(bytes.fromhex(digits.rjust(full, "0")))
 
     @classmethod
     def from_int(cls, value: int) -> Self:
@@ -57,7 +77,10 @@ class SomaAddress(Bytes32Id):
 
 
 class ObjectID(Bytes32Id):
-    """The identity of an object across all its versions."""
+    """The identity of an object across all its versions. Takes the short hex form
+    (0x5, the system state object), as Sui's object IDs do."""
+
+    SHORT_FORM = True
 
     @classmethod
     def derive(cls, tx_digest: TransactionDigest, creation_index: int) -> Self:
