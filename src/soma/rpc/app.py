@@ -20,6 +20,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from soma.authority.service_client import RemoteError
 from soma.rpc.gateway import Gateway, NoValidatorError
 from soma.rpc.json_form import effects_json, object_json, to_json
+from soma.rpc.limits import (
+    ApiLimits,
+    LimitsMiddleware,
+    error_response,
+    http_error_response,
+    validation_error,
+)
 from soma.rpc.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.digests import TransactionDigest
@@ -77,37 +84,43 @@ def execution_result(certificate: Any) -> dict[str, Any]:
     }
 
 
-def create_app(gateway: Gateway, faucet: Any | None = None) -> FastAPI:
+def create_app(
+    gateway: Gateway, faucet: Any | None = None, limits: ApiLimits | None = None
+) -> FastAPI:
     app = FastAPI(title="soma", description="The public API of a soma network.")
+    # `RunningApi` reads the limits here for the HTTP server's own settings.
+    app.state.limits = limits = ApiLimits() if limits is None else limits
+    app.add_middleware(LimitsMiddleware, limits=limits)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse({"code": e.error_code, "message": e.message}, status_code=e.status)
+        return error_response(e.status, e.error_code, e.message)
 
     @app.exception_handler(RemoteError)
     async def refused(_: Request, e: RemoteError) -> JSONResponse:
-        return JSONResponse(e.to_dict(), status_code=400)
+        return error_response(400, e.remote_code, e.message)
 
     @app.exception_handler(NoValidatorError)
     @app.exception_handler(QuorumUnreachableError)
     async def unreachable(_: Request, e: SomaError) -> JSONResponse:
-        return JSONResponse(e.to_dict(), status_code=503)
+        return error_response(503, e.code, e.message)
 
     @app.exception_handler(QuorumTimeoutError)
     async def timed_out(_: Request, e: SomaError) -> JSONResponse:
-        return JSONResponse(e.to_dict(), status_code=504)
+        return error_response(504, e.code, e.message)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
-        first = e.errors()[0] if e.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        message = f"{where}: {first.get('msg', 'invalid request')}"
-        return JSONResponse({"code": "INVALID_REQUEST", "message": message}, status_code=400)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        code, message = validation_error(e.errors(), e.body, request.scope.get("route"))
+        return error_response(400, code, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        code = "NOT_FOUND" if e.status_code == 404 else f"HTTP_{e.status_code}"
-        return JSONResponse({"code": code, "message": str(e.detail)}, status_code=e.status_code)
+        return http_error_response(e.status_code, str(e.detail), e.headers, e.__cause__)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, e: Exception) -> JSONResponse:
+        return error_response(500, "INTERNAL_ERROR", "the node failed to answer; see its log")
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
