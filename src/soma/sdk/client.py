@@ -1,198 +1,190 @@
-"""A client of a soma network's HTTP API.
+"""The blocking client of a soma network's HTTP API (the CLI, scripts).
 
-`Client` makes blocking calls (the CLI, scripts); `AsyncClient` has the same methods as
-coroutines (they run the blocking call in a thread, so an event loop is never blocked).
-Transactions are built and signed here, with the caller's key: the API never sees a key.
-Every failure is an `ApiError` with the server's stable code.
+It runs the SDK's flows (`soma.sdk.api`) over one `httpx.Client`, so connections are
+reused across calls and every call has a timeout. Transactions are built and signed
+here, with the caller's key: the API never sees a key. Every failure is an `ApiError`
+with a stable code; a transaction that executes and fails is returned as its result
+(see `soma.sdk.results.result_error`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
-from soma.types.base import ObjectID, SomaAddress
+import httpx
+
+from soma.sdk.api import Gas
+from soma.sdk.async_client import AsyncClient
+from soma.sdk.base import ClientBase
+from soma.sdk.coins import GAS_BUDGET_FEES, Coin
+from soma.sdk.core import DEFAULT_TIMEOUT_S, Done, Flow, Parallel, Sleep, Step, advance
+from soma.sdk.errors import ApiError
+from soma.sdk.wire import Address, Page, ref_from_json
+from soma.types.base import ObjectID
 from soma.types.crypto import AccountKeyPair
-from soma.types.digests import ObjectDigest
-from soma.types.error import SomaError
 from soma.types.object import ObjectRef
-from soma.types.transaction import (
-    MergeCoins,
-    PayCoins,
-    SignedTransaction,
-    SplitCoin,
-    TransactionData,
-    TransactionKind,
-    TransferCoin,
-)
+from soma.types.transaction import SignedTransaction, TransactionKind
 
-DEFAULT_TIMEOUT_S = 90.0
-#: The gas budget as a multiple of the network's fee.
-GAS_BUDGET_FEES = 10
+#: Today's names importable from here too (the CLI imports ApiError from this module).
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "GAS_BUDGET_FEES",
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "ref_from_json",
+]
 
-
-class ApiError(SomaError):
-    """The API answered with an error (`api_code`), or could not be reached."""
-
-    code = "API_ERROR"
-
-    def __init__(self, api_code: str, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.api_code = api_code
-        self.status = status
-
-    def __str__(self) -> str:
-        return f"[{self.api_code}] {self.message}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.api_code, "message": self.message}
+T = TypeVar("T")
 
 
-def ref_from_json(data: dict[str, Any]) -> ObjectRef:
-    return ObjectRef(
-        ObjectID.from_hex(data["object_id"]),
-        int(data["version"]),
-        ObjectDigest.from_base58(data["digest"]),
-    )
+class Client(ClientBase[httpx.BaseTransport]):
+    """Blocking calls to the API at `api_url`; a context manager (closes its
+    connections on exit). `transport` replaces the network (tests)."""
 
+    _http: httpx.Client
 
-class Client:
-    def __init__(self, api_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._fee: int | None = None
-
-    # --- plumbing ------------------------------------------------------------------------
-
-    def _call(self, path: str, body: object | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.api_url + path, data=data, headers={"Content-Type": "application/json"}
+    def _connect(self, transport: httpx.BaseTransport | None) -> None:
+        self._http = httpx.Client(
+            base_url=self.api_url, timeout=self.timeout_s, transport=transport
         )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- running flows -------------------------------------------------------------------
+
+    def run(self, flow: Flow[T]) -> T:
+        """Carry out `flow`'s steps until it returns."""
+        reply: Any = None
+        while not isinstance(step := advance(flow, reply), Done):
+            reply = self._perform(step)
+        return step.value
+
+    def _perform(self, step: Step) -> Any:
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        if isinstance(step, Parallel):
+            return [self._outcome(flow) for flow in step.flows]
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            try:
-                error = json.loads(e.read())
-                raise ApiError(str(error["code"]), str(error["message"]), e.code) from None
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(f"HTTP_{e.code}", e.reason or "error", e.code) from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise ApiError("UNREACHABLE", f"cannot reach {self.api_url}: {reason}") from None
+            return self._http.request(step.method, step.path, params=step.params, json=step.body)
+        except httpx.HTTPError as e:
+            return e
+
+    def _outcome(self, flow: Flow[Any]) -> Any:
+        try:
+            return self.run(flow)
+        except ApiError as e:
+            return e
+
+    @staticmethod
+    def _pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+        """The items of every page, fetched as the previous one is consumed."""
+        cursor: str | None = None
+        while True:
+            page = fetch(cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     # --- reads ---------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("/health")
-        return result
+        return self.run(self.api.health())
 
     def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("/status")
-        return result
+        return self.run(self.api.status())
 
     def committee(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("/committee")
-        return result
-
-    def balance(self, address: SomaAddress) -> int:
-        return int(self._call(f"/addresses/{address}/balance")["balance"])
-
-    def objects(self, address: SomaAddress) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call(f"/addresses/{address}/objects")
-        return result
-
-    def get_object(self, object_id: ObjectID | str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(f"/objects/{object_id}")
-        return result
-
-    def transaction(self, digest: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(f"/transactions/{digest}")
-        return result
-
-    def coins(self, address: SomaAddress) -> list[tuple[ObjectRef, int]]:
-        """The address's coins with their balances, largest first."""
-        out = []
-        for entry in self.objects(address):
-            obj = self.get_object(entry["object_id"])
-            if "balance" in obj:
-                out.append((ref_from_json(entry), int(obj["balance"])))
-        return sorted(out, key=lambda c: (-c[1], c[0].object_id))
+        return self.run(self.api.committee())
 
     def fee(self) -> int:
-        if self._fee is None:
-            self._fee = int(self.status()["transaction_fee"])
-        return self._fee
+        """The network's transaction fee (read once)."""
+        return self.run(self.api.fee())
+
+    def balance(self, address: Address) -> int:
+        return self.run(self.api.balance(address))
+
+    def balance_info(self, address: Address) -> dict[str, Any]:
+        """`{"address", "balance", "coins"}`: the balance and how many coins hold it."""
+        return self.run(self.api.balance_info(address))
+
+    def objects(
+        self, address: Address, cursor: str | None = None, limit: int | None = None
+    ) -> Page[ObjectRef]:
+        """One page of the objects `address` owns; pass `next_cursor` for the next."""
+        return self.run(self.api.objects(address, cursor, limit))
+
+    def iter_objects(self, address: Address) -> Iterator[ObjectRef]:
+        """Every object `address` owns, page after page as they are consumed."""
+        return self._pages(lambda cursor: self.objects(address, cursor))
+
+    def coins(
+        self, address: Address, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Coin]:
+        """One page of the coins `address` owns, largest first."""
+        return self.run(self.api.coins(address, cursor, limit))
+
+    def iter_coins(self, address: Address) -> Iterator[Coin]:
+        """Every coin `address` owns, largest first, page after page."""
+        return self._pages(lambda cursor: self.coins(address, cursor))
+
+    def get_object(self, object_id: ObjectID | str) -> dict[str, Any]:
+        return self.run(self.api.get_object(object_id))
+
+    def transaction(self, digest: str) -> dict[str, Any]:
+        return self.run(self.api.transaction(digest))
 
     # --- writes --------------------------------------------------------------------------
 
     def execute(self, tx: SignedTransaction) -> dict[str, Any]:
         """Execute a signed transaction; its result once certified."""
-        body = {"tx_bytes": base64.b64encode(tx.to_bytes()).decode("ascii")}
-        result: dict[str, Any] = self._call("/transactions", body)
-        return result
+        return self.run(self.api.execute(tx))
 
-    def faucet(self, address: SomaAddress) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("/faucet", {"address": str(address)})
-        return result
+    def faucet(self, address: Address) -> dict[str, Any]:
+        return self.run(self.api.faucet(address))
 
     def sign_and_execute(
-        self, key: AccountKeyPair, kind: TransactionKind, gas: ObjectRef
+        self, key: AccountKeyPair, kind: TransactionKind, gas: Gas, gas_budget: int | None = None
     ) -> dict[str, Any]:
-        data = TransactionData(
-            kind, key.public_key.to_address(), gas, GAS_BUDGET_FEES * self.fee(), None
-        )
-        return self.execute(SignedTransaction.sign(data, key))
+        return self.run(self.api.sign_and_execute(key, kind, gas, gas_budget))
 
-    def _gas(self, key: AccountKeyPair) -> tuple[ObjectRef, int, list[tuple[ObjectRef, int]]]:
-        coins = self.coins(key.public_key.to_address())
-        if not coins:
-            raise ApiError("NO_COINS", f"{key.public_key.to_address()} owns no coins")
-        return coins[0][0], coins[0][1], coins
-
-    def transfer(self, key: AccountKeyPair, to: SomaAddress, amount: int) -> dict[str, Any]:
-        """Send `amount` from the sender's largest coin (which also pays the fee)."""
-        gas, _, _ = self._gas(key)
-        return self.sign_and_execute(key, TransferCoin(gas, amount, to), gas)
+    def transfer(self, key: AccountKeyPair, to: Address, amount: int) -> dict[str, Any]:
+        """Send `amount` to `to` from the fewest of the sender's coins that cover it
+        and the fee (merging first if that is more than a transaction may name)."""
+        return self.run(self.api.transfer(key, to, amount))
 
     def pay(
-        self, key: AccountKeyPair, recipients: Sequence[SomaAddress], amounts: Sequence[int]
+        self,
+        key: AccountKeyPair,
+        recipients: Sequence[Address],
+        amounts: Sequence[int],
     ) -> dict[str, Any]:
-        """Pay several recipients from all the sender's coins merged (the largest pays
-        the fee)."""
-        gas, _, coins = self._gas(key)
-        kind = PayCoins(tuple(c[0] for c in coins), tuple(amounts), tuple(recipients))
-        return self.sign_and_execute(key, kind, gas)
+        """Pay `amounts[i]` to `recipients[i]`, coins chosen as for `transfer`."""
+        return self.run(self.api.pay(key, recipients, amounts))
 
-    def merge_coins(self, key: AccountKeyPair) -> dict[str, Any]:
-        gas, _, coins = self._gas(key)
-        if len(coins) < 2:
-            raise ApiError("NOTHING_TO_MERGE", "the address owns fewer than two coins")
-        return self.sign_and_execute(key, MergeCoins(tuple(c[0] for c in coins)), gas)
+    def merge_coins(
+        self, key: AccountKeyPair, coins: Sequence[ObjectID | str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Merge all the sender's coins (or the given ones) into one; every result."""
+        return self.run(self.api.merge_coins(key, coins))
 
     def split_coin(self, key: AccountKeyPair, amounts: Sequence[int]) -> dict[str, Any]:
-        gas, _, _ = self._gas(key)
-        return self.sign_and_execute(key, SplitCoin(gas, tuple(amounts)), gas)
-
-
-class AsyncClient:
-    """`Client`'s methods as coroutines."""
-
-    def __init__(self, api_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.sync = Client(api_url, timeout_s)
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.sync, name)
-        if not callable(method):
-            return method
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(method, *args, **kwargs)
-
-        return call
+        """Split new coins of `amounts` off the largest coin."""
+        return self.run(self.api.split_coin(key, amounts))

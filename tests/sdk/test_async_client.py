@@ -1,0 +1,57 @@
+"""The async client is really async: its requests are awaited on the caller's loop
+(no thread around a blocking client), and independent merges overlap."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, NoReturn
+
+import pytest
+
+from soma.sdk import AsyncClient, Client
+from soma.types.crypto import AccountKeyPair
+from tests.sdk.fake_network import URL, FakeNetwork
+
+
+async def test_requests_run_on_the_callers_loop(
+    net: FakeNetwork, key: AccountKeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_threads(*args: Any, **kwargs: Any) -> NoReturn:
+        raise AssertionError("the async client must not hand work to a thread")
+
+    monkeypatch.setattr(asyncio, "to_thread", no_threads)
+    owner = key.public_key.to_address()
+    net.mint(owner, 100)
+    net.mint(owner, 50)
+    async with AsyncClient(URL, transport=net.async_transport()) as client:
+        assert await client.balance(owner) == 150
+        await client.merge_coins(key)
+    here = (threading.get_ident(), asyncio.get_running_loop())
+    assert len(net.async_calls) >= 4
+    assert all(call == here for call in net.async_calls)
+
+
+async def test_independent_merges_overlap(net: FakeNetwork, key: AccountKeyPair) -> None:
+    net.fee = 1
+    owner = key.public_key.to_address()
+    for balance in range(1, 601):
+        net.mint(owner, balance)
+    async with AsyncClient(URL, transport=net.async_transport()) as client:
+        results = await client.merge_coins(key)
+    assert len(results) == 3
+    # The first round's two merges were in flight at once.
+    assert net.most_in_flight == 2
+
+
+async def test_async_close() -> None:
+    client = AsyncClient(URL, transport=FakeNetwork().async_transport())
+    async with client:
+        assert (await client.health())["status"] == "ok"
+    assert client._http.is_closed
+
+
+def test_sync_close() -> None:
+    with Client(URL, transport=FakeNetwork().transport()) as client:
+        assert client.health()["status"] == "ok"
+    assert client._http.is_closed
