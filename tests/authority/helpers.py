@@ -8,6 +8,7 @@ import dataclasses
 import random
 from collections.abc import Callable, Sequence
 
+from soma.authority.cache import WritebackCache
 from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.execution.executor import execute_transaction
 from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
@@ -165,3 +166,16 @@ def coin_object(object_id: ObjectID, balance: int, owner: SomaAddress, version: 
     return Object.new_coin(
         object_id, balance, AddressOwner(owner), TransactionDigest.zero(), version
     )
+
+
+def execute_in(cache: WritebackCache, tx: SignedTransaction) -> TransactionOutputs:
+    """Execute against the cache's view (the system state at its live version) and
+    record the outputs in it, unflushed, whatever their status."""
+    shared = {}
+    if tx.data.kind.uses_system_state():
+        system = cache.get_live_object(SYSTEM_STATE_OBJECT_ID)
+        assert system is not None
+        shared[SYSTEM_STATE_OBJECT_ID] = system.version
+    outputs = execute_transaction(tx, shared, cache, 0, FEE)
+    cache.write(outputs)
+    return outputs

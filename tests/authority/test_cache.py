@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 
 from soma.authority.cache import WritebackCache
-from soma.authority.execution.executor import execute_transaction
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.object import AddressOwner, Object
-from soma.types.system_state import SYSTEM_STATE_OBJECT_ID
 from soma.types.transaction import (
     AddStake,
     MergeCoins,
@@ -23,7 +21,7 @@ from soma.types.transaction import (
     SplitCoin,
     TransferCoin,
 )
-from tests.authority.helpers import BALANCE, FEE, Chain
+from tests.authority.helpers import BALANCE, FEE, Chain, execute_in
 
 
 @pytest.fixture
@@ -32,15 +30,9 @@ def chain() -> Chain:
 
 
 def run(cache: WritebackCache, tx: SignedTransaction) -> TransactionOutputs:
-    """Execute against the cache's view and record the outputs in it."""
-    shared = {}
-    if tx.data.kind.uses_system_state():
-        system = cache.get_live_object(SYSTEM_STATE_OBJECT_ID)
-        assert system is not None
-        shared[SYSTEM_STATE_OBJECT_ID] = system.version
-    outputs = execute_transaction(tx, shared, cache, 0, FEE)
+    """Execute against the cache's view and record the outputs in it (a success)."""
+    outputs = execute_in(cache, tx)
     assert outputs.effects.status.is_success(), outputs.effects.status
-    cache.write(outputs)
     return outputs
 
 

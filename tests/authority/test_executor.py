@@ -55,6 +55,7 @@ from soma.types.transaction import (
     WithdrawStake,
 )
 from tests.authority.helpers import BALANCE, FEE, Chain
+from tests.authority.index_scan import scan
 
 RECEIPT_ID = ObjectID.from_int(0xBEEF)
 RECEIPT_PRINCIPAL = 777
@@ -93,13 +94,12 @@ def snapshot(chain: Chain) -> dict[ObjectID, Object]:
 
 
 def check_owner_index(chain: Chain) -> None:
-    """The owner index lists exactly the live address-owned objects, at their live refs."""
-    expected = {}
-    for ref in chain.store.live_refs():
-        owner = chain.obj(ref.object_id).owner_address()
-        if owner is not None:
-            expected[(owner, ref.object_id)] = ref
-    assert dict(chain.store.owner_index.items()) == expected
+    """The owner index lists exactly the live address-owned objects, at their live refs;
+    the coin and balance indexes hold exactly those objects' coins and totals."""
+    expected = scan(chain.store)
+    assert list(chain.store.owner_index.items()) == expected.owner_table()
+    assert list(chain.store.coin_index.items()) == expected.coin_table()
+    assert dict(chain.store.balance_index.items()) == expected.balance_table()
 
 
 def run_ok(chain: Chain, tx: SignedTransaction) -> TransactionEffects:
@@ -835,6 +835,9 @@ def test_same_inputs_give_byte_identical_effects(chain: Chain) -> None:
         assert ours.written == theirs.written and ours.deleted == theirs.deleted
         assert ours.owner_inserts == theirs.owner_inserts
         assert ours.owner_removals == theirs.owner_removals
+        assert ours.coin_inserts == theirs.coin_inserts
+        assert ours.coin_removals == theirs.coin_removals
+        assert ours.balance_changes == theirs.balance_changes
         statuses.append(ours.effects.status.is_success())
     assert statuses == [True, True, True, False, False]
     assert list(chain.store.live_refs()) == list(other.store.live_refs())

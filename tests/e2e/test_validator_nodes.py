@@ -70,14 +70,8 @@ def stop_nodes(procs: list[subprocess.Popen[bytes]]) -> list[int]:
 
 
 async def balance_of(client: ValidatorClient, address: object) -> int:
-    owned = await client.get_owned_objects(address)  # type: ignore[arg-type]
-    total = 0
-    for ref in owned.objects:
-        obj = (await client.get_object(ref.object_id)).object
-        assert obj is not None
-        if obj.is_coin():
-            total += obj.coin_balance()
-    return total
+    answer = await client.get_balance(address)  # type: ignore[arg-type]
+    return answer.balance
 
 
 async def test_transfer_through_validator_nodes_and_restart(tmp_path: Path) -> None:

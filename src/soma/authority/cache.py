@@ -4,7 +4,10 @@ Execution reads the live version of every input and writes new versions at a hig
 going to RocksDB for each would make storage the bottleneck. The cache keeps the outputs
 of recently executed transactions in memory ("dirty") and writes them to the store in
 one batch per flush, each transaction whole, in execution order. Reads see dirty entries
-first, then a bounded LRU of clean objects, then the store.
+first, then a bounded LRU of clean objects, then the store. The owner-side indexes
+(owned objects, coins largest first, balances) are read the same way: the store's
+entries with the dirty changes laid over them (`soma.authority.paging`), so a page or a
+balance includes everything executed, flushed or not.
 
 Crash safety does not depend on the cache: a transaction whose outputs were still dirty
 when the process died has no executed marker on disk, and the epoch store still holds it
@@ -19,6 +22,14 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterator, Sequence
 
+from soma.authority.indexes import (
+    Balance,
+    CoinPosition,
+    accumulate,
+    coin_position,
+    position_balance,
+)
+from soma.authority.paging import Page, first_page, merged
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.digests import TransactionDigest
@@ -53,6 +64,10 @@ class WritebackCache:
         self._dirty_effects: dict[TransactionDigest, TransactionEffects] = {}
         self._dirty_transactions: dict[TransactionDigest, SignedTransaction] = {}
         self._dirty_owned: dict[SomaAddress, dict[ObjectID, ObjectRef | None]] = {}
+        # Coin-index changes per owner (None once dropped), and balance deltas per owner
+        # (total, number of coins) summed over the dirty transactions.
+        self._dirty_coins: dict[SomaAddress, dict[CoinPosition, ObjectRef | None]] = {}
+        self._dirty_balances: dict[SomaAddress, list[int]] = {}
         self._clean: collections.OrderedDict[ObjectID, Object] = collections.OrderedDict()
         self.flushes = 0
         #: Called with the transactions of each flush once they are durable (the epoch
@@ -103,14 +118,40 @@ class WritebackCache:
         return tx if tx is not None else self.store.get_transaction(digest)
 
     def owned_refs(self, owner: SomaAddress) -> list[ObjectRef]:
-        """Live objects owned by `owner`, sorted by ID, dirty changes included."""
-        found = dict(self.store.owned_refs(owner))
-        for object_id, ref in self._dirty_owned.get(owner, {}).items():
-            if ref is None:
-                found.pop(object_id, None)
-            else:
-                found[object_id] = ref
-        return [found[k] for k in sorted(found)]
+        """Every live object owned by `owner`, sorted by ID, dirty changes included (a
+        scan of the owner's whole index: checks and tests; clients page)."""
+        return [
+            ref for _, ref in merged(self.store.owned_refs(owner), self._dirty_owned.get(owner))
+        ]
+
+    def owned_page(
+        self, owner: SomaAddress, cursor: ObjectID | None, limit: int
+    ) -> Page[ObjectRef, ObjectID]:
+        """Up to `limit` objects owned by `owner`, by ID from `cursor` (inclusive)."""
+        entries = merged(self.store.owned_refs(owner, cursor), self._dirty_owned.get(owner), cursor)
+        taken, next_id = first_page(entries, limit)
+        return Page([ref for _, ref in taken], next_id)
+
+    def coin_page(
+        self, owner: SomaAddress, cursor: tuple[int, ObjectID] | None, limit: int
+    ) -> Page[tuple[ObjectRef, int], tuple[int, ObjectID]]:
+        """Up to `limit` coins owned by `owner` with their balances, largest first (ties
+        by ID), from the coin `cursor` = (balance, object ID) (inclusive)."""
+        start = None if cursor is None else coin_position(*cursor)
+        entries = merged(self.store.coins(owner, start), self._dirty_coins.get(owner), start)
+        taken, after = first_page(entries, limit)
+        coins = [(ref, position_balance(position)) for position, ref in taken]
+        return Page(coins, None if after is None else (position_balance(after), after[1]))
+
+    def balance(self, owner: SomaAddress) -> Balance:
+        """`owner`'s total coin balance and number of coins: one store read, whatever
+        the number of coins."""
+        balance, coins = self.store.balance(owner)
+        delta = self._dirty_balances.get(owner)
+        if delta is not None:
+            balance += delta[0]
+            coins += delta[1]
+        return balance, coins
 
     def live_refs(self) -> Iterator[ObjectRef]:
         """Every live object, dirty changes included (a full scan: checks and tests)."""
@@ -140,6 +181,12 @@ class WritebackCache:
             self._dirty_owned.setdefault(address, {})[object_id] = None
         for address, ref in outputs.owner_inserts:
             self._dirty_owned.setdefault(address, {})[ref.object_id] = ref
+        dirty_coins = self._dirty_coins
+        for address, inverted, object_id in outputs.coin_removals:
+            dirty_coins.setdefault(address, {})[(inverted, object_id)] = None
+        for (address, inverted, object_id), ref in outputs.coin_inserts:
+            dirty_coins.setdefault(address, {})[(inverted, object_id)] = ref
+        accumulate(self._dirty_balances, outputs.balance_changes)
         self._dirty_effects[outputs.digest] = outputs.effects
         self._dirty_transactions[outputs.digest] = outputs.transaction
         if len(self._dirty) >= self.max_dirty:
@@ -155,7 +202,7 @@ class WritebackCache:
         if not self._dirty:
             return []
         flushed = self._dirty
-        self.store.write_outputs(flushed, sync=sync)
+        self.store.write_outputs(flushed, sync=sync, balance_deltas=self._dirty_balances)
         for object_id, obj in self._dirty_live.items():
             if obj is None:
                 self._clean.pop(object_id, None)
@@ -167,6 +214,8 @@ class WritebackCache:
         self._dirty_effects = {}
         self._dirty_transactions = {}
         self._dirty_owned = {}
+        self._dirty_coins = {}
+        self._dirty_balances = {}
         self.flushes += 1
         if self.on_flush is not None:
             self.on_flush(flushed)

@@ -60,6 +60,8 @@ class ValidatorService:
                 wire.SubmitTransactionsRequest, self.submit_transactions
             ),
             "StreamEffects": self._unary_stream(wire.StreamEffectsRequest, self.stream_effects),
+            "GetBalance": self._unary(wire.GetBalanceRequest, self.get_balance),
+            "GetCoins": self._unary(wire.GetCoinsRequest, self.get_coins),
         }
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(wire.SERVICE, methods),)
@@ -171,8 +173,27 @@ class ValidatorService:
         return wire.GetObjectResponse(self._state().get_object(request.object_id))
 
     async def get_owned_objects(self, request: wire.GetOwnedObjectsRequest) -> BcsStruct:
-        refs = self._state().owned_objects(request.owner)[: wire.MAX_OWNED_OBJECTS]
-        return wire.GetOwnedObjectsResponse(tuple(refs))
+        page = self._state().owned_objects_page(
+            request.owner, request.cursor, wire.page_limit(request.limit)
+        )
+        return wire.GetOwnedObjectsResponse(tuple(page.items), page.next_cursor)
+
+    async def get_balance(self, request: wire.GetBalanceRequest) -> BcsStruct:
+        balance, coins = self._state().balance(request.owner)
+        return wire.GetBalanceResponse(balance, coins)
+
+    async def get_coins(self, request: wire.GetCoinsRequest) -> BcsStruct:
+        cursor = request.cursor
+        page = self._state().coins_page(
+            request.owner,
+            None if cursor is None else (cursor.balance, cursor.object_id),
+            wire.page_limit(request.limit),
+        )
+        after = page.next_cursor
+        return wire.GetCoinsResponse(
+            tuple(wire.CoinEntry(ref, balance) for ref, balance in page.items),
+            None if after is None else wire.CoinCursor(*after),
+        )
 
     async def get_transaction(self, request: wire.GetTransactionRequest) -> BcsStruct:
         state = self._state()

@@ -8,9 +8,10 @@ too. The SDK and the HTTP gateway build on this.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import AsyncGenerator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -149,13 +150,64 @@ class ValidatorClient:
             DEFAULT_TIMEOUT_S,
         )
 
-    async def get_owned_objects(self, owner: SomaAddress) -> wire.GetOwnedObjectsResponse:
-        return await self._call(
+    async def get_owned_objects(
+        self, owner: SomaAddress, cursor: ObjectID | None = None, limit: int = 0
+    ) -> wire.GetOwnedObjectsResponse:
+        """A page of the objects `owner` owns, by ID from `cursor` (inclusive); `limit`
+        0 is the validator's default page, and it serves at most `wire.MAX_PAGE`."""
+        response = await self._call(
             wire.GET_OWNED_OBJECTS,
-            wire.GetOwnedObjectsRequest(owner),
+            wire.GetOwnedObjectsRequest(owner, cursor, limit),
             wire.GetOwnedObjectsResponse,
             DEFAULT_TIMEOUT_S,
         )
+        self._check_page(
+            [ref.object_id for ref in response.objects], cursor, response.next_cursor, limit
+        )
+        return response
+
+    async def get_balance(self, owner: SomaAddress) -> wire.GetBalanceResponse:
+        """The total balance of `owner`'s coins, and their number."""
+        return await self._call(
+            wire.GET_BALANCE,
+            wire.GetBalanceRequest(owner),
+            wire.GetBalanceResponse,
+            DEFAULT_TIMEOUT_S,
+        )
+
+    async def get_coins(
+        self, owner: SomaAddress, cursor: wire.CoinCursor | None = None, limit: int = 0
+    ) -> wire.GetCoinsResponse:
+        """A page of `owner`'s coins with their balances, largest first (ties by ID),
+        from `cursor` (inclusive); `limit` as for `get_owned_objects`."""
+        response = await self._call(
+            wire.GET_COINS,
+            wire.GetCoinsRequest(owner, cursor, limit),
+            wire.GetCoinsResponse,
+            DEFAULT_TIMEOUT_S,
+        )
+        self._check_page(
+            [_coin_order(c.balance, c.ref.object_id) for c in response.coins],
+            _coin_cursor_order(cursor),
+            _coin_cursor_order(response.next_cursor),
+            limit,
+        )
+        return response
+
+    def _check_page(
+        self, keys: list[Any], cursor: Any | None, next_cursor: Any | None, limit: int
+    ) -> None:
+        """Refuse a page that could not be the validator's honest answer: too long,
+        out of order, before the cursor, or a next cursor that would not move on (a
+        client paging to the end would then never get there)."""
+        honest = (
+            len(keys) <= wire.page_limit(limit)
+            and all(a < b for a, b in itertools.pairwise(keys))
+            and (cursor is None or not keys or not keys[0] < cursor)
+            and (next_cursor is None or (bool(keys) and keys[-1] < next_cursor))
+        )
+        if not honest:
+            raise ValidatorCallError(f"{self.address}: malformed page: {len(keys)} entries")
 
     async def get_transaction(self, digest: TransactionDigest) -> wire.GetTransactionResponse:
         return await self._call(
@@ -169,3 +221,12 @@ class ValidatorClient:
         return await self._call(
             wire.GET_STATUS, wire.GetStatusRequest(), wire.GetStatusResponse, DEFAULT_TIMEOUT_S
         )
+
+
+def _coin_order(balance: int, object_id: ObjectID) -> tuple[int, ObjectID]:
+    """A coin's place in a GetCoins page, as a key that sorts ascending."""
+    return (-balance, object_id)
+
+
+def _coin_cursor_order(cursor: wire.CoinCursor | None) -> tuple[int, ObjectID] | None:
+    return None if cursor is None else _coin_order(cursor.balance, cursor.object_id)

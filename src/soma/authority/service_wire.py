@@ -2,6 +2,11 @@
 that clients and the HTTP gateway call: submit a transaction, wait for its signed
 effects, read objects, transactions and the validator's status.
 
+Owner-side reads page: `GetOwnedObjects` (by object ID) and `GetCoins` (largest balance
+first, then object ID) return at most `limit` entries from an inclusive cursor and the
+cursor of the next page (None once the list is complete); `GetBalance` answers from the
+validator's balance index, one read whatever the number of coins.
+
 The batched pair (`SubmitTransactions`, `StreamEffects`) is what a busy client uses: one
 call carries many transactions, and one stream returns the signed effects of many
 digests as they become durable, so per-call costs are paid per batch, not per
@@ -10,7 +15,7 @@ transaction."""
 from __future__ import annotations
 
 from soma.types.base import ObjectID, SomaAddress
-from soma.types.bcs import BcsStruct, u32, u64
+from soma.types.bcs import BcsStruct, u32, u64, u128
 from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects
 from soma.types.object import Object, ObjectRef
@@ -27,11 +32,15 @@ GET_TRANSACTION = f"/{SERVICE}/GetTransaction"
 GET_STATUS = f"/{SERVICE}/GetStatus"
 SUBMIT_BATCH = f"/{SERVICE}/SubmitTransactions"
 STREAM_EFFECTS = f"/{SERVICE}/StreamEffects"
+GET_BALANCE = f"/{SERVICE}/GetBalance"
+GET_COINS = f"/{SERVICE}/GetCoins"
 
 #: Longest a WaitForEffects call may ask the validator to wait.
 MAX_WAIT_MS = 60_000
-#: Most owned objects returned by one call.
-MAX_OWNED_OBJECTS = 10_000
+#: Most entries in one page of GetOwnedObjects or GetCoins (a larger limit is clamped).
+MAX_PAGE = 1_000
+#: The page size when a request's limit is 0.
+DEFAULT_PAGE = 100
 #: Most transactions in one SubmitTransactions call, and digests in one StreamEffects.
 MAX_BATCH = 5_000
 #: Largest request a validator takes (a full batch of transfers is about 1.6 MB).
@@ -120,12 +129,65 @@ class GetObjectResponse(BcsStruct):
     object: Object | None
 
 
+def page_limit(limit: int) -> int:
+    """A request's page size as served: 0 is `DEFAULT_PAGE`, beyond `MAX_PAGE` is
+    `MAX_PAGE`."""
+    return DEFAULT_PAGE if limit == 0 else min(limit, MAX_PAGE)
+
+
 class GetOwnedObjectsRequest(BcsStruct):
+    """The objects `owner` owns by ID, from `cursor` (inclusive; None: the first)."""
+
     owner: SomaAddress
+    cursor: ObjectID | None
+    #: 0: `DEFAULT_PAGE`; clamped to `MAX_PAGE`.
+    limit: u32
 
 
 class GetOwnedObjectsResponse(BcsStruct):
     objects: tuple[ObjectRef, ...]
+    #: The ID of the first object not returned; None when the list is complete.
+    next_cursor: ObjectID | None
+
+
+class GetBalanceRequest(BcsStruct):
+    owner: SomaAddress
+
+
+class GetBalanceResponse(BcsStruct):
+    """The total balance of the coins `owner` owns, and how many there are."""
+
+    balance: u128
+    coins: u64
+
+
+class CoinCursor(BcsStruct):
+    """A place in an owner's coins, which are ordered by balance descending, then by
+    object ID ascending."""
+
+    balance: u64
+    object_id: ObjectID
+
+
+class CoinEntry(BcsStruct):
+    ref: ObjectRef
+    balance: u64
+
+
+class GetCoinsRequest(BcsStruct):
+    """The coins `owner` owns, largest first, from `cursor` (inclusive; None: the
+    largest)."""
+
+    owner: SomaAddress
+    cursor: CoinCursor | None
+    #: 0: `DEFAULT_PAGE`; clamped to `MAX_PAGE`.
+    limit: u32
+
+
+class GetCoinsResponse(BcsStruct):
+    coins: tuple[CoinEntry, ...]
+    #: The first coin not returned; None when the list is complete.
+    next_cursor: CoinCursor | None
 
 
 class GetTransactionRequest(BcsStruct):

@@ -36,6 +36,8 @@ from soma.authority.errors import (
     ObjectVersionUnavailableError,
 )
 from soma.authority.execution.executor import execute_transaction
+from soma.authority.indexes import Balance
+from soma.authority.paging import Page
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.authority.transaction_manager import TransactionManager
 from soma.authority.transaction_preparer import TransactionPreparer
@@ -514,7 +516,26 @@ class AuthorityState:
         return self.cache.get_live_object(object_id)
 
     def owned_objects(self, owner: SomaAddress) -> list[ObjectRef]:
+        """Every object `owner` owns (a scan of its whole index: checks and tests;
+        clients page with `owned_objects_page`)."""
         return self.cache.owned_refs(owner)
+
+    def owned_objects_page(
+        self, owner: SomaAddress, cursor: ObjectID | None, limit: int
+    ) -> Page[ObjectRef, ObjectID]:
+        """Up to `limit` objects `owner` owns, by ID from `cursor` (inclusive)."""
+        return self.cache.owned_page(owner, cursor, limit)
+
+    def balance(self, owner: SomaAddress) -> Balance:
+        """(total coin balance, number of coins) of `owner`, from the balance index."""
+        return self.cache.balance(owner)
+
+    def coins_page(
+        self, owner: SomaAddress, cursor: tuple[int, ObjectID] | None, limit: int
+    ) -> Page[tuple[ObjectRef, int], tuple[int, ObjectID]]:
+        """Up to `limit` (coin, balance) of `owner`, largest first, from the coin
+        `cursor` = (balance, object ID) (inclusive)."""
+        return self.cache.coin_page(owner, cursor, limit)
 
     def get_transaction(self, digest: TransactionDigest) -> SignedTransaction | None:
         return self.cache.get_transaction(digest)

@@ -108,10 +108,10 @@ async def _drive(
             except SomaError as e:
                 counts["failed"] += 1
                 errors[e.code] = errors.get(e.code, 0) + 1
-                owned = await gateway.read(lambda c: c.get_owned_objects(sender))
-                refs = [r for r in owned.objects if r.object_id == coin.object_id]
-                if refs:
-                    gas[i] = refs[0]
+                coin_id = coin.object_id
+                answer = await gateway.read(lambda c: c.get_object(coin_id))  # noqa: B023
+                if answer.object is not None and answer.object.owner_address() == sender:
+                    gas[i] = answer.object.reference()
                 continue
             if not certificate.data.status.is_success():
                 counts["failed"] += 1

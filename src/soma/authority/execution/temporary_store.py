@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from soma.authority.indexes import CoinIndexDelta
 from soma.authority.store import TransactionOutputs
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.digests import TransactionDigest
@@ -114,11 +115,15 @@ class TemporaryStore:
         changes: dict[ObjectID, tuple[ObjectIn, ObjectOut, IDOperation]] = {}
         owner_removals: list[tuple[SomaAddress, ObjectID]] = []
         owner_inserts = []
+        # The owner-side indexes move with each address-owned input written or deleted
+        # (as loaded) and each address-owned output.
+        coins = CoinIndexDelta()
         for object_id, obj in self._written.items():
             final = obj.with_version(lamport, digest)
             written.append(final)
             new_address = final.owner_address()
             before = self.inputs.get(object_id)
+            old_address = None
             if before is None:
                 changes[object_id] = (
                     ObjectInNotExist(),
@@ -134,8 +139,11 @@ class TemporaryStore:
                 old_address = before.owner_address()
                 if old_address is not None and old_address != new_address:
                     owner_removals.append((old_address, object_id))
+            ref = None
             if new_address is not None:
-                owner_inserts.append((new_address, final.reference()))
+                ref = final.reference()
+                owner_inserts.append((new_address, ref))
+            coins.written(old_address, before, new_address, final, ref)
         deleted = sorted(self._deleted)
         for object_id in deleted:
             before = self.inputs[object_id]
@@ -147,6 +155,7 @@ class TemporaryStore:
             old_address = before.owner_address()
             if old_address is not None:
                 owner_removals.append((old_address, object_id))
+                coins.deleted(old_address, before)
         order = sorted(changes)
         changed = tuple(
             ChangedObject(object_id, EffectsObjectChange(*changes[object_id]))
@@ -174,6 +183,9 @@ class TemporaryStore:
             deleted=tuple(deleted),
             owner_removals=tuple(sorted(owner_removals)),
             owner_inserts=tuple(sorted(owner_inserts, key=lambda e: (e[0], e[1].object_id))),
+            coin_removals=tuple(coins.removals),
+            coin_inserts=tuple(coins.inserts),
+            balance_changes=tuple(coins.balance_changes),
         )
 
 
