@@ -57,7 +57,13 @@ _INT_RANGES: dict[int, tuple[int, int]] = {
 
 def _committee() -> st.SearchStrategy[Committee]:
     member = strategy_for(CommitteeMember)
-    members = st.lists(member, min_size=1, max_size=4, unique_by=lambda m: m.name)
+    # Names and both keys must be unique in a committee (Committee.new checks).
+    members = st.lists(
+        member,
+        min_size=1,
+        max_size=4,
+        unique_by=(lambda m: m.name, lambda m: m.protocol_key, lambda m: m.network_key),
+    )
     positive = members.map(
         lambda ms: [dataclasses.replace(m, stake=max(m.stake % 2**60, 1)) for m in ms]
     )

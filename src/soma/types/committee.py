@@ -20,7 +20,7 @@ from soma.types.base import AuthorityName
 from soma.types.bcs import BcsStruct, u64
 from soma.types.crypto import Ed25519PublicKey
 from soma.types.error import CommitteeError, UnknownAuthorityError
-from soma.utils.agg import weighted_shuffle
+from soma.types.weighted_shuffle import weighted_shuffle
 
 U64_MAX = (1 << 64) - 1
 
