@@ -1,5 +1,5 @@
 """`python -m soma` is the `soma` command."""
 
-from soma.cli.main import app
+from soma.cli.entry import main
 
-app()
+main()

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
-from typer.testing import CliRunner
 
 from soma.bench import consensus_bench
 from soma.bench.consensus_bench import ConsensusBenchConfig, LoadState

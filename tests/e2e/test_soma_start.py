@@ -5,79 +5,15 @@ keeps the balances, and two networks in two directories run side by side."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from soma.rpc.faucet import DEFAULT_GRANT
-
-START_TIMEOUT_S = 60.0
-
-
-class Network:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "soma", "start", "--dir", str(directory)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.api = ""
-        self.funded: list[str] = []
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline().decode()
-            if not line:
-                break
-            if line.startswith("API "):
-                self.api = line.split()[1]
-            elif line.startswith("funded "):
-                self.funded.append(line.split()[1])
-            elif line.startswith("press Ctrl-C"):
-                return
-        self.stop()
-        raise AssertionError(f"soma start did not come up: {self.stderr()}")
-
-    def stderr(self) -> str:
-        return "" if self.proc.stderr is None else self.proc.stderr.read().decode()[-3000:]
-
-    def call(self, path: str, body: object | None = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.api + path, data=data, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-    def balance(self, address: str) -> int:
-        status, body = self.call(f"/addresses/{address}/balance")
-        assert status == 200, body
-        return int(body["balance"])
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-
-def processes_of(directory: Path) -> list[str]:
-    out = subprocess.run(["pgrep", "-af", str(directory)], capture_output=True, text=True)
-    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+from tests.e2e.local_network import Network, processes_of
 
 
 def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None:
@@ -124,14 +60,14 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
         second = Network(second_dir)
         assert second.api != first.api
         assert second.call("/health")[0] == 200 and first.call("/health")[0] == 200
-        assert second.stop() == 0
+        assert second.stop() == 130
         second = None
         assert not processes_of(second_dir)
     finally:
         if second is not None:
             second.stop()
         code = first.stop()
-    assert code == 0
+    assert code == 130
     assert not processes_of(first_dir)
 
     again = Network(first_dir)
@@ -143,5 +79,64 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
         assert status == 200 and grant["status"] == "success"
         assert again.balance(fresh) == 2 * DEFAULT_GRANT
     finally:
-        assert again.stop() == 0
+        assert again.stop() == 130
     assert not processes_of(first_dir)
+
+
+def soma(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "soma", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_a_running_network_cannot_be_regenesised_or_started_twice(tmp_path: Path) -> None:
+    directory = tmp_path / "net"
+    network = Network(directory)
+    try:
+        funded = network.funded[0]
+        before = network.balance(funded)
+        for args in (
+            ["start", "--dir", str(directory), "--force-regenesis"],
+            ["start", "--dir", str(directory)],
+            ["genesis", "--dir", str(directory)],
+        ):
+            refused = soma(*args)
+            assert refused.returncode == 1, refused
+            assert refused.stdout == ""
+            assert refused.stderr == (
+                f"error: network in {directory} is running (pid {network.proc.pid})\n"
+            )
+        # Unharmed: it still serves, with the same state.
+        assert network.balance(funded) == before
+        status, grant = network.call("/faucet", {"address": "0x" + "cd" * 32})
+        assert status == 200 and grant["status"] == "success"
+    finally:
+        assert network.stop() == 130
+    assert not processes_of(directory)
+    again = Network(directory)
+    try:
+        assert again.balance(funded) == before
+        assert again.balance("0x" + "cd" * 32) == DEFAULT_GRANT
+    finally:
+        again.stop()
+
+
+def test_ctrl_c_at_any_moment_of_start_up_stops_everything(tmp_path: Path) -> None:
+    for i, delay in enumerate((0.5, 2.0, 4.0)):
+        directory = tmp_path / f"net-{i}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "soma", "start", "--dir", str(directory)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, (delay, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, (delay, err)
+        assert not processes_of(directory), delay

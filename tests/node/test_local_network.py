@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from soma.authority.state import initialize_genesis, read_system_state
 from soma.authority.store import AuthorityStore

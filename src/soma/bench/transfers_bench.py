@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from soma.bench.stats import LatencyRecorder
-from soma.node.local_network import create_local_network, validator_config_name
+from soma.node.layout import validator_config_name
+from soma.node.local_network import create_local_network
 from soma.node.start import LocalNetworkRunner
 from soma.rpc.gateway import Gateway
 from soma.types.config import load_keystore, load_node_config

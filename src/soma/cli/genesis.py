@@ -1,4 +1,8 @@
-"""`soma genesis`: write the files of a new local network."""
+"""`soma genesis`: write the files of a new local network.
+
+Takes the directory's lock first (see `soma.node.dir_lock`): a directory whose network
+is running is refused with the pid that runs it, and nothing is written.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from soma.node.local_network import create_local_network
-from soma.types.error import SomaError
+from soma.cli.output import fail
 
 
 def genesis(
@@ -25,14 +28,21 @@ def genesis(
 ) -> None:
     """Create genesis, one config per validator, a fullnode config and a client config
     with a keystore holding the funded accounts."""
+    from soma.node.dir_lock import NetworkLock, NetworkRunningError
+    from soma.node.local_network import create_local_network
+    from soma.types.error import SomaError
+    from soma.utils.interrupt import deferred_interrupts
+
+    root = directory.expanduser()
     try:
-        network = create_local_network(directory, validators, accounts, balance, epoch_duration_ms)
+        with NetworkLock(root), deferred_interrupts():
+            network = create_local_network(root, validators, accounts, balance, epoch_duration_ms)
+    except NetworkRunningError as e:
+        fail(e.message, code=1, error_code=e.code)
     except SomaError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(e.message, code=2, error_code=e.code)
     except OSError as e:
-        typer.echo(f"error: cannot write {directory}: {e.strerror}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(f"cannot write {directory}: {e.strerror}", code=2)
     addresses = [a.public_key.to_address().to_hex() for a in network.accounts]
     if as_json:
         typer.echo(

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from soma.node.node import SomaNode, run_node
-from soma.node.start import die_with_parent
+from soma.node.parent import die_with_parent
 from soma.types.config import load_node_config
 from soma.types.error import SomaError
 from soma.utils.allocator import tune_allocator

@@ -1,19 +1,17 @@
-"""`soma start`: run a local network (see soma.node.start)."""
+"""`soma start`: run a local network (see soma.node.start).
+
+Heavy modules (the node, gRPC, the HTTP stack) are imported inside the command, so
+`soma --help` and the client commands do not pay for them.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from soma.node.start import default_directory, run_local_network
-from soma.types.error import SomaError
-from soma.utils.allocator import tune_allocator
-from soma.utils.gc_tuning import tune_gc
+from soma.cli.output import fail
 
 
 def start(
@@ -25,15 +23,30 @@ def start(
         int | None, typer.Option("--validators", help="Validators (4 for a new network).")
     ] = None,
     force_regenesis: Annotated[
-        bool, typer.Option("--force-regenesis", help="Wipe the network and start a new one.")
+        bool,
+        typer.Option(
+            "--force-regenesis",
+            help="Delete the (stopped) network in the directory and start a new one.",
+        ),
     ] = False,
 ) -> None:
     """Start a local network: validators, the HTTP API and a faucet. Ctrl-C stops it."""
+    import asyncio
+    import logging
+    import sys
+
+    from soma.node.dir_lock import NetworkLock
+    from soma.node.layout import resolve_directory
+    from soma.node.ports import move_taken_ports
+    from soma.node.start import prepare_network, run_local_network
+    from soma.types.error import SomaError
+    from soma.utils.allocator import tune_allocator
+    from soma.utils.gc_tuning import tune_gc
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if validators is not None and not 1 <= validators <= 100:
-        typer.echo("error: --validators must be 1 to 100", err=True)
-        raise typer.Exit(code=2)
-    root = (directory or default_directory()).expanduser()
+        fail("--validators must be 1 to 100", code=2)
+    root = resolve_directory(directory)
     tune_allocator()
     tune_gc()
 
@@ -44,12 +57,19 @@ def start(
             print(f"funded {address}", flush=True)
         print("press Ctrl-C to stop", flush=True)
 
+    lock = NetworkLock(root)
     try:
-        status = asyncio.run(run_local_network(root, validators, force_regenesis, ready))
+        lock.acquire()
+        count = prepare_network(root, validators, force_regenesis)
+        for notice in move_taken_ports(root, count):
+            typer.echo(f"note: {notice}", err=True)
+        status = asyncio.run(run_local_network(root, count, lock.fd, ready))
     except SomaError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(e.message, code=1)
     except OSError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(str(e), code=1)
+    finally:
+        lock.release()
+    if status >= 128:
+        typer.echo(f"stopped: the network in {root} is down", err=True)
     sys.exit(status)

@@ -1,25 +1,34 @@
 """Files of a local network: `soma genesis` writes them, `soma start` runs them.
 
-One directory holds everything, with paths relative to it:
+One directory holds everything (its entries are named in `soma.node.layout`), with
+paths relative to it. Ports are chosen free on 127.0.0.1 when the directory is created
+and recorded in the configs, so two networks in two directories run side by side.
 
-    genesis.blob            the genesis transaction (BCS)
-    validator-<i>.yaml      one config per validator, keys under validator-<i>/
-    fullnode.yaml           a fullnode serving the public HTTP API
-    client.yaml             the client's config: API URL, keystore, active address
-    keystore.yaml           the funded accounts' keys (base64)
-    faucet.key              the faucet's account, funded at genesis
-
-Ports are chosen free on 127.0.0.1 when the directory is created and recorded in the
-configs, so two networks in two directories run side by side.
+A new network is written whole into a staging directory first and moved into place
+with `genesis.blob` last: a directory holds a network exactly when it holds
+`genesis.blob`, and an interrupted genesis leaves nothing that looks like one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 from soma.consensus.local_committee import free_ports
+from soma.node.layout import (
+    CLIENT_CONFIG,
+    FAUCET_KEY,
+    FULLNODE_CONFIG,
+    GENESIS_FILE,
+    KEYSTORE,
+    LOCK_FILE,
+    STAGING_DIR,
+    foreign_entries,
+    validator_config_name,
+)
+from soma.node.ports import record_ports
 from soma.types.committee import Committee, CommitteeMember
 from soma.types.config import dump_yaml
 from soma.types.crypto import (
@@ -38,12 +47,7 @@ from soma.types.genesis import (
 )
 from soma.types.transaction import TransactionData
 
-GENESIS_FILE = "genesis.blob"
-CLIENT_CONFIG = "client.yaml"
-KEYSTORE = "keystore.yaml"
-FULLNODE_CONFIG = "fullnode.yaml"
-#: The faucet's account: funded at genesis with `FAUCET_BALANCE` in one coin.
-FAUCET_KEY = "faucet.key"
+#: The faucet's account (`FAUCET_KEY`) is funded at genesis with this, in one coin.
 FAUCET_BALANCE = 2**62
 HOST = "127.0.0.1"
 MAX_VALIDATORS = 100
@@ -52,10 +56,6 @@ MAX_ACCOUNTS = 10_000
 
 class GenesisArgumentError(SomaError):
     code = "GENESIS_INVALID_ARGUMENT"
-
-
-def validator_config_name(index: int) -> str:
-    return f"validator-{index}.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +89,12 @@ def create_local_network(
     if epoch_duration_ms <= 0:
         raise GenesisArgumentError(f"epoch duration must be positive, got {epoch_duration_ms}")
     root = Path(directory)
-    if (root / GENESIS_FILE).exists():
-        raise GenesisArgumentError(f"{root} already holds a network (genesis.blob exists)")
+    check_can_create(root)
     root.mkdir(parents=True, exist_ok=True)
+    stage = root / STAGING_DIR
+    if stage.exists():
+        shutil.rmtree(stage)  # an earlier genesis that did not finish
+    stage.mkdir()
 
     ports = iter(free_ports(3 * validators + 2, HOST))
     members = []
@@ -129,21 +132,23 @@ def create_local_network(
         + [GenesisCoin(faucet.public_key.to_address(), FAUCET_BALANCE)],
         parameters,
     )
-    (root / GENESIS_FILE).write_bytes(genesis.to_bytes())
+    (stage / GENESIS_FILE).write_bytes(genesis.to_bytes())
 
     configs = []
-    for i, (member, (authority, protocol, network, account)) in enumerate(
-        zip(committee.members, ordered, strict=True)
+    for member, (authority, protocol, network, account) in zip(
+        committee.members, ordered, strict=True
     ):
-        name = f"validator-{i}"
+        # Files are named by the member's hostname, so validator-<i>.yaml is the member
+        # the committee calls validator-<i> (peers are named that way in configs).
+        name = member.hostname
         for role, key in (
             ("authority", authority),
             ("protocol", protocol),
             ("network", network),
             ("account", account),
         ):
-            write_key_file(root / name / f"{role}.key", key)
-        config = root / validator_config_name(i)
+            write_key_file(stage / name / f"{role}.key", key)
+        config = stage / f"{name}.yaml"
         dump_yaml(
             config,
             {
@@ -161,11 +166,11 @@ def create_local_network(
         )
         configs.append(config)
 
-    write_key_file(root / "fullnode" / "protocol.key", ProtocolKeyPair.generate())
-    write_key_file(root / "fullnode" / "network.key", NetworkKeyPair.generate())
+    write_key_file(stage / "fullnode" / "protocol.key", ProtocolKeyPair.generate())
+    write_key_file(stage / "fullnode" / "network.key", NetworkKeyPair.generate())
     fullnode_address, api_port = f"{HOST}:{next(ports)}", next(ports)
     dump_yaml(
-        root / FULLNODE_CONFIG,
+        stage / FULLNODE_CONFIG,
         {
             "role": "fullnode",
             "genesis": GENESIS_FILE,
@@ -176,16 +181,80 @@ def create_local_network(
         },
     )
     api_url = f"http://{HOST}:{api_port}"
-    dump_yaml(root / KEYSTORE, [a.to_base64() for a in funded], private=True)
-    write_key_file(root / FAUCET_KEY, faucet)
+    dump_yaml(stage / KEYSTORE, [a.to_base64() for a in funded], private=True)
+    write_key_file(stage / FAUCET_KEY, faucet)
     dump_yaml(
-        root / CLIENT_CONFIG,
+        stage / CLIENT_CONFIG,
         {
             "api_url": api_url,
             "keystore": KEYSTORE,
             "active_address": funded[0].public_key.to_address().to_hex() if funded else None,
         },
     )
+    record_ports(stage, validators)
+    _move_into_place(stage, root)
     return LocalNetwork(
-        root, configs, root / FULLNODE_CONFIG, root / CLIENT_CONFIG, funded, api_url
+        root,
+        [root / validator_config_name(i) for i in range(validators)],
+        root / FULLNODE_CONFIG,
+        root / CLIENT_CONFIG,
+        funded,
+        api_url,
     )
+
+
+def check_can_create(root: Path) -> None:
+    """Refuse to write a network into a directory that holds anything but the lock and
+    the staging directory of an earlier, interrupted genesis."""
+    if (root / GENESIS_FILE).exists():
+        raise GenesisArgumentError(f"{root} already holds a network (genesis.blob exists)")
+    foreign = foreign_entries(root)
+    if foreign:
+        raise GenesisArgumentError(
+            f"{root} is not empty and holds no network ({_listing(foreign)}); "
+            "choose an empty or new directory"
+        )
+    partial = (
+        sorted(e.name for e in root.iterdir() if e.name not in (LOCK_FILE, STAGING_DIR))
+        if root.is_dir()
+        else []
+    )
+    if partial:
+        raise GenesisArgumentError(
+            f"{root} holds part of a network but no genesis.blob ({_listing(partial)}); "
+            "remove those entries or choose another directory"
+        )
+
+
+def _listing(names: list[str], most: int = 5) -> str:
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
+
+
+def _move_into_place(stage: Path, root: Path) -> None:
+    """Move the staged network into `root`, genesis last (it marks a whole network)."""
+    entries = sorted(stage.iterdir(), key=lambda e: e.name == GENESIS_FILE)
+    for entry in entries:
+        os.replace(entry, root / entry.name)
+    stage.rmdir()
+
+
+def remove_network(root: Path) -> None:
+    """Delete the network in `root` (the caller holds its lock), or what an interrupted
+    genesis or removal left of one, after checking that every entry is one a network
+    has: anything else stops it before anything is deleted."""
+    foreign = foreign_entries(root)
+    if foreign:
+        raise GenesisArgumentError(
+            f"{root} holds entries that are not part of a network ({_listing(foreign)}); "
+            "nothing was deleted: move them away first"
+        )
+    # genesis.blob goes first: a directory interrupted here no longer claims a network.
+    (root / GENESIS_FILE).unlink(missing_ok=True)
+    for entry in sorted(root.iterdir()):
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

@@ -118,6 +118,11 @@ class SomaNode:
                 network_key=config.keys.network,
                 parameters=self.parameters,
                 listen_address=config.consensus_address,
+                peer_addresses={
+                    i: config.peer_addresses[m.hostname]
+                    for i, m in enumerate(committee.members)
+                    if m.hostname in config.peer_addresses
+                },
             ),
             consensus_store,
             state.handle_commit,

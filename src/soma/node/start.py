@@ -1,36 +1,43 @@
 """`soma start`: a whole local network from one command.
 
-Creates the network's files on first use (or with `force_regenesis`), runs each
-validator as its own `soma node` process, and serves the HTTP API with a faucet in this
-process. A later run on the same directory resumes from the stored state. SIGINT or
-SIGTERM stops everything: the API, then the validators (SIGTERM, then SIGKILL after a
-grace period); the validators also die with this process if it is killed, so nothing is
-left behind.
+The flow, in order:
+
+1. `prepare_network` (the caller holds the directory's lock, see `soma.node.dir_lock`):
+   on first use, or with `force_regenesis` after checking that the directory holds a
+   network and nothing else, write a new network; otherwise check the one there. Done
+   with Ctrl-C held back, so a network is never left half written or half deleted.
+2. `run_local_network`: each validator runs as its own `soma node` process in its own
+   session (a Ctrl-C in the terminal reaches `soma start` alone, which then stops the
+   validators in order), holding the directory's lock with it; the HTTP API with a
+   faucet runs in this process.
+3. SIGINT or SIGTERM at any moment, during start-up too, stops everything: the API,
+   then the validators (SIGTERM, then SIGKILL after a grace period), and returns
+   128 + the signal's number. The validators also die with this process if it is
+   killed, so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
-import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from soma.node.local_network import (
+from soma.node.layout import (
     FAUCET_KEY,
     FULLNODE_CONFIG,
     GENESIS_FILE,
     KEYSTORE,
-    GenesisArgumentError,
-    create_local_network,
+    LOGS_DIR,
+    count_validators,
     validator_config_name,
 )
+from soma.node.local_network import GenesisArgumentError, create_local_network, remove_network
+from soma.node.parent import PARENT_PID_ENV
 from soma.rpc.app import create_app
 from soma.rpc.faucet import Faucet
 from soma.rpc.gateway import Gateway
@@ -38,58 +45,29 @@ from soma.rpc.server import RunningApi
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair, read_key_file
 from soma.types.error import SomaError
+from soma.utils.interrupt import deferred_interrupts
 
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 20.0
-_PR_SET_PDEATHSIG = 1
+DEFAULT_VALIDATORS = 4
 
 
-def default_directory() -> Path:
-    return Path(os.environ.get("SOMA_DIR") or Path.home() / ".soma" / "network")
+class NodeStartError(SomaError):
+    code = "NODE_START_FAILED"
 
 
-#: Set in a validator's environment: the pid of the `soma start` that owns it.
-PARENT_PID_ENV = "SOMA_PARENT_PID"
-
-
-def die_with_parent() -> None:
-    """Called by a node at start when `soma start` launched it: get SIGTERM when the
-    parent dies (Linux), so a killed `soma start` leaves no validator running. Done in
-    the child itself, not through `preexec_fn`: forking a process that runs gRPC threads
-    and running Python before exec breaks gRPC's fork handlers."""
-    parent = os.environ.get(PARENT_PID_ENV)
-    if not parent:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if str(os.getppid()) != parent:
-        # The parent died before the request took effect.
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def count_validators(root: Path) -> int:
-    count = 0
-    while (root / validator_config_name(count)).exists():
-        count += 1
-    return count
-
-
-def prepare_directory(root: Path, validators: int | None, force_regenesis: bool) -> int:
-    """Create the network if needed; returns the number of validators."""
-    if force_regenesis and (root / GENESIS_FILE).exists():
-        # Only a directory that holds a network is wiped, never an arbitrary one.
-        for entry in root.iterdir():
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    if not (root / GENESIS_FILE).exists():
-        if root.exists() and any(root.iterdir()):
-            raise GenesisArgumentError(f"{root} is not empty and holds no network")
-        create_local_network(root, validators=validators or 4)
-        return validators or 4
+def prepare_network(root: Path, validators: int | None, force_regenesis: bool) -> int:
+    """Make sure `root` holds a network (the caller holds its lock); returns the number
+    of validators."""
+    with deferred_interrupts():
+        if force_regenesis:
+            remove_network(root)
+        if not (root / GENESIS_FILE).exists():
+            count = validators or DEFAULT_VALIDATORS
+            create_local_network(root, validators=count)
+            return count
     existing = count_validators(root)
     if validators is not None and validators != existing:
         raise GenesisArgumentError(
@@ -100,19 +78,28 @@ def prepare_directory(root: Path, validators: int | None, force_regenesis: bool)
 
 
 class LocalNetworkRunner:
-    def __init__(self, root: Path, validators: int) -> None:
+    """The validator processes of one network."""
+
+    def __init__(self, root: Path, validators: int, lock_fd: int | None = None) -> None:
         self.root = root
         self.validators = validators
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.logs = root / "logs"
+        self.lock_fd = lock_fd
+        self.processes: list[asyncio.subprocess.Process] = []
+        self.logs = root / LOGS_DIR
+
+    def log_path(self, index: int) -> Path:
+        return self.logs / f"validator-{index}.log"
 
     async def start_validators(self) -> None:
+        """Launch every validator, then wait until each says it is ready."""
         self.logs.mkdir(exist_ok=True)
+        offsets = []
         for i in range(self.validators):
-            log = open(self.logs / f"validator-{i}.log", "ab")  # noqa: SIM115 - child owns it
-            self.processes.append(
-                subprocess.Popen(
-                    [
+            path = self.log_path(i)
+            offsets.append(path.stat().st_size if path.exists() else 0)
+            with path.open("ab") as log:
+                self.processes.append(
+                    await asyncio.create_subprocess_exec(
                         sys.executable,
                         "-m",
                         "soma",
@@ -121,85 +108,134 @@ class LocalNetworkRunner:
                         str(self.root / validator_config_name(i)),
                         "--log-level",
                         "WARNING",
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
+                        stdin=asyncio.subprocess.DEVNULL,
+                        stdout=asyncio.subprocess.PIPE,
+                        stderr=log,
+                        env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
+                        start_new_session=True,
+                        pass_fds=() if self.lock_fd is None else (self.lock_fd,),
+                    )
                 )
+        await asyncio.gather(*(self._ready(i, offsets[i]) for i in range(self.validators)))
+
+    async def _ready(self, index: int, log_offset: int) -> None:
+        stdout = self.processes[index].stdout
+        assert stdout is not None
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                line = await stdout.readline()
+        except TimeoutError:
+            line = b""
+        if not line.startswith(b"READY"):
+            raise NodeStartError(
+                f"validator {index} did not start: {self._cause(index, log_offset)} "
+                f"(log: {self.log_path(index)})"
             )
-            log.close()
-        for i, proc in enumerate(self.processes):
-            assert proc.stdout is not None
-            try:
-                async with asyncio.timeout(READY_TIMEOUT_S):
-                    line = await asyncio.to_thread(proc.stdout.readline)
-            except TimeoutError:
-                line = b""
-            if not line.startswith(b"READY"):
-                tail = (self.logs / f"validator-{i}.log").read_text(errors="replace")[-2000:]
-                raise SomaError(f"validator {i} did not start:\n{tail}")
+
+    def _cause(self, index: int, log_offset: int) -> str:
+        """The last line this start wrote to the validator's log (not an older run's)."""
+        try:
+            with self.log_path(index).open("rb") as log:
+                log.seek(log_offset)
+                text = log.read().decode(errors="replace")
+        except OSError:
+            text = ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else "it exited without a message"
 
     def dead_validators(self) -> list[int]:
-        return [i for i, p in enumerate(self.processes) if p.poll() is not None]
+        return [i for i, p in enumerate(self.processes) if p.returncode is not None]
 
     async def stop_validators(self) -> None:
         for proc in self.processes:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
         for proc in self.processes:
             try:
-                await asyncio.to_thread(proc.wait, STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                await asyncio.to_thread(proc.wait)
-            if proc.stdout is not None:
-                proc.stdout.close()
+                async with asyncio.timeout(STOP_GRACE_S):
+                    await proc.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
 
 
 async def run_local_network(
     root: Path,
-    validators: int | None = None,
-    force_regenesis: bool = False,
+    validators: int,
+    lock_fd: int | None = None,
     on_ready: Callable[[str, list[str]], None] | None = None,
 ) -> int:
-    count = prepare_directory(root, validators, force_regenesis)
+    """Run the network in `root` until a signal (returns 128 + its number) or until a
+    third of the validators have died (returns 1)."""
     fullnode = load_node_config(root / FULLNODE_CONFIG)
     assert fullnode.api_address is not None
     host, _, port = fullnode.api_address.rpartition(":")
-    runner = LocalNetworkRunner(root, count)
+    runner = LocalNetworkRunner(root, validators, lock_fd)
     stop = asyncio.Event()
+    received: list[int] = []
+    starting = asyncio.current_task()
+
+    def on_signal(signum: int) -> None:
+        if received:
+            return
+        received.append(signum)
+        stop.set()
+        if starting is not None:
+            starting.cancel()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     gateway: Gateway | None = None
     api: RunningApi | None = None
     status = 0
     try:
-        await runner.start_validators()
-        addresses = [
-            load_node_config(root / validator_config_name(i)).network_address for i in range(count)
-        ]
-        gateway = await Gateway.connect(addresses)
-        faucet = Faucet(gateway, read_key_file(root / FAUCET_KEY, AccountKeyPair))
-        api = RunningApi(create_app(gateway, faucet), host, int(port))
-        await api.start()
-        funded = [k.public_key.to_address().to_hex() for k in load_keystore(root / KEYSTORE)]
-        if on_ready is not None:
-            on_ready(f"http://{fullnode.api_address}", funded)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await stop.wait()
-            dead = runner.dead_validators()
-            if dead:
-                logger.error("validators %s exited; see %s", dead, runner.logs)
-                if len(dead) * 3 >= count:
-                    status = 1
-                    break
+        try:
+            await runner.start_validators()
+            configs = [load_node_config(root / validator_config_name(i)) for i in range(validators)]
+            # The configs say where the validators listen, even where a port moved after
+            # genesis and the committee still lists the old one.
+            gateway = await Gateway.connect(
+                [c.network_address for c in configs],
+                {c.keys.authority.name: c.network_address for c in configs if c.keys.authority},
+            )
+            faucet = Faucet(gateway, read_key_file(root / FAUCET_KEY, AccountKeyPair))
+            api = RunningApi(create_app(gateway, faucet), host, int(port))
+            await api.start()
+            starting = None
+        except asyncio.CancelledError:
+            if not received:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        if not received:
+            funded = [k.public_key.to_address().to_hex() for k in load_keystore(root / KEYSTORE)]
+            if on_ready is not None:
+                on_ready(f"http://{fullnode.api_address}", funded)
+            status = await _watch(runner, stop)
     finally:
+        # `on_signal` stays in place: a second Ctrl-C during this shutdown is ignored.
         if api is not None:
             await api.stop()
         if gateway is not None:
             await gateway.close()
         await runner.stop_validators()
-    return status
+    return 128 + received[0] if received else status
+
+
+async def _watch(runner: LocalNetworkRunner, stop: asyncio.Event) -> int:
+    """Wait for a signal; 1 if a third of the validators died first."""
+    count = runner.validators
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await stop.wait()
+        dead = runner.dead_validators()
+        if dead:
+            logger.error("validators %s exited; see %s", dead, runner.logs)
+            if len(dead) * 3 >= count:
+                return 1
+    return 0

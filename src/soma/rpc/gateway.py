@@ -5,12 +5,13 @@ validator does not stall reads)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from soma.authority import service_wire as wire
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
 from soma.rpc.quorum_driver import QuorumDriver
+from soma.types.base import AuthorityName
 from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects
@@ -27,25 +28,33 @@ class NoValidatorError(SomaError):
 
 
 class Gateway:
-    def __init__(self, committee: Committee, transaction_fee: int) -> None:
+    def __init__(
+        self,
+        committee: Committee,
+        transaction_fee: int,
+        addresses: Mapping[AuthorityName, str] | None = None,
+    ) -> None:
         self.committee = committee
         #: The fee of the epoch the gateway connected in (for clients building gas budgets).
         self.transaction_fee = transaction_fee
-        self.driver = QuorumDriver.for_committee(committee)
+        self.driver = QuorumDriver.for_committee(committee, addresses)
         self.clients = [self.driver.clients[n] for n in committee.names()]
         self._next = itertools.cycle(range(len(self.clients)))
         self._last_write: TransactionDigest | None = None
 
     @classmethod
-    async def connect(cls, addresses: list[str]) -> Gateway:
-        """Learn the committee from the first validator that answers."""
+    async def connect(
+        cls, addresses: list[str], overrides: Mapping[AuthorityName, str] | None = None
+    ) -> Gateway:
+        """Learn the committee from the first validator at `addresses` that answers;
+        `overrides` says where to reach validators elsewhere than the committee lists."""
         last: Exception | None = None
         for address in addresses:
             client = ValidatorClient(address)
             try:
                 status = await client.get_status()
                 state = status.system_state
-                return cls(state.committee(), state.parameters.transaction_fee)
+                return cls(state.committee(), state.parameters.transaction_fee, overrides)
             except ValidatorCallError as e:
                 last = e
             finally:

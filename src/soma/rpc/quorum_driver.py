@@ -86,11 +86,18 @@ class QuorumDriver:
         self._live: set[_Execution] = set()
 
     @classmethod
-    def for_committee(cls, committee: Committee) -> QuorumDriver:
-        """Clients at the network addresses the committee lists."""
+    def for_committee(
+        cls, committee: Committee, addresses: Mapping[AuthorityName, str] | None = None
+    ) -> QuorumDriver:
+        """Clients at the network addresses the committee lists, or at `addresses` for
+        the validators it names (a local network whose ports moved)."""
+        where = dict(addresses or {})
         return cls(
             committee,
-            {m.name: ValidatorClient(m.network_address) for m in committee.members},
+            {
+                m.name: ValidatorClient(where.get(m.name, m.network_address))
+                for m in committee.members
+            },
         )
 
     async def close(self) -> None:

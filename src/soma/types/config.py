@@ -65,6 +65,9 @@ class NodeConfig:
     api_address: str | None
     #: Overrides of ConsensusParameters fields.
     consensus_parameters: dict[str, Any]
+    #: Where to reach committee members (by hostname) at another consensus address
+    #: than the committee lists: a local network whose ports moved after genesis.
+    peer_addresses: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,11 +184,21 @@ def load_node_config(path: str | Path) -> NodeConfig:
         if api_address is None
         else parse_host_port(api_address, path, "api_address"),
         consensus_parameters=fields.get("consensus", dict, required=False, default={}),
+        peer_addresses=_peer_addresses(path, fields.get("peer_addresses", dict, required=False)),
     )
     fields.finish()
     if not config.genesis_path.is_file():
         raise ConfigError(path, "genesis", f"no genesis file at {config.genesis_path}")
     return config
+
+
+def _peer_addresses(path: Path, data: dict[str, Any] | None) -> dict[str, str]:
+    out = {}
+    for name, address in (data or {}).items():
+        if not isinstance(name, str):
+            raise ConfigError(path, "peer_addresses", f"expected hostnames, got {name!r}")
+        out[name] = parse_host_port(address, path, f"peer_addresses.{name}")
+    return out
 
 
 def load_client_config(path: str | Path) -> ClientConfig:

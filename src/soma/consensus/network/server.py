@@ -59,6 +59,16 @@ def channel_options(
     ]
 
 
+def server_options(
+    max_message_bytes: int = MAX_MESSAGE_BYTES, max_receive_bytes: int | None = None
+) -> list[tuple[str, int]]:
+    """`channel_options` for a server, which also owns its port alone: gRPC's default
+    SO_REUSEPORT would let a second server (a validator still stopping, another
+    network) bind the same port and take half of its connections, instead of failing
+    to start with "address in use"."""
+    return [*channel_options(max_message_bytes, max_receive_bytes), ("grpc.so_reuseport", 0)]
+
+
 class ConsensusServiceHandler(Protocol):
     """What the authority answers; `peer` is the authenticated caller's index."""
 
@@ -97,7 +107,7 @@ class ConsensusServer:
         self._handler = handler
         self._auth = authenticator
         self._server = grpc.aio.server(
-            options=channel_options(max_message_bytes, max_receive_bytes=MAX_REQUEST_BYTES)
+            options=server_options(max_message_bytes, max_receive_bytes=MAX_REQUEST_BYTES)
         )
         h = handler
         methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {

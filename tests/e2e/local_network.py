@@ -1,0 +1,77 @@
+"""A `soma start` network in a subprocess, for end-to-end tests: its API URL and funded
+addresses as it printed them, JSON calls, and a Ctrl-C stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+START_TIMEOUT_S = 60.0
+
+
+class Network:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "soma", "start", "--dir", str(directory)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.api = ""
+        self.funded: list[str] = []
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                break
+            if line.startswith("API "):
+                self.api = line.split()[1]
+            elif line.startswith("funded "):
+                self.funded.append(line.split()[1])
+            elif line.startswith("press Ctrl-C"):
+                return
+        self.stop()
+        raise AssertionError(f"soma start did not come up: {self.stderr()}")
+
+    def stderr(self) -> str:
+        return "" if self.proc.stderr is None else self.proc.stderr.read().decode()[-3000:]
+
+    def call(self, path: str, body: object | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.api + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def balance(self, address: str) -> int:
+        status, body = self.call(f"/addresses/{address}/balance")
+        assert status == 200, body
+        return int(body["balance"])
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def processes_of(directory: Path) -> list[str]:
+    out = subprocess.run(["pgrep", "-af", str(directory)], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
