@@ -62,8 +62,10 @@ async def test_http_api_over_validator_nodes(tmp_path: Path) -> None:
         recipient = keys[1].public_key.to_address()
         status, bal = await get(f"/addresses/{sender}/balance")
         assert status == 200 and bal["balance"] == 1_000_000
-        status, owned = await get(f"/addresses/{sender}/objects")
-        assert status == 200 and len(owned) == 1
+        status, page = await get(f"/addresses/{sender}/objects")
+        assert status == 200 and page["next_cursor"] is None
+        owned = page["objects"]
+        assert len(owned) == 1
         coin = ObjectRef(
             ObjectID.from_hex(owned[0]["object_id"]),
             owned[0]["version"],

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soma.authority.service_client import RemoteError
+from soma.authority.service_wire import CoinCursor
+from soma.rpc import api_models as m
 from soma.rpc.gateway import Gateway, NoValidatorError
 from soma.rpc.json_form import effects_json, object_json, to_json
 from soma.rpc.limits import (
@@ -27,6 +29,8 @@ from soma.rpc.limits import (
     http_error_response,
     validation_error,
 )
+from soma.rpc.openapi_errors import document_errors
+from soma.rpc.openapi_errors import error_responses as errors
 from soma.rpc.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.digests import TransactionDigest
@@ -43,15 +47,6 @@ class ApiError(SomaError):
         self.error_code = code
 
 
-class FaucetRequest(BaseModel):
-    address: str
-
-
-class ExecuteRequest(BaseModel):
-    #: BCS bytes of a SignedTransaction, base64.
-    tx_bytes: str
-
-
 def _address(text: str) -> SomaAddress:
     try:
         return SomaAddress.from_hex(text)
@@ -66,10 +61,22 @@ def _object_id(text: str) -> ObjectID:
         raise ApiError(400, "INVALID_OBJECT_ID", e.message) from None
 
 
-def _digest(text: str) -> TransactionDigest:
+def _coin_cursor(text: str) -> CoinCursor:
+    balance, _, object_id = text.partition("-")
+    try:
+        return CoinCursor(int(balance), ObjectID.from_hex(object_id))
+    except (SomaError, ValueError):
+        raise ApiError(400, "INVALID_CURSOR", "cursor: not a coin cursor") from None
+
+
+def _digest(text: str) -> TransactionDigest | None:
+    """The digest `text` names; None when it is Base58 of the documented length that
+    does not decode to 32 bytes (no transaction has such a digest: a 404)."""
     try:
         return TransactionDigest.from_base58(text)
     except SomaError as e:
+        if re.fullmatch(m.DIGEST_PATTERN, text):
+            return None
         raise ApiError(400, "INVALID_DIGEST", e.message) from None
 
 
@@ -122,19 +129,22 @@ def create_app(
     async def internal(_: Request, e: Exception) -> JSONResponse:
         return error_response(500, "INTERNAL_ERROR", "the node failed to answer; see its log")
 
-    @app.get("/health")
+    @app.get("/health", response_model=m.Health, responses=errors(503))
     async def health() -> dict[str, Any]:
+        """Whether the network answers, with its epoch and latest commit."""
         status = await gateway.status()
         return {"status": "ok", "epoch": status.epoch, "latest_commit": status.latest_commit}
 
-    @app.get("/committee")
+    @app.get("/committee", response_model=m.Committee, responses=errors(503))
     async def committee() -> dict[str, Any]:
+        """The validators of the current epoch, with stake and addresses."""
         status = await gateway.status()
         c = status.system_state.committee()
         return {"epoch": c.epoch, "total_stake": c.total_stake, "members": to_json(c.members)}
 
-    @app.get("/status")
+    @app.get("/status", response_model=m.Status, responses=errors(503))
     async def network_status() -> dict[str, Any]:
+        """Epoch, latest commit, state root and the transaction fee."""
         status = await gateway.status()
         return {
             "epoch": status.epoch,
@@ -144,56 +154,108 @@ def create_app(
             "transaction_fee": status.system_state.parameters.transaction_fee,
         }
 
-    @app.get("/commits/latest")
+    @app.get("/commits/latest", response_model=m.LatestCommit, responses=errors(503))
     async def latest_commit() -> dict[str, Any]:
+        """The index of the latest consensus commit."""
         status = await gateway.status()
         return {"epoch": status.epoch, "index": status.latest_commit}
 
-    @app.get("/objects/{object_id}")
-    async def get_object(object_id: str) -> dict[str, Any]:
+    @app.get(
+        "/objects/{object_id}",
+        response_model=m.ObjectView,
+        responses=errors(400, 404, 503),
+    )
+    async def get_object(object_id: m.ObjectIdPath) -> dict[str, Any]:
+        """An object at its live version."""
         oid = _object_id(object_id)
         answer = await gateway.read(lambda c: c.get_object(oid))
         if answer.object is None:
             raise ApiError(404, "OBJECT_NOT_FOUND", f"object {oid} does not exist")
         return object_json(answer.object)
 
-    @app.get("/addresses/{address}/objects")
-    async def owned_objects(address: str) -> list[dict[str, Any]]:
+    @app.get(
+        "/addresses/{address}/objects",
+        response_model=m.ObjectPage,
+        responses=errors(400, 503),
+    )
+    async def owned_objects(
+        address: m.AddressPath,
+        limit: m.LimitQuery = m.DEFAULT_PAGE,
+        cursor: Annotated[
+            str | None,
+            Query(
+                pattern=m.OBJECT_ID_PATTERN,
+                max_length=66,
+                description="Where the page starts: a `next_cursor`.",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        """A page of the objects an address owns, by object ID."""
         owner = _address(address)
-        answer = await gateway.read(lambda c: c.get_owned_objects(owner))
-        return [to_json(r) for r in answer.objects]
+        start = None if cursor is None else _object_id(cursor)
+        page = await gateway.read(lambda c: c.get_owned_objects(owner, start, limit))
+        return {
+            "objects": [to_json(r) for r in page.objects],
+            "next_cursor": None if page.next_cursor is None else str(page.next_cursor),
+        }
 
-    @app.get("/addresses/{address}/balance")
-    async def balance(address: str) -> dict[str, Any]:
+    @app.get("/addresses/{address}/coins", response_model=m.CoinPage, responses=errors(400, 503))
+    async def coins(
+        address: m.AddressPath,
+        limit: m.LimitQuery = m.DEFAULT_PAGE,
+        cursor: Annotated[
+            str | None,
+            Query(
+                pattern=m.COIN_CURSOR_PATTERN,
+                max_length=87,
+                description="Where the page starts: a `next_cursor`.",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        """A page of an address's coins with their balances, largest first."""
         owner = _address(address)
+        start = None if cursor is None else _coin_cursor(cursor)
+        page = await gateway.read(lambda c: c.get_coins(owner, start, limit))
+        return {
+            "coins": [{**to_json(e.ref), "balance": e.balance} for e in page.coins],
+            "next_cursor": None
+            if page.next_cursor is None
+            else f"{page.next_cursor.balance}-{page.next_cursor.object_id}",
+        }
 
-        async def total(client: Any) -> tuple[int, int]:
-            owned = await client.get_owned_objects(owner)
-            amount, coins = 0, 0
-            for ref in owned.objects:
-                obj = (await client.get_object(ref.object_id)).object
-                if obj is not None and obj.is_coin():
-                    amount += obj.coin_balance()
-                    coins += 1
-            return amount, coins
+    @app.get(
+        "/addresses/{address}/balance",
+        response_model=m.Balance,
+        responses=errors(400, 503),
+    )
+    async def balance(address: m.AddressPath) -> dict[str, Any]:
+        """The sum of an address's coins (from an index: as fast for 10,000 coins as 1)."""
+        owner = _address(address)
+        answer = await gateway.read(lambda c: c.get_balance(owner))
+        return {"address": str(owner), "balance": answer.balance, "coins": answer.coins}
 
-        amount, coins = await gateway.read(total)
-        return {"address": str(owner), "balance": amount, "coins": coins}
-
-    @app.get("/transactions/{digest}")
-    async def get_transaction(digest: str) -> dict[str, Any]:
+    @app.get(
+        "/transactions/{digest}",
+        response_model=m.TransactionView,
+        responses=errors(400, 404, 503),
+    )
+    async def get_transaction(digest: m.DigestPath) -> dict[str, Any]:
+        """A transaction and, once executed, its effects."""
         d = _digest(digest)
-        answer = await gateway.read(lambda c: c.get_transaction(d))
-        if answer.transaction is None:
-            raise ApiError(404, "TRANSACTION_NOT_FOUND", f"transaction {d} is not known")
+        answer = None if d is None else await gateway.read(lambda c: c.get_transaction(d))
+        if answer is None or answer.transaction is None:
+            raise ApiError(404, "TRANSACTION_NOT_FOUND", f"transaction {digest} is not known")
         return {
             "digest": str(d),
             "transaction": to_json(answer.transaction.data),
             "effects": None if answer.effects is None else effects_json(answer.effects.data),
         }
 
-    @app.post("/transactions")
-    async def execute(request: ExecuteRequest) -> dict[str, Any]:
+    @app.post("/transactions", response_model=m.ExecutionResult, responses=errors(400, 503, 504))
+    async def execute(request: m.ExecuteRequest) -> dict[str, Any]:
+        """Execute a signed transaction; answers with its effects once certified. A
+        transaction that executed with a failure status is still a 200: its `status` is
+        `failure` and `effects.error` says why (its fee was charged)."""
         try:
             raw = base64.b64decode(request.tx_bytes, validate=True)
         except (binascii.Error, ValueError):
@@ -210,9 +272,11 @@ def create_app(
 
     if faucet is not None:
 
-        @app.post("/faucet")
-        async def give(request: FaucetRequest) -> dict[str, Any]:
+        @app.post("/faucet", response_model=m.ExecutionResult, responses=errors(400, 503, 504))
+        async def give(request: m.FaucetRequest) -> dict[str, Any]:
+            """Send the faucet's grant to an address (local networks)."""
             address = _address(request.address)
             return execution_result(await faucet.give(address))
 
+    document_errors(app)
     return app

@@ -514,8 +514,10 @@ def _problem(kind: str, where: str, expected: str | None, error: Mapping[str, An
     if isinstance(value, bytes) and where == "the request body":
         return "the request body must be JSON, sent with Content-Type: application/json"
     got = f"(got {_shown(value)})"
-    if expected is not None:
+    if expected is not None and kind.endswith(("_type", "_parsing")):
         return f"{where} must be {expected} {got}"
+    if kind == "string_pattern_mismatch":
+        return f"{where} is not in the form the API document gives for it {got}"
     msg = str(error.get("msg", "")) or "Not valid"
     if msg.startswith("Input should be "):
         return f"{where} must be {msg.removeprefix('Input should be ')} {got}"

@@ -16,7 +16,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from soma.sdk.api import Gas
-from soma.sdk.base import ClientBase
+from soma.sdk.base import ClientBase, tls_verification
 from soma.sdk.coins import Coin
 from soma.sdk.core import Done, Flow, Parallel, Sleep, Step, advance
 from soma.sdk.errors import ApiError
@@ -37,7 +37,10 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport]):
 
     def _connect(self, transport: httpx.AsyncBaseTransport | None) -> None:
         self._http = httpx.AsyncClient(
-            base_url=self.api_url, timeout=self.timeout_s, transport=transport
+            base_url=self.api_url,
+            timeout=self.timeout_s,
+            transport=transport,
+            verify=tls_verification(self.api_url),
         )
 
     async def close(self) -> None:

@@ -18,7 +18,7 @@ import httpx
 
 from soma.sdk.api import Gas
 from soma.sdk.async_client import AsyncClient
-from soma.sdk.base import ClientBase
+from soma.sdk.base import ClientBase, tls_verification
 from soma.sdk.coins import GAS_BUDGET_FEES, Coin
 from soma.sdk.core import DEFAULT_TIMEOUT_S, Done, Flow, Parallel, Sleep, Step, advance
 from soma.sdk.errors import ApiError
@@ -49,7 +49,10 @@ class Client(ClientBase[httpx.BaseTransport]):
 
     def _connect(self, transport: httpx.BaseTransport | None) -> None:
         self._http = httpx.Client(
-            base_url=self.api_url, timeout=self.timeout_s, transport=transport
+            base_url=self.api_url,
+            timeout=self.timeout_s,
+            transport=transport,
+            verify=tls_verification(self.api_url),
         )
 
     def close(self) -> None:

@@ -1,0 +1,190 @@
+"""The shapes of the HTTP API's requests and answers, as its OpenAPI document shows them.
+
+Every response the API can give is described here, errors included, so a client (or
+a tool such as schemathesis) can hold the server to its document: identifiers carry
+their patterns (addresses 64 hex digits, object IDs up to 64 for the system objects'
+short form, digests Base58), byte fields are base64 with their sizes, amounts are
+non-negative integers. Parts whose layout follows the Rust-like types of
+`soma.types` (a transaction's kind, an object's decoded contents, effects) are JSON
+objects whose fields `soma.rpc.json_form` documents.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+#: An account address: 32 bytes as 64 hex digits, 0x optional.
+ADDRESS_PATTERN = r"^(0[xX])?[0-9a-fA-F]{64}$"
+#: An object ID: up to 64 hex digits (system objects have short forms such as 0x5).
+OBJECT_ID_PATTERN = r"^(0[xX])?[0-9a-fA-F]{1,64}$"
+#: A transaction digest: 32 bytes in Base58 (Bitcoin alphabet).
+DIGEST_PATTERN = r"^[1-9A-HJ-NP-Za-km-z]{32,44}$"
+#: Standard base64 with padding.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+#: Where a page of coins starts: `<balance>-<object ID>`, from a `next_cursor`.
+COIN_CURSOR_PATTERN = r"^[0-9]{1,20}-0x[0-9a-f]{64}$"
+#: Most entries in one page, and the page size when none is asked for.
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+#: The largest signed transaction the API takes, in base64 characters (512 KiB of bytes).
+MAX_TX_BASE64 = 4 * (512 * 1024 // 3 + 1)
+
+U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
+Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$", description="32 bytes, 0x-hex")]
+Digest = Annotated[str, Field(pattern=DIGEST_PATTERN, description="32 bytes, Base58")]
+
+
+def _documented(pattern: str, min_length: int, max_length: int, description: str) -> Any:
+    """A path parameter whose pattern is in the document but checked by the route's own
+    parser, so a bad value gets the specific code (`INVALID_ADDRESS`, ...) and a message
+    in plain words. tests/rpc/test_openapi.py holds parser and pattern to each other."""
+    return Path(
+        description=description,
+        json_schema_extra={"pattern": pattern, "minLength": min_length, "maxLength": max_length},
+    )
+
+
+AddressPath = Annotated[
+    str,
+    _documented(ADDRESS_PATTERN, 64, 66, "An account address: 64 hex digits, 0x optional."),
+]
+ObjectIdPath = Annotated[
+    str,
+    _documented(OBJECT_ID_PATTERN, 1, 66, "An object ID: up to 64 hex digits, 0x optional."),
+]
+DigestPath = Annotated[
+    str,
+    _documented(DIGEST_PATTERN, 32, 44, "A transaction digest in Base58."),
+]
+LimitQuery = Annotated[
+    int,
+    Query(ge=1, le=MAX_PAGE, description=f"Entries in the page (default {DEFAULT_PAGE})."),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(_Model):
+    """Every error: a stable code and a one-line message."""
+
+    code: str = Field(description="Stable, SCREAMING_SNAKE_CASE.", examples=["INVALID_ADDRESS"])
+    message: str = Field(max_length=256, description="For people; quotes input only briefly.")
+
+
+class FaucetRequest(_Model):
+    # The pattern is documented, and checked by the route (code INVALID_ADDRESS).
+    address: str = Field(
+        description="The address to fund: 64 hex digits, 0x optional.",
+        json_schema_extra={"pattern": ADDRESS_PATTERN, "minLength": 64, "maxLength": 66},
+    )
+
+
+class ExecuteRequest(_Model):
+    tx_bytes: str = Field(
+        pattern=BASE64_PATTERN,
+        max_length=MAX_TX_BASE64,
+        description="BCS bytes of a SignedTransaction, base64.",
+    )
+
+
+class Health(_Model):
+    status: Literal["ok"]
+    epoch: U64
+    latest_commit: U64
+
+
+class CommitteeMember(_Model):
+    name: Hex32
+    stake: U64
+    protocol_key: str = Field(description="Ed25519 public key, base64.")
+    network_key: str = Field(description="Ed25519 public key, base64.")
+    hostname: str
+    network_address: str
+    consensus_address: str
+    p2p_address: str
+
+
+class Committee(_Model):
+    epoch: U64
+    total_stake: U64
+    members: list[CommitteeMember]
+
+
+class Status(_Model):
+    epoch: U64
+    latest_commit: U64 = Field(description="The last consensus commit ordered.")
+    accumulated_commit: U64 = Field(description="The last commit whose state root is known.")
+    state_root: str = Field(pattern=r"^[0-9a-f]+$", description="The state accumulator, hex.")
+    transaction_fee: U64
+
+
+class LatestCommit(_Model):
+    epoch: U64
+    index: U64
+
+
+class ObjectRef(_Model):
+    object_id: Hex32
+    version: U64
+    digest: Digest
+
+
+class ObjectPage(_Model):
+    objects: list[ObjectRef]
+    next_cursor: Hex32 | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class Coin(_Model):
+    object_id: Hex32
+    version: U64
+    digest: Digest
+    balance: U64
+
+
+class CoinPage(_Model):
+    coins: list[Coin] = Field(description="Largest balance first, then by object ID.")
+    next_cursor: str | None = Field(
+        pattern=COIN_CURSOR_PATTERN, description="Pass as `cursor` for the next page."
+    )
+
+
+class Balance(_Model):
+    address: Hex32
+    balance: int = Field(ge=0, description="The sum of the address's coins.")
+    coins: U64
+
+
+class ObjectView(_Model):
+    """An object at its live version, with its decoded contents in `data`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: Hex32
+    object_type: str
+    version: U64
+    owner: dict[str, Any]
+    previous_transaction: Digest
+    digest: Digest
+    data: dict[str, Any]
+    balance: U64 | None = Field(default=None, description="For coins: their balance.")
+
+
+class TransactionView(_Model):
+    digest: Digest
+    transaction: dict[str, Any] = Field(description="The TransactionData, as JSON.")
+    effects: dict[str, Any] | None = Field(description="Its effects once executed.")
+
+
+class ExecutionResult(_Model):
+    digest: Digest
+    status: Literal["success", "failure"]
+    fee: U64
+    effects: dict[str, Any] = Field(description="What executing it did (`error` if it failed).")
+    certificate: str = Field(
+        pattern=BASE64_PATTERN, description="The effects certificate (BCS, base64)."
+    )
