@@ -18,7 +18,7 @@ import grpc
 
 from soma.authority import service_wire as wire
 from soma.authority.state import AuthorityState, read_system_state
-from soma.consensus.network.server import channel_options
+from soma.consensus.network.server import server_options
 from soma.types.bcs import BcsStruct
 from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects, TransactionEffects
@@ -47,7 +47,7 @@ class ValidatorService:
         #: The current epoch's AuthorityState (replaced at reconfiguration).
         self._state = state
         self._server = grpc.aio.server(
-            options=channel_options(MAX_RESPONSE_BYTES, max_receive_bytes=wire.MAX_REQUEST_BYTES)
+            options=server_options(MAX_RESPONSE_BYTES, max_receive_bytes=wire.MAX_REQUEST_BYTES)
         )
         methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             "SubmitTransaction": self._unary(wire.SubmitTransactionRequest, self.submit),

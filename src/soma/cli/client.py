@@ -17,8 +17,10 @@ fraction of a second, and never loads the node, gRPC or the HTTP server stack.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -110,6 +112,15 @@ class Context:
             if wanted is None or key.public_key.to_address() == wanted:
                 return key
         raise ApiError("UNKNOWN_ADDRESS", f"{wanted} is not in the keystore")
+
+    @contextlib.contextmanager
+    def sending_from(self, address: SomaAddress | None) -> Iterator[AccountKeyPair]:
+        """The sender's key, with the sender's lock held (see `client_locks`)."""
+        from soma.cli import client_locks
+
+        key = self.key_for(address)
+        with client_locks.sender(self.root, key.public_key.to_address().to_hex()):
+            yield key
 
     def emit(self, value: Any, text: str) -> None:
         typer.echo(json.dumps(value) if self.as_json else text)
@@ -221,8 +232,16 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _result(ctx: Context, result: dict[str, Any]) -> None:
+    """Print a transaction's result; one that first merged coins (a transfer from more
+    coins than a transaction may name) lists those merges and the fees of them all."""
+    merges = [_summary(m) for m in result.get("merges", ())]
     summary = _summary(result)
-    ctx.emit(summary, f"{summary['status']}: {summary['digest']} (fee {summary['fee']})")
+    text = f"{summary['status']}: {summary['digest']} (fee {summary['fee']})"
+    if merges:
+        total = summary["fee"] + sum(m["fee"] for m in merges)
+        summary = {**summary, "merges": merges, "total_fee": total}
+        text += f", after merging coins in {len(merges)} transactions (fees {total} in all)"
+    ctx.emit(summary, text)
 
 
 @client_app.command("new-address")
@@ -230,12 +249,16 @@ def new_address(directory: DirOption = None, as_json: JsonOption = False) -> Non
     """Generate a key, add it to the keystore, print its address."""
 
     def act(ctx: Context) -> None:
-        from soma.types.config import dump_yaml
+        from soma.cli import client_locks
+        from soma.types.config import dump_yaml, load_keystore
         from soma.types.crypto import AccountKeyPair
 
         key = AccountKeyPair.generate()
-        keystore = [*(k.to_base64() for k in ctx.keys), key.to_base64()]
-        dump_yaml(ctx.config.keystore_path, keystore, private=True)
+        with client_locks.keystore(ctx.root):
+            # Read again under the lock: another new-address may have just added a key.
+            known = load_keystore(ctx.config.keystore_path)
+            keystore = [*(k.to_base64() for k in known), key.to_base64()]
+            dump_yaml(ctx.config.keystore_path, keystore, private=True)
         address = key.public_key.to_address().to_hex()
         ctx.emit({"address": address}, address)
 
@@ -377,7 +400,8 @@ def transfer(
 
     def act(ctx: Context) -> None:
         assert recipient is not None
-        _result(ctx, ctx.client.transfer(ctx.key_for(source), recipient, amount))
+        with ctx.sending_from(source) as key:
+            _result(ctx, ctx.client.transfer(key, recipient, amount))
 
     _run(directory, as_json, act)
 
@@ -398,7 +422,8 @@ def pay(
     source = _address(sender, "--from")
 
     def act(ctx: Context) -> None:
-        _result(ctx, ctx.client.pay(ctx.key_for(source), [r for r in recipients if r], amounts))
+        with ctx.sending_from(source) as key:
+            _result(ctx, ctx.client.pay(key, [r for r in recipients if r], amounts))
 
     _run(directory, as_json, act)
 
@@ -421,7 +446,17 @@ def merge_coins(
     source = _address(sender, "--from")
 
     def act(ctx: Context) -> None:
-        results = ctx.client.merge_coins(ctx.key_for(source), subset)
+        from soma.sdk import ApiError
+
+        with ctx.sending_from(source) as key:
+            try:
+                results = ctx.client.merge_coins(key, subset)
+            except ApiError as e:
+                if e.api_code != "NOTHING_TO_MERGE":
+                    raise
+                # Already one coin (or none): nothing to do is not a failure.
+                ctx.emit({"status": "success", "transactions": []}, f"nothing to merge: {e}")
+                return
         summaries = [_summary(r) for r in results]
         ctx.emit(
             {"status": "success", "transactions": summaries},
@@ -443,11 +478,12 @@ def split_coin(
     """Split new coins off the largest coin."""
     amounts = [_positive(a, "--amount") for a in amount]
     source = _address(sender, "--from")
-    _run(
-        directory,
-        as_json,
-        lambda ctx: _result(ctx, ctx.client.split_coin(ctx.key_for(source), amounts)),
-    )
+
+    def act(ctx: Context) -> None:
+        with ctx.sending_from(source) as key:
+            _result(ctx, ctx.client.split_coin(key, amounts))
+
+    _run(directory, as_json, act)
 
 
 @client_app.command("tx")

@@ -12,6 +12,7 @@ it imports nothing heavy, because every `soma client` command starts by reading 
     faucet.key              the faucet's account, funded at genesis
     ports.yaml              the addresses soma chose (not set by hand), by config file
     logs/                   the nodes' logs
+    client-locks/           `soma client`'s locks (one command per sender at a time)
     soma.lock               held while a process runs or writes the network
 
 Knowing every entry lets a destructive command (a regenesis) check that a directory
@@ -32,6 +33,7 @@ FULLNODE_DIR = "fullnode"
 #: The faucet's account: funded at genesis.
 FAUCET_KEY = "faucet.key"
 LOGS_DIR = "logs"
+CLIENT_LOCKS_DIR = "client-locks"
 LOCK_FILE = "soma.lock"
 PORTS_FILE = "ports.yaml"
 #: Where `soma genesis` writes a new network before moving it into place.
@@ -48,7 +50,7 @@ _FILES = {
     LOCK_FILE,
     PORTS_FILE,
 }
-_DIRS = {FULLNODE_DIR, LOGS_DIR, STAGING_DIR}
+_DIRS = {FULLNODE_DIR, LOGS_DIR, STAGING_DIR, CLIENT_LOCKS_DIR}
 _VALIDATOR_FILE = re.compile(r"validator-(0|[1-9][0-9]{0,2})\.yaml")
 _VALIDATOR_DIR = re.compile(r"validator-(0|[1-9][0-9]{0,2})")
 

@@ -17,7 +17,6 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from soma.sdk.api import Gas
-from soma.sdk.async_client import AsyncClient
 from soma.sdk.base import ClientBase, tls_verification
 from soma.sdk.coins import GAS_BUDGET_FEES, Coin
 from soma.sdk.core import DEFAULT_TIMEOUT_S, Done, Flow, Parallel, Sleep, Step, advance
@@ -33,7 +32,6 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "GAS_BUDGET_FEES",
     "ApiError",
-    "AsyncClient",
     "Client",
     "ref_from_json",
 ]

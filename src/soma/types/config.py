@@ -240,9 +240,19 @@ def load_keystore(path: str | Path) -> list[AccountKeyPair]:
 
 
 def dump_yaml(path: Path, data: object, private: bool = False) -> None:
-    """Write YAML; `private` files (keystores) are created with mode 0600."""
+    """Write YAML whole or not at all (a temporary file, synced, renamed over the old
+    one: a crash mid-write never leaves a keystore half written); `private` files
+    (keystores) are created with mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(data, sort_keys=False)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
