@@ -241,3 +241,16 @@ def test_a_short_recipient_is_refused_before_anything_is_sent(tmp_path: Path) ->
     )
     assert result.exit_code == 2
     assert "4 hex digits" in result.stderr and "exactly 64" in result.stderr
+
+
+def test_a_network_from_before_ports_yaml_counts_its_ports_as_soma_chosen(
+    tmp_path: Path,
+) -> None:
+    create_local_network(tmp_path, validators=1, accounts=1)
+    (tmp_path / PORTS_FILE).unlink()
+    api = load_node_config(tmp_path / "fullnode.yaml").api_address
+    assert api is not None
+    with _hold(api):
+        notices = move_taken_ports(tmp_path, 1)
+    assert len(notices) == 1 and api in notices[0]
+    assert load_node_config(tmp_path / "fullnode.yaml").api_address != api

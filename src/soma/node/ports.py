@@ -76,6 +76,9 @@ def port_is_free(address: str) -> bool:
 def move_taken_ports(root: Path, validators: int) -> list[str]:
     """Move every taken port that soma chose; returns a line per move. Raises
     `PortTakenError` for a taken port set by hand, before anything is changed."""
+    if not (root / PORTS_FILE).exists():
+        # A network from before ports.yaml: its genesis chose every port.
+        record_ports(root, validators)
     recorded: dict[str, dict[str, str]] = _read(root / PORTS_FILE)
     configs = {s.config: _read(root / s.config) for s in services(validators)}
     taken = [
