@@ -55,3 +55,38 @@ def test_sync_close() -> None:
     with Client(URL, transport=FakeNetwork().transport()) as client:
         assert client.health()["status"] == "ok"
     assert client._http.is_closed
+
+
+async def test_concurrent_transfers_from_one_sender_each_make_their_own(
+    net: FakeNetwork, key: AccountKeyPair
+) -> None:
+    """Without the sender's lock both would read the same coin version and build the
+    same transaction: one transfer, two "successes" (or a refusal)."""
+    owner = key.public_key.to_address()
+    recipient = AccountKeyPair.generate().public_key.to_address()
+    net.mint(owner, 1_000_000)
+    async with AsyncClient(URL, transport=net.async_transport()) as client:
+        results = await asyncio.gather(*(client.transfer(key, recipient, 10) for _ in range(4)))
+    assert [r["status"] for r in results] == ["success"] * 4
+    assert len({r["digest"] for r in results}) == 4
+    assert net.balance(recipient) == 40
+
+
+def test_threads_transferring_from_one_sender_each_make_their_own(
+    net: FakeNetwork, key: AccountKeyPair
+) -> None:
+    owner = key.public_key.to_address()
+    recipient = AccountKeyPair.generate().public_key.to_address()
+    net.mint(owner, 1_000_000)
+    results: list[dict[str, Any]] = []
+    with Client(URL, transport=net.transport()) as client:
+        threads = [
+            threading.Thread(target=lambda: results.append(client.transfer(key, recipient, 10)))
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len({r["digest"] for r in results}) == 4
+    assert net.balance(recipient) == 40

@@ -42,6 +42,7 @@ def start(
     from soma.types.error import SomaError
     from soma.utils.allocator import tune_allocator
     from soma.utils.gc_tuning import tune_gc
+    from soma.utils.interrupt import deferred_interrupts
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if validators is not None and not 1 <= validators <= 100:
@@ -61,7 +62,9 @@ def start(
     try:
         lock.acquire()
         count = prepare_network(root, validators, force_regenesis)
-        for notice in move_taken_ports(root, count):
+        with deferred_interrupts():  # several files change together
+            notices = move_taken_ports(root, count)
+        for notice in notices:
             typer.echo(f"note: {notice}", err=True)
         status = asyncio.run(run_local_network(root, count, lock.fd, ready))
     except SomaError as e:

@@ -21,7 +21,7 @@ from soma.sdk.coins import Coin
 from soma.sdk.core import Done, Flow, Parallel, Sleep, Step, advance
 from soma.sdk.errors import ApiError
 from soma.sdk.wire import Address, Page
-from soma.types.base import ObjectID
+from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import AccountKeyPair
 from soma.types.object import ObjectRef
 from soma.types.transaction import SignedTransaction, TransactionKind
@@ -34,8 +34,10 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport]):
     closes its connections on exit. `transport` replaces the network (tests)."""
 
     _http: httpx.AsyncClient
+    _sender_locks: dict[SomaAddress, asyncio.Lock]
 
     def _connect(self, transport: httpx.AsyncBaseTransport | None) -> None:
+        self._sender_locks = {}
         self._http = httpx.AsyncClient(
             base_url=self.api_url,
             timeout=self.timeout_s,
@@ -45,6 +47,16 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport]):
 
     async def close(self) -> None:
         await self._http.aclose()
+
+    def _sending(self, key: AccountKeyPair) -> asyncio.Lock:
+        """The lock of `key`'s address: concurrent transfers from one sender run one
+        after another, so each picks the coin versions the previous one left (two that
+        pick the same ones alike would be one and the same transaction)."""
+        address = key.public_key.to_address()
+        lock = self._sender_locks.get(address)
+        if lock is None:
+            lock = self._sender_locks[address] = asyncio.Lock()
+        return lock
 
     async def __aenter__(self) -> Self:
         return self
@@ -155,7 +167,8 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport]):
         return await self.run(self.api.sign_and_execute(key, kind, gas, gas_budget))
 
     async def transfer(self, key: AccountKeyPair, to: Address, amount: int) -> dict[str, Any]:
-        return await self.run(self.api.transfer(key, to, amount))
+        async with self._sending(key):
+            return await self.run(self.api.transfer(key, to, amount))
 
     async def pay(
         self,
@@ -163,12 +176,15 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport]):
         recipients: Sequence[Address],
         amounts: Sequence[int],
     ) -> dict[str, Any]:
-        return await self.run(self.api.pay(key, recipients, amounts))
+        async with self._sending(key):
+            return await self.run(self.api.pay(key, recipients, amounts))
 
     async def merge_coins(
         self, key: AccountKeyPair, coins: Sequence[ObjectID | str] | None = None
     ) -> list[dict[str, Any]]:
-        return await self.run(self.api.merge_coins(key, coins))
+        async with self._sending(key):
+            return await self.run(self.api.merge_coins(key, coins))
 
     async def split_coin(self, key: AccountKeyPair, amounts: Sequence[int]) -> dict[str, Any]:
-        return await self.run(self.api.split_coin(key, amounts))
+        async with self._sending(key):
+            return await self.run(self.api.split_coin(key, amounts))

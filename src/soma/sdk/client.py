@@ -9,6 +9,7 @@ with a stable code; a transaction that executes and fails is returned as its res
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
@@ -22,7 +23,7 @@ from soma.sdk.coins import GAS_BUDGET_FEES, Coin
 from soma.sdk.core import DEFAULT_TIMEOUT_S, Done, Flow, Parallel, Sleep, Step, advance
 from soma.sdk.errors import ApiError
 from soma.sdk.wire import Address, Page, ref_from_json
-from soma.types.base import ObjectID
+from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import AccountKeyPair
 from soma.types.object import ObjectRef
 from soma.types.transaction import SignedTransaction, TransactionKind
@@ -44,8 +45,11 @@ class Client(ClientBase[httpx.BaseTransport]):
     connections on exit). `transport` replaces the network (tests)."""
 
     _http: httpx.Client
+    _sender_locks: dict[SomaAddress, threading.Lock]
 
     def _connect(self, transport: httpx.BaseTransport | None) -> None:
+        self._sender_locks = {}
+        self._locks_guard = threading.Lock()
         self._http = httpx.Client(
             base_url=self.api_url,
             timeout=self.timeout_s,
@@ -55,6 +59,17 @@ class Client(ClientBase[httpx.BaseTransport]):
 
     def close(self) -> None:
         self._http.close()
+
+    def _sending(self, key: AccountKeyPair) -> threading.Lock:
+        """The lock of `key`'s address: transfers from one sender in several threads run
+        one after another, so each picks the coin versions the previous one left (two
+        that pick the same ones alike would be one and the same transaction)."""
+        address = key.public_key.to_address()
+        with self._locks_guard:
+            lock = self._sender_locks.get(address)
+            if lock is None:
+                lock = self._sender_locks[address] = threading.Lock()
+        return lock
 
     def __enter__(self) -> Self:
         return self
@@ -169,7 +184,8 @@ class Client(ClientBase[httpx.BaseTransport]):
     def transfer(self, key: AccountKeyPair, to: Address, amount: int) -> dict[str, Any]:
         """Send `amount` to `to` from the fewest of the sender's coins that cover it
         and the fee (merging first if that is more than a transaction may name)."""
-        return self.run(self.api.transfer(key, to, amount))
+        with self._sending(key):
+            return self.run(self.api.transfer(key, to, amount))
 
     def pay(
         self,
@@ -178,14 +194,17 @@ class Client(ClientBase[httpx.BaseTransport]):
         amounts: Sequence[int],
     ) -> dict[str, Any]:
         """Pay `amounts[i]` to `recipients[i]`, coins chosen as for `transfer`."""
-        return self.run(self.api.pay(key, recipients, amounts))
+        with self._sending(key):
+            return self.run(self.api.pay(key, recipients, amounts))
 
     def merge_coins(
         self, key: AccountKeyPair, coins: Sequence[ObjectID | str] | None = None
     ) -> list[dict[str, Any]]:
         """Merge all the sender's coins (or the given ones) into one; every result."""
-        return self.run(self.api.merge_coins(key, coins))
+        with self._sending(key):
+            return self.run(self.api.merge_coins(key, coins))
 
     def split_coin(self, key: AccountKeyPair, amounts: Sequence[int]) -> dict[str, Any]:
         """Split new coins of `amounts` off the largest coin."""
-        return self.run(self.api.split_coin(key, amounts))
+        with self._sending(key):
+            return self.run(self.api.split_coin(key, amounts))
