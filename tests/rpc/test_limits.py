@@ -560,3 +560,21 @@ def test_headers_too_large_and_garbage_get_json_errors(server: Server) -> None:
     assert headers["content-type"] == "application/json"
     # The server still serves.
     assert httpx.get(server.base + "/health", timeout=LIVENESS_S).status_code == 200
+
+
+def test_limits_come_from_a_config_mapping_and_bad_ones_name_the_field() -> None:
+    from soma.types.config import ConfigError
+
+    limits = ApiLimits.from_config({"max_body_bytes": 4096, "rate_per_s": None}, "f.yaml")
+    assert limits.max_body_bytes == 4096 and limits.rate_per_s is None
+    assert ApiLimits.from_config({"rate_per_s": 2.5}, "f.yaml").rate_per_s == 2.5
+    for bad, field in (
+        ({"max_body": 1}, "api_limits.max_body"),
+        ({"burst": "many"}, "api_limits.burst"),
+        ({"max_body_bytes": -1}, "api_limits.max_body_bytes"),
+        ({"max_url_bytes": 1.5}, "api_limits.max_url_bytes"),
+        ({"rate_per_s": 0}, "api_limits"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            ApiLimits.from_config(bad, "f.yaml")
+        assert info.value.field == field, bad

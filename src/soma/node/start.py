@@ -41,6 +41,7 @@ from soma.node.parent import PARENT_PID_ENV
 from soma.rpc.app import create_app
 from soma.rpc.faucet import Faucet
 from soma.rpc.gateway import Gateway
+from soma.rpc.limits import ApiLimits
 from soma.rpc.server import RunningApi
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair, read_key_file
@@ -202,7 +203,8 @@ async def run_local_network(
                 {c.keys.authority.name: c.network_address for c in configs if c.keys.authority},
             )
             faucet = Faucet(gateway, read_key_file(root / FAUCET_KEY, AccountKeyPair))
-            api = RunningApi(create_app(gateway, faucet), host, int(port))
+            limits = ApiLimits.from_config(fullnode.api_limits, str(fullnode.path))
+            api = RunningApi(create_app(gateway, faucet, limits), host, int(port))
             await api.start()
             starting = None
         except asyncio.CancelledError:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import math
@@ -38,6 +39,8 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from soma.types.config import ConfigError
 
 #: The longest error message answered, in characters: room for two 66-character object
 #: IDs and the prose around them, too short to carry an input back at length.
@@ -85,6 +88,28 @@ class ApiLimits:
     drain_bytes: int = 64 * MIB
     #: How long a refused request's body is drained, for the same reason, at most.
     drain_seconds: float = 10.0
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], where: str) -> ApiLimits:
+        """Limits from a config's `api_limits` mapping (any subset of the fields);
+        a `ConfigError` naming `where` and the field for anything wrong."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        checked: dict[str, Any] = {}
+        for name, value in values.items():
+            field = f"api_limits.{name}"
+            if name not in known:
+                raise ConfigError(where, field, "unknown limit")
+            allowed = (int, float) if "float" in str(known[name].type) else (int,)
+            if value is None and "None" in str(known[name].type):
+                checked[name] = None
+            elif isinstance(value, bool) or not isinstance(value, allowed) or value < 0:
+                raise ConfigError(where, field, f"expected a non-negative number, got {value!r}")
+            else:
+                checked[name] = value
+        try:
+            return cls(**checked)
+        except ValueError as e:
+            raise ConfigError(where, "api_limits", str(e)) from None
 
     def __post_init__(self) -> None:
         if self.max_head_bytes < self.max_url_bytes + 4 * KIB:

@@ -68,6 +68,9 @@ class NodeConfig:
     #: Where to reach committee members (by hostname) at another consensus address
     #: than the committee lists: a local network whose ports moved after genesis.
     peer_addresses: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Overrides of the HTTP API's limits (`soma.rpc.limits.ApiLimits` fields), checked
+    #: by `ApiLimits.from_config` where the API is served.
+    api_limits: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +188,7 @@ def load_node_config(path: str | Path) -> NodeConfig:
         else parse_host_port(api_address, path, "api_address"),
         consensus_parameters=fields.get("consensus", dict, required=False, default={}),
         peer_addresses=_peer_addresses(path, fields.get("peer_addresses", dict, required=False)),
+        api_limits=fields.get("api_limits", dict, required=False, default={}),
     )
     fields.finish()
     if not config.genesis_path.is_file():
