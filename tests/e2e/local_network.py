@@ -3,11 +3,13 @@ addresses as it printed them, JSON calls, and a Ctrl-C stop."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +30,10 @@ class Network:
         )
         self.api = ""
         self.funded: list[str] = []
+        # stderr is read all along (a full pipe would stall the network), last 3000 kept.
+        self._stderr: collections.deque[str] = collections.deque(maxlen=3000)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
         assert self.proc.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -43,8 +49,16 @@ class Network:
         self.stop()
         raise AssertionError(f"soma start did not come up: {self.stderr()}")
 
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b""):  # type: ignore[union-attr]
+            self._stderr.extend(chunk.decode(errors="replace"))
+
     def stderr(self) -> str:
-        return "" if self.proc.stderr is None else self.proc.stderr.read().decode()[-3000:]
+        """What the network wrote to stderr so far (the last 3000 characters)."""
+        if self.proc.poll() is not None:
+            self._reader.join(timeout=5)
+        return "".join(self._stderr)
 
     def call(self, path: str, body: object | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()

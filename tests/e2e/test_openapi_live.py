@@ -35,7 +35,7 @@ def test_schemathesis_finds_nothing_against_the_live_api(tmp_path: Path) -> None
                 "--checks",
                 "all",
                 "--max-examples",
-                "25",
+                "100",
                 "--seed",
                 "1",
                 "--no-color",

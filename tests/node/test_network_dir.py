@@ -254,3 +254,51 @@ def test_a_network_from_before_ports_yaml_counts_its_ports_as_soma_chosen(
         notices = move_taken_ports(tmp_path, 1)
     assert len(notices) == 1 and api in notices[0]
     assert load_node_config(tmp_path / "fullnode.yaml").api_address != api
+
+
+def test_nodes_run_by_hand_share_the_lock_and_block_a_regenesis(tmp_path: Path) -> None:
+    create_local_network(tmp_path, validators=2, accounts=1)
+    first, second = NetworkLock(tmp_path, shared=True), NetworkLock(tmp_path, shared=True)
+    first.acquire()
+    second.acquire()  # several hand-run nodes side by side
+    try:
+        with pytest.raises(NetworkRunningError):
+            NetworkLock(tmp_path).acquire()
+        result = CliRunner().invoke(app, ["start", "--dir", str(tmp_path), "--force-regenesis"])
+        assert result.exit_code == 1 and "is running" in result.stderr
+        assert (tmp_path / GENESIS_FILE).exists()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_a_store_open_in_another_process_stops_a_regenesis(tmp_path: Path) -> None:
+    create_local_network(tmp_path, validators=1, accounts=1)
+    store = tmp_path / "validator-0" / "db" / "authority"
+    code = textwrap.dedent(
+        f"""
+        import time
+        from soma.authority.store import AuthorityStore
+        s = AuthorityStore.open_rocksdb({str(store)!r})
+        print("open", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"open\n"
+        with pytest.raises(GenesisArgumentError, match="still has the store"):
+            remove_network(tmp_path)
+        assert (tmp_path / GENESIS_FILE).exists() and store.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    remove_network(tmp_path)
+    assert not (tmp_path / GENESIS_FILE).exists()
+
+
+def test_a_refused_genesis_on_a_new_directory_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "net"
+    result = CliRunner().invoke(app, ["genesis", "--dir", str(target), "--validators", "0"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "new").exists()

@@ -71,3 +71,20 @@ def test_identifiers_carry_their_patterns() -> None:
     bodies = doc["components"]["schemas"]
     assert bodies["ExecuteRequest"]["properties"]["tx_bytes"]["pattern"] == m.BASE64_PATTERN
     assert bodies["FaucetRequest"]["properties"]["address"]["pattern"] == m.ADDRESS_PATTERN
+
+
+def test_coin_cursors_cover_exactly_the_u64_range() -> None:
+    from soma.rpc.app import ApiError, _coin_cursor
+
+    object_id = "0x" + "ab" * 32
+    assert _coin_cursor(f"{2**64 - 1:016x}-{object_id}").balance == 2**64 - 1
+    assert _coin_cursor(f"{0:016x}-{object_id}").balance == 0
+    for bad in (f"{2**64:x}-{object_id}", f"12-{object_id}", "zz", f"{0:016x}-0x12zz"):
+        try:
+            _coin_cursor(bad)
+        except ApiError as e:
+            assert e.status == 400 and e.error_code == "INVALID_CURSOR"
+        else:
+            raise AssertionError(bad)
+    assert re.fullmatch(m.COIN_CURSOR_PATTERN, f"{2**64 - 1:016x}-{object_id}")
+    assert not re.fullmatch(m.COIN_CURSOR_PATTERN, f"{2**64:x}-{object_id}")

@@ -65,6 +65,8 @@ class FakeNetwork:
         self.sent: list[SignedTransaction] = []
         #: Raise this from the transport instead of answering (unreachable, timeout).
         self.fail_with: httpx.HTTPError | None = None
+        #: Answer the POST with this number (1 = the first) with a 504 (not executed).
+        self.time_out_post: int | None = None
         self._minted = 0
 
     # --- state -------------------------------------------------------------------------
@@ -99,6 +101,8 @@ class FakeNetwork:
         self.requests.append((request.method, request.url.path, query))
         if self.fail_with is not None:
             raise self.fail_with
+        if request.method == "POST" and self.posts() == self.time_out_post:
+            return _error(504, "QUORUM_TIMEOUT", "not certified in time")
         if self.throttled > 0:
             self.throttled -= 1
             headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from soma.sdk import AsyncClient, Client
+from soma.sdk import ApiError, AsyncClient, Client
 from soma.types.crypto import AccountKeyPair
 from tests.sdk.fake_network import URL, FakeNetwork
 
@@ -90,3 +90,21 @@ def test_threads_transferring_from_one_sender_each_make_their_own(
             thread.join()
     assert len({r["digest"] for r in results}) == 4
     assert net.balance(recipient) == 40
+
+
+async def test_a_failed_merge_says_which_merges_had_executed(
+    net: FakeNetwork, key: AccountKeyPair
+) -> None:
+    net.fee = 1
+    owner = key.public_key.to_address()
+    for balance in range(1, 601):
+        net.mint(owner, balance)
+    net.time_out_post = 2  # the first round's second merge
+    async with AsyncClient(URL, transport=net.async_transport()) as client:
+        with pytest.raises(ApiError) as info:
+            await client.merge_coins(key)
+    error = info.value
+    assert error.api_code == "QUORUM_TIMEOUT"
+    assert len(error.completed) == 1 and error.completed[0]["status"] == "success"
+    assert "after 1 transaction(s) had executed" in error.message
+    assert error.completed[0]["digest"] in error.message

@@ -153,24 +153,37 @@ def _skip_unused_imports() -> None:
 
 
 def _run(directory: Path | None, as_json: bool, action: Any) -> None:
+    """Run one command's action; every way it can fail ends in one line (or one JSON
+    object) and a non-zero status, never a traceback."""
     from soma.types.error import SomaError
 
     directory = directory or _group["directory"]
     as_json = as_json or bool(_group["as_json"])
-    ctx = Context(directory, as_json)
+    ctx: Context | None = None
     try:
+        ctx = Context(directory, as_json)
         action(ctx)
     except TransactionFailed as e:
+        assert ctx is not None
         _failed_transaction(ctx, e)
     except SomaError as e:
         code = getattr(e, "api_code", e.code)
         message = e.message
-        if code == "UNREACHABLE":
+        if code == "UNREACHABLE" and ctx is not None:
             code, message = "NOT_RUNNING", ctx.unreachable(message)
         typer.echo(error_line(message, code, as_json), err=True)
         raise typer.Exit(code=1) from None
+    except OSError as e:
+        # The network directory or keystore cannot be read or written (permissions, a
+        # full disk): say which file and why.
+        where = f" {e.filename}" if e.filename else ""
+        typer.echo(
+            error_line(f"cannot use{where}: {e.strerror or e}", "IO_ERROR", as_json), err=True
+        )
+        raise typer.Exit(code=1) from None
     finally:
-        ctx.close()
+        if ctx is not None:
+            ctx.close()
 
 
 def _failed_transaction(ctx: Context, e: TransactionFailed) -> NoReturn:
@@ -198,14 +211,25 @@ def _address(text: str | None, what: str = "address") -> SomaAddress | None:
         fail(f"{what}: {e.message}", code=2, error_code="INVALID_ADDRESS")
 
 
-def _object_id(text: str) -> ObjectID:
+def _object_id(text: str, what: str = "--coins") -> ObjectID:
     from soma.types.base import ObjectID
     from soma.types.error import SomaError
 
     try:
         return ObjectID.from_hex(text)
     except SomaError as e:
-        fail(f"--coins: {e.message}", code=2, error_code="INVALID_OBJECT_ID")
+        fail(f"{what}: {e.message}", code=2, error_code="INVALID_OBJECT_ID")
+
+
+def _digest(text: str) -> None:
+    """Refuse (status 2) what cannot be a transaction digest, before any request."""
+    from soma.types.digests import TransactionDigest
+    from soma.types.error import SomaError
+
+    try:
+        TransactionDigest.from_base58(text)
+    except SomaError as e:
+        fail(f"digest: {e.message}", code=2, error_code="INVALID_DIGEST")
 
 
 def _positive(amount: int, name: str) -> int:
@@ -493,6 +517,7 @@ def tx(
     as_json: JsonOption = False,
 ) -> None:
     """A transaction and its effects."""
+    _digest(digest)
 
     def act(ctx: Context) -> None:
         found = ctx.client.transaction(digest)
@@ -516,6 +541,7 @@ def get_object(
     as_json: JsonOption = False,
 ) -> None:
     """One object."""
+    _object_id(object_id, "object ID")
 
     def act(ctx: Context) -> None:
         found = ctx.client.get_object(object_id)

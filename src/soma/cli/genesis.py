@@ -34,8 +34,10 @@ def genesis(
     from soma.utils.interrupt import deferred_interrupts
 
     root = directory.expanduser()
+    lock = NetworkLock(root)
     try:
-        with NetworkLock(root), deferred_interrupts():
+        lock.acquire()
+        with deferred_interrupts():
             network = create_local_network(root, validators, accounts, balance, epoch_duration_ms)
     except NetworkRunningError as e:
         fail(e.message, code=1, error_code=e.code)
@@ -43,6 +45,9 @@ def genesis(
         fail(e.message, code=2, error_code=e.code)
     except OSError as e:
         fail(f"cannot write {directory}: {e.strerror}", code=2)
+    finally:
+        # A refused genesis on a new directory leaves nothing behind.
+        lock.release_and_tidy()
     addresses = [a.public_key.to_address().to_hex() for a in network.accounts]
     if as_json:
         typer.echo(

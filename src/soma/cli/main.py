@@ -133,6 +133,7 @@ def run(group: Command, argv: Sequence[str] | None = None) -> int:
     """Run one `soma` invocation; returns its exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
     use_json_for(args)
+    as_json = wants_json(args)  # now: parsing consumes `args`
     # From here a Ctrl-C is a KeyboardInterrupt, so what started can stop in order
     # (asyncio.run turns it into a cancellation of the running command).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -148,7 +149,7 @@ def run(group: Command, argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return 130
     except ClickException as e:
-        if wants_json(args):
+        if as_json:
             print(error_line(e.format_message(), "USAGE_ERROR"), file=sys.stderr)
         else:
             e.show()

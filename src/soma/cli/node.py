@@ -34,6 +34,7 @@ def node(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
     die_with_parent()
+    held = _hold_network_directory(loaded.path)
     tune_allocator()
     tune_gc()
 
@@ -48,4 +49,27 @@ def node(
     except OSError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
+    del held  # the directory stays locked until here
     sys.exit(status)
+
+
+def _hold_network_directory(config_path: Path) -> object:
+    """A node run by hand inside a network directory holds the directory's lock shared
+    (see `soma.node.dir_lock`): a regenesis cannot wipe its store while it runs. Nodes
+    that `soma start` launched share its lock already."""
+    import os
+
+    from soma.node.dir_lock import NetworkLock, NetworkRunningError
+    from soma.node.layout import GENESIS_FILE
+    from soma.node.parent import PARENT_PID_ENV
+
+    root = config_path.parent
+    if os.environ.get(PARENT_PID_ENV) or not (root / GENESIS_FILE).is_file():
+        return None
+    lock = NetworkLock(root, shared=True)
+    try:
+        lock.acquire()
+    except NetworkRunningError as e:
+        typer.echo(f"error: {e.message}: its nodes are run by that process", err=True)
+        raise typer.Exit(code=1) from None
+    return lock

@@ -72,7 +72,7 @@ def start(
     except OSError as e:
         fail(str(e), code=1)
     finally:
-        lock.release()
+        lock.release_and_tidy()
     if status >= 128:
         typer.echo(f"stopped: the network in {root} is down", err=True)
     sys.exit(status)

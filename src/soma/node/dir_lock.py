@@ -9,7 +9,8 @@ the process that took it, for the message that tells a second command who holds 
 
 `soma start` hands the open lock to its validators: the lock is held until the last of
 them has exited, so a new start cannot open stores that a dying validator still has
-open.
+open. A node run by hand (`soma node --config D/validator-0.yaml`) holds it shared:
+several such nodes run side by side, and none of them can be wiped from under.
 """
 
 from __future__ import annotations
@@ -76,23 +77,32 @@ def lock_holder(root: Path) -> int | None:
 
 
 class NetworkLock:
-    """The exclusive lock of one network directory (created if missing)."""
+    """The lock of one network directory (created if missing): exclusive for what runs
+    or rewrites the whole network, `shared` for a node run by hand in it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shared: bool = False) -> None:
         self.root = root
+        self.shared = shared
         self.fd: int | None = None
+        self._created: list[Path] = []
 
     def acquire(self) -> None:
         """Take the lock or raise `NetworkRunningError` naming the holder's pid."""
         if self.fd is not None:
             return
+        missing = [p for p in (self.root, *self.root.parents) if not p.exists()]
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        lock_path = self.root / LOCK_FILE
+        if not lock_path.exists():
+            missing.insert(0, lock_path)
+        self._created = missing
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = _read_pid(fd)
             os.close(fd)
+            self._created = []  # someone holds it: what exists is theirs
             raise _running_error(self.root, pid) from None
         except BaseException:
             os.close(fd)
@@ -105,6 +115,21 @@ class NetworkLock:
         fd, self.fd = self.fd, None
         if fd is not None:
             os.close(fd)
+
+    def release_and_tidy(self) -> None:
+        """Release, and remove the lock file and the directories that `acquire`
+        created if the command wrote nothing else there (a refused `soma genesis` on a
+        new directory leaves nothing behind)."""
+        created, self._created = self._created, []
+        lock_path = self.root / LOCK_FILE
+        alone = lock_path.exists() and [e.name for e in self.root.iterdir()] == [LOCK_FILE]
+        if alone and lock_path in created and self.fd is not None:
+            lock_path.unlink()
+        self.release()
+        for path in created:
+            if path != lock_path and path.is_dir():
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only while empty
 
     def __enter__(self) -> NetworkLock:
         self.acquire()

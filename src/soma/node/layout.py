@@ -53,6 +53,8 @@ _FILES = {
 _DIRS = {FULLNODE_DIR, LOGS_DIR, STAGING_DIR, CLIENT_LOCKS_DIR}
 _VALIDATOR_FILE = re.compile(r"validator-(0|[1-9][0-9]{0,2})\.yaml")
 _VALIDATOR_DIR = re.compile(r"validator-(0|[1-9][0-9]{0,2})")
+#: What an interrupted atomic write of a YAML file leaves (`dump_yaml`'s temporary).
+_LEFTOVER_TEMPORARY = re.compile(r"\.[A-Za-z0-9_.-]+\.yaml\.[0-9]+\.tmp")
 
 
 def validator_config_name(index: int) -> str:
@@ -88,7 +90,11 @@ def is_network_entry(entry: Path) -> bool:
         return False
     if entry.is_dir():
         return name in _DIRS or _VALIDATOR_DIR.fullmatch(name) is not None
-    return name in _FILES or _VALIDATOR_FILE.fullmatch(name) is not None
+    return (
+        name in _FILES
+        or _VALIDATOR_FILE.fullmatch(name) is not None
+        or _LEFTOVER_TEMPORARY.fullmatch(name) is not None
+    )
 
 
 def foreign_entries(root: Path) -> list[str]:

@@ -12,6 +12,7 @@ with `genesis.blob` last: a directory holds a network exactly when it holds
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -221,8 +222,9 @@ def check_can_create(root: Path) -> None:
     )
     if partial:
         raise GenesisArgumentError(
-            f"{root} holds part of a network but no genesis.blob ({_listing(partial)}); "
-            "remove those entries or choose another directory"
+            f"{root} holds part of a network but no genesis.blob ({_listing(partial)}), "
+            "left by an interrupted genesis or removal: `soma start --force-regenesis` "
+            "clears it, or choose another directory"
         )
 
 
@@ -239,6 +241,26 @@ def _move_into_place(stage: Path, root: Path) -> None:
     stage.rmdir()
 
 
+def open_stores(root: Path) -> list[Path]:
+    """The RocksDB stores under `root` that some process has open: RocksDB holds a POSIX
+    record lock on each store's LOCK file while it is open, which a probe from another
+    process sees. Belt and braces beside the directory lock, for a node started by
+    anything other than `soma start` or `soma node`."""
+    found = []
+    for lock_file in sorted(root.glob("*/db/**/LOCK")):
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            found.append(lock_file.parent)
+        finally:
+            os.close(fd)  # closing drops the probe's own lock, if it got one
+    return found
+
+
 def remove_network(root: Path) -> None:
     """Delete the network in `root` (the caller holds its lock), or what an interrupted
     genesis or removal left of one, after checking that every entry is one a network
@@ -248,6 +270,12 @@ def remove_network(root: Path) -> None:
         raise GenesisArgumentError(
             f"{root} holds entries that are not part of a network ({_listing(foreign)}); "
             "nothing was deleted: move them away first"
+        )
+    in_use = open_stores(root)
+    if in_use:
+        raise GenesisArgumentError(
+            f"a process still has the store {in_use[0]} open; nothing was deleted: "
+            "stop every node of the network first"
         )
     # genesis.blob goes first: a directory interrupted here no longer claims a network.
     (root / GENESIS_FILE).unlink(missing_ok=True)

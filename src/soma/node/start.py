@@ -42,7 +42,7 @@ from soma.rpc.app import create_app
 from soma.rpc.faucet import Faucet
 from soma.rpc.gateway import Gateway
 from soma.rpc.limits import ApiLimits
-from soma.rpc.server import RunningApi
+from soma.rpc.server import ApiPortTakenError, RunningApi, listen
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair, read_key_file
 from soma.types.error import SomaError
@@ -192,6 +192,15 @@ async def run_local_network(
     gateway: Gateway | None = None
     api: RunningApi | None = None
     status = 0
+    # The API's port is taken now, before the validators start (their outgoing
+    # connections use ephemeral ports too): refused at once if another program has it.
+    try:
+        listener = listen(host, int(port))
+    except ApiPortTakenError as e:
+        raise ApiPortTakenError(
+            f"{e.message}, taken since the ports were checked: run `soma start` again (it "
+            f"moves a port it chose), or change api_address in {fullnode.path}"
+        ) from None
     try:
         try:
             await runner.start_validators()
@@ -204,7 +213,7 @@ async def run_local_network(
             )
             faucet = Faucet(gateway, read_key_file(root / FAUCET_KEY, AccountKeyPair))
             limits = ApiLimits.from_config(fullnode.api_limits, str(fullnode.path))
-            api = RunningApi(create_app(gateway, faucet, limits), host, int(port))
+            api = RunningApi(create_app(gateway, faucet, limits), host, int(port), listener)
             await api.start()
             starting = None
         except asyncio.CancelledError:
@@ -222,6 +231,7 @@ async def run_local_network(
         # `on_signal` stays in place: a second Ctrl-C during this shutdown is ignored.
         if api is not None:
             await api.stop()
+        listener.close()
         if gateway is not None:
             await gateway.close()
         await runner.stop_validators()

@@ -24,8 +24,9 @@ OBJECT_ID_PATTERN = r"^(0[xX])?[0-9a-fA-F]{1,64}$"
 DIGEST_PATTERN = r"^[1-9A-HJ-NP-Za-km-z]{32,44}$"
 #: Standard base64 with padding.
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-#: Where a page of coins starts: `<balance>-<object ID>`, from a `next_cursor`.
-COIN_CURSOR_PATTERN = r"^[0-9]{1,20}-0x[0-9a-f]{64}$"
+#: Where a page of coins starts, from a `next_cursor`: the balance as 16 hex digits
+#: (any u64, and nothing else), a dash, the object ID.
+COIN_CURSOR_PATTERN = r"^[0-9a-f]{16}-0x[0-9a-f]{64}$"
 #: Most entries in one page, and the page size when none is asked for.
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100

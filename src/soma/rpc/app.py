@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from soma.authority.service_client import RemoteError
 from soma.authority.service_wire import CoinCursor
 from soma.rpc import api_models as m
+from soma.rpc.faucet import FaucetEmptyError
 from soma.rpc.gateway import Gateway, NoValidatorError
 from soma.rpc.json_form import effects_json, object_json, to_json
 from soma.rpc.limits import (
@@ -62,11 +63,19 @@ def _object_id(text: str) -> ObjectID:
 
 
 def _coin_cursor(text: str) -> CoinCursor:
+    """A coin page's cursor: the balance as 16 hex digits (a u64, so any value the
+    pattern allows is one), a dash, the object ID."""
     balance, _, object_id = text.partition("-")
     try:
-        return CoinCursor(int(balance), ObjectID.from_hex(object_id))
+        if len(balance) != 16:
+            raise ValueError(balance)
+        return CoinCursor(int(balance, 16), ObjectID.from_hex(object_id))
     except (SomaError, ValueError):
         raise ApiError(400, "INVALID_CURSOR", "cursor: not a coin cursor") from None
+
+
+def _coin_cursor_text(cursor: CoinCursor) -> str:
+    return f"{cursor.balance:016x}-{cursor.object_id}"
 
 
 def _digest(text: str) -> TransactionDigest | None:
@@ -110,6 +119,10 @@ def create_app(
     @app.exception_handler(NoValidatorError)
     @app.exception_handler(QuorumUnreachableError)
     async def unreachable(_: Request, e: SomaError) -> JSONResponse:
+        return error_response(503, e.code, e.message)
+
+    @app.exception_handler(FaucetEmptyError)
+    async def faucet_empty(_: Request, e: SomaError) -> JSONResponse:
         return error_response(503, e.code, e.message)
 
     @app.exception_handler(QuorumTimeoutError)
@@ -193,7 +206,7 @@ def create_app(
         """A page of the objects an address owns, by object ID."""
         owner = _address(address)
         start = None if cursor is None else _object_id(cursor)
-        page = await gateway.read(lambda c: c.get_owned_objects(owner, start, limit))
+        page = await gateway.read(lambda c: c.get_owned_objects(owner, start, limit), owner)
         return {
             "objects": [to_json(r) for r in page.objects],
             "next_cursor": None if page.next_cursor is None else str(page.next_cursor),
@@ -207,7 +220,7 @@ def create_app(
             str | None,
             Query(
                 pattern=m.COIN_CURSOR_PATTERN,
-                max_length=87,
+                max_length=83,
                 description="Where the page starts: a `next_cursor`.",
             ),
         ] = None,
@@ -215,12 +228,12 @@ def create_app(
         """A page of an address's coins with their balances, largest first."""
         owner = _address(address)
         start = None if cursor is None else _coin_cursor(cursor)
-        page = await gateway.read(lambda c: c.get_coins(owner, start, limit))
+        page = await gateway.read(lambda c: c.get_coins(owner, start, limit), owner)
         return {
             "coins": [{**to_json(e.ref), "balance": e.balance} for e in page.coins],
             "next_cursor": None
             if page.next_cursor is None
-            else f"{page.next_cursor.balance}-{page.next_cursor.object_id}",
+            else _coin_cursor_text(page.next_cursor),
         }
 
     @app.get(
@@ -231,7 +244,7 @@ def create_app(
     async def balance(address: m.AddressPath) -> dict[str, Any]:
         """The sum of an address's coins (from an index: as fast for 10,000 coins as 1)."""
         owner = _address(address)
-        answer = await gateway.read(lambda c: c.get_balance(owner))
+        answer = await gateway.read(lambda c: c.get_balance(owner), owner)
         return {"address": str(owner), "balance": answer.balance, "coins": answer.coins}
 
     @app.get(

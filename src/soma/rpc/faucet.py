@@ -37,7 +37,7 @@ class Faucet:
     async def _largest_coin(self) -> ObjectRef:
         """The faucet's largest coin: the first of its coins as validators order them
         (largest balance first), one read however many coins it holds."""
-        page = await self.gateway.read(lambda c: c.get_coins(self.address, limit=1))
+        page = await self.gateway.read(lambda c: c.get_coins(self.address, limit=1), self.address)
         if not page.coins:
             raise FaucetEmptyError(f"the faucet {self.address} has no coins")
         return page.coins[0].ref

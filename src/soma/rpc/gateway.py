@@ -4,6 +4,7 @@ validator does not stall reads)."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
@@ -11,16 +12,19 @@ from typing import TypeVar
 from soma.authority import service_wire as wire
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
 from soma.rpc.quorum_driver import QuorumDriver
-from soma.types.base import AuthorityName
+from soma.types.base import AuthorityName, SomaAddress
 from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
-from soma.types.effects import CertifiedTransactionEffects
+from soma.types.effects import CertifiedTransactionEffects, ObjectOutWrite, TransactionEffects
 from soma.types.error import SomaError
+from soma.types.object import AddressOwner
 from soma.types.transaction import SignedTransaction
 
 T = TypeVar("T")
 #: How long a read waits for a validator to catch up with the gateway's last write.
 READ_CATCH_UP_S = 2.0
+#: Addresses whose last write a gateway remembers (the oldest forgotten first).
+MAX_TRACKED_ADDRESSES = 100_000
 
 
 class NoValidatorError(SomaError):
@@ -41,6 +45,9 @@ class Gateway:
         self.clients = [self.driver.clients[n] for n in committee.names()]
         self._next = itertools.cycle(range(len(self.clients)))
         self._last_write: TransactionDigest | None = None
+        self._last_write_for: collections.OrderedDict[SomaAddress, TransactionDigest] = (
+            collections.OrderedDict()
+        )
 
     @classmethod
     async def connect(
@@ -67,24 +74,41 @@ class Gateway:
     async def execute(self, tx: SignedTransaction) -> CertifiedTransactionEffects:
         """Execute through the quorum driver; later reads through this gateway see it."""
         certificate = await self.driver.execute(tx)
-        self._last_write = certificate.data.transaction_digest
+        digest = certificate.data.transaction_digest
+        self._last_write = digest
+        for address in {tx.data.sender, *_owners(certificate.data)}:
+            self._last_write_for[address] = digest
+            self._last_write_for.move_to_end(address)
+        while len(self._last_write_for) > MAX_TRACKED_ADDRESSES:
+            self._last_write_for.popitem(last=False)
         return certificate
 
-    async def read(self, call: Callable[[ValidatorClient], Awaitable[T]]) -> T:
+    def last_write_for(self, address: SomaAddress) -> TransactionDigest | None:
+        """The last transaction certified here that `address` sent or that left it an
+        object: what a read of that address's coins or balance must already include."""
+        return self._last_write_for.get(address)
+
+    async def read(
+        self,
+        call: Callable[[ValidatorClient], Awaitable[T]],
+        about: SomaAddress | None = None,
+    ) -> T:
         """Ask validators in turn until one answers. Read-your-writes: a validator that
-        has not yet executed the last transaction this gateway certified is waited for
-        briefly, then skipped, so a balance read right after a transfer shows it."""
+        has not yet executed the last transaction this gateway certified (and, for a
+        read `about` an address, the last one that touched it: validators execute
+        transactions on disjoint objects in any order) is waited for briefly, then
+        skipped, so a balance read right after a transfer shows it."""
+        needed = [d for d in (self._last_write, about and self.last_write_for(about)) if d]
+        needed = list(dict.fromkeys(needed))
         start = next(self._next)
         last: Exception | None = None
         fallback: ValidatorClient | None = None
         for i in range(len(self.clients)):
             client = self.clients[(start + i) % len(self.clients)]
             try:
-                if self._last_write is not None:
-                    seen = await client.wait_for_effects(self._last_write, READ_CATCH_UP_S)
-                    if seen.effects is None:
-                        fallback = fallback or client
-                        continue
+                if not await _has_executed(client, needed):
+                    fallback = fallback or client
+                    continue
                 return await call(client)
             except ValidatorCallError as e:
                 last = e
@@ -97,3 +121,21 @@ class Gateway:
 
     async def status(self) -> wire.GetStatusResponse:
         return await self.read(lambda c: c.get_status())
+
+
+async def _has_executed(client: ValidatorClient, digests: list[TransactionDigest]) -> bool:
+    for digest in digests:
+        seen = await client.wait_for_effects(digest, READ_CATCH_UP_S)
+        if seen.effects is None:
+            return False
+    return True
+
+
+def _owners(effects: TransactionEffects) -> set[SomaAddress]:
+    """The addresses that own an object the transaction wrote."""
+    out = set()
+    for change in effects.changed_objects:
+        written = change.change.output_state
+        if isinstance(written, ObjectOutWrite) and isinstance(written.owner, AddressOwner):
+            out.add(written.owner.address)
+    return out

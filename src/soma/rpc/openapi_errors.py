@@ -25,7 +25,7 @@ _DESCRIPTIONS = {
     414: "The URL is over the limit (8 KiB by default).",
     429: "Too many requests from this client; retry after `Retry-After` seconds.",
     431: "The request headers are over the limit.",
-    503: "The network cannot answer: no validator is reachable.",
+    503: "The network cannot answer (no validator is reachable), or the faucet is empty.",
     504: "The network did not certify the transaction in time; it may still execute.",
 }
 #: What the limits can answer on any route.

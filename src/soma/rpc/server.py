@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import socket
 from collections.abc import Generator
 from typing import Any, ClassVar
 
@@ -140,21 +141,52 @@ def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     )
 
 
-class RunningApi:
-    """An ApiServer serving `app` on host:port, started and stopped by its owner."""
+class ApiPortTakenError(SomaError):
+    code = "PORT_TAKEN"
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port, or an `ApiPortTakenError` naming the address."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise ApiPortTakenError(
+            f"{host}:{port} (the HTTP API) is in use by another program ({e.strerror or e})"
+        ) from None
+    sock.set_inheritable(False)
+    return sock
+
+
+class RunningApi:
+    """An ApiServer serving `app` on host:port, started and stopped by its owner.
+
+    The listening socket is bound by this process (`listen`, possibly well before
+    `start`), not by uvicorn inside its serving task: a port taken by another program
+    is then a typed error raised where the owner can say so in one line, instead of
+    uvicorn's `sys.exit(3)` escaping from a task."""
+
+    def __init__(
+        self, app: FastAPI, host: str, port: int, listener: socket.socket | None = None
+    ) -> None:
         self.server = ApiServer(uvicorn_config(app, host, port))
+        self.host, self.port = host, port
         self.address = f"{host}:{port}"
+        self._socket = listener
         self._task: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.ensure_future(self.server.serve())
+        if self._socket is None:
+            self._socket = listen(self.host, self.port)
+        self._task = asyncio.ensure_future(self.server.serve(sockets=[self._socket]))
         async with asyncio.timeout(START_TIMEOUT_S):
             while not self.server.started:
                 if self._task.done():
                     self._task.result()
-                    raise SomaError(f"the API could not listen on {self.address}")
+                    raise SomaError(f"the API could not start on {self.address}")
                 await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
@@ -163,3 +195,6 @@ class RunningApi:
             with contextlib.suppress(Exception):
                 await self._task
             self._task = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

@@ -249,7 +249,10 @@ class Api:
         results: list[dict[str, Any]] = []
         while len(current) > 1:
             groups = merge_round(current, self.max_inputs, fee) or [current]
-            done = yield from self._merge(key, groups, current, fee)
+            try:
+                done = yield from self._merge(key, groups, current, fee)
+            except ApiError as e:
+                raise e.after(results + e.completed) from None
             results.extend(done.results)
             if done.failure is not None:
                 break
@@ -268,9 +271,10 @@ class Api:
             for g in groups
         ]
         outcomes = yield Parallel(tuple(self.execute(tx) for tx in txs))
-        for outcome in outcomes:
-            if isinstance(outcome, ApiError):
-                raise outcome
+        failed = [o for o in outcomes if isinstance(o, ApiError)]
+        if failed:
+            # The round's other merges may have executed: the error says so.
+            raise failed[0].after([o for o in outcomes if not isinstance(o, ApiError)])
         merged = {c.object_id for g in groups for c in g}
         done = MergeRound(coins=[c for c in coins if c.object_id not in merged])
         for group, result in zip(groups, outcomes, strict=True):

@@ -42,7 +42,10 @@ class Bytes32Id(FixedBytesType):
         digits = text[2:] if text.startswith(("0x", "0X")) else text
         full = 2 * ADDRESS_LENGTH
         if not digits or len(digits) > full or not _HEX_DIGITS.issuperset(digits):
-            raise FormatError(f"{quote_prefix(text)} is not a {cls.__name__} (64 hex digits)")
+            digits_wanted = "up to 64" if cls.SHORT_FORM else "64"
+            raise FormatError(
+                f"{quote_prefix(text)} is not a {cls.__name__} ({digits_wanted} hex digits)"
+            )
         if len(digits) < full and not cls.SHORT_FORM:
             raise FormatError(
                 f"{quote_prefix(text)} is not a {cls.__name__}: it has {len(digits)} hex "
