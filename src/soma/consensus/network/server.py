@@ -66,7 +66,15 @@ def server_options(
     SO_REUSEPORT would let a second server (a validator still stopping, another
     network) bind the same port and take half of its connections, instead of failing
     to start with "address in use"."""
-    return [*channel_options(max_message_bytes, max_receive_bytes), ("grpc.so_reuseport", 0)]
+    return [
+        *channel_options(max_message_bytes, max_receive_bytes),
+        ("grpc.so_reuseport", 0),
+        # Clients keep idle connections alive with a ping every 10 s; gRPC servers by
+        # default allow one every 5 minutes and answer more with GOAWAY
+        # "too_many_pings", dropping the connection a client is about to use.
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.http2.max_ping_strikes", 0),
+    ]
 
 
 class ConsensusServiceHandler(Protocol):
