@@ -51,6 +51,11 @@ def test_written_network_loads_and_genesis_funds_the_accounts(tmp_path: Path) ->
             assert member.network_key == config.keys.network.public_key
             assert member.consensus_address == config.consensus_address
             assert member.network_address == config.network_address
+            assert member.p2p_address == config.p2p_address and not config.seed_peers
+        # The fullnode is seeded with every validator's P2P address and peer id.
+        assert {(s.address, s.peer_id) for s in fullnode.seed_peers} == {
+            (m.p2p_address, m.network_key) for m in committee.members
+        }
         for key in keystore:
             refs = list(store.owned_refs(key.public_key.to_address()))
             assert len(refs) == 1
@@ -58,8 +63,13 @@ def test_written_network_loads_and_genesis_funds_the_accounts(tmp_path: Path) ->
             assert obj is not None and obj.coin_balance() == 777
     finally:
         store.close()
-    ports = [c.network_address for c in configs] + [c.consensus_address for c in configs]
-    assert len(set(ports)) == len(ports)
+    ports = [
+        address
+        for c in [*configs, fullnode]
+        for address in (c.network_address, c.consensus_address, c.p2p_address, c.api_address)
+        if address is not None
+    ]
+    assert len(set(ports)) == len(ports) == 3 * 4 + 3
 
 
 def test_two_networks_get_different_ports(tmp_path: Path) -> None:
@@ -123,6 +133,14 @@ def _edit(path: Path, change: dict[str, object], drop: str | None = None) -> Non
         ({"colour": "blue"}, None, "colour"),
         ({"genesis": "nowhere.blob"}, None, "genesis"),
         ({"consensus": [1, 2]}, None, "consensus"),
+        ({}, "p2p_address", "p2p_address"),
+        ({"p2p_address": "127.0.0.1"}, None, "p2p_address"),
+        ({"seed_peers": "127.0.0.1:1"}, None, "seed_peers"),
+        ({"seed_peers": ["127.0.0.1:1", "nohost"]}, None, "seed_peers[1]"),
+        ({"seed_peers": [{"peer_id": "00" * 32}]}, None, "seed_peers[0].address"),
+        ({"seed_peers": [{"address": "h:1", "peer_id": "zz"}]}, None, "seed_peers[0].peer_id"),
+        ({"seed_peers": [{"address": "h:1", "peer_id": "ab"}]}, None, "seed_peers[0].peer_id"),
+        ({"seed_peers": [{"address": "h:1", "colour": "blue"}]}, None, "seed_peers[0].colour"),
     ],
 )
 def test_bad_validator_config_names_the_field(
@@ -136,6 +154,25 @@ def test_bad_validator_config_names_the_field(
     assert info.value.field == field
     assert info.value.code == "CONFIG_INVALID"
     assert field in info.value.message and str(path) in info.value.message
+
+
+def test_seed_peers_by_address_or_with_the_expected_peer_id(tmp_path: Path) -> None:
+    net = create_local_network(tmp_path, validators=1, accounts=1)
+    peer_id = "ab" * 32
+    _edit(
+        net.fullnode_config,
+        {"seed_peers": ["127.0.0.1:7000", {"address": "seed.example:7001", "peer_id": peer_id}]},
+    )
+    seeds = load_node_config(net.fullnode_config).seed_peers
+    assert [(s.address, s.peer_id) for s in seeds] == [
+        ("127.0.0.1:7000", None),
+        ("seed.example:7001", bytes.fromhex(peer_id)),
+    ]
+    # A fullnode may run without P2P (no p2p_address) and without seeds.
+    _edit(net.fullnode_config, {}, drop="p2p_address")
+    _edit(net.fullnode_config, {}, drop="seed_peers")
+    config = load_node_config(net.fullnode_config)
+    assert config.p2p_address is None and config.seed_peers == ()
 
 
 def test_unreadable_and_non_yaml_configs(tmp_path: Path) -> None:

@@ -181,6 +181,22 @@ def test_a_taken_port_soma_chose_moves_and_peers_learn_it(tmp_path: Path) -> Non
     assert len(set(addresses)) == len(addresses)
 
 
+def test_a_taken_p2p_port_moves_and_the_fullnodes_seed_follows(tmp_path: Path) -> None:
+    create_local_network(tmp_path, validators=2, accounts=1)
+    p2p = load_node_config(tmp_path / "validator-1.yaml").p2p_address
+    assert p2p is not None
+    with _hold(p2p):
+        notices = move_taken_ports(tmp_path, 2)
+    assert len(notices) == 1 and p2p in notices[0] and "P2P" in notices[0]
+    moved = load_node_config(tmp_path / "validator-1.yaml").p2p_address
+    assert moved not in (None, p2p)
+    seeds = [s.address for s in load_node_config(tmp_path / "fullnode.yaml").seed_peers]
+    assert moved in seeds and p2p not in seeds
+    recorded = yaml.safe_load((tmp_path / PORTS_FILE).read_text())
+    assert recorded["validator-1.yaml"]["p2p_address"] == moved
+    assert "p2p_address" in recorded["fullnode.yaml"]
+
+
 def test_a_taken_port_set_by_hand_is_an_error_naming_it(tmp_path: Path) -> None:
     create_local_network(tmp_path, validators=1, accounts=1)
     path = tmp_path / "validator-0.yaml"

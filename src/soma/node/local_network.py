@@ -97,7 +97,9 @@ def create_local_network(
         shutil.rmtree(stage)  # an earlier genesis that did not finish
     stage.mkdir()
 
-    ports = iter(free_ports(3 * validators + 2, HOST))
+    # Per validator its service, consensus and P2P ports; the fullnode's service, API
+    # and P2P ports.
+    ports = iter(free_ports(3 * validators + 3, HOST))
     members = []
     keys = []
     for i in range(validators):
@@ -163,6 +165,7 @@ def create_local_network(
                 },
                 "network_address": member.network_address,
                 "consensus_address": member.consensus_address,
+                "p2p_address": member.p2p_address,
             },
         )
         configs.append(config)
@@ -170,6 +173,7 @@ def create_local_network(
     write_key_file(stage / "fullnode" / "protocol.key", ProtocolKeyPair.generate())
     write_key_file(stage / "fullnode" / "network.key", NetworkKeyPair.generate())
     fullnode_address, api_port = f"{HOST}:{next(ports)}", next(ports)
+    fullnode_p2p = f"{HOST}:{next(ports)}"
     dump_yaml(
         stage / FULLNODE_CONFIG,
         {
@@ -179,6 +183,8 @@ def create_local_network(
             "keys": {"protocol": "fullnode/protocol.key", "network": "fullnode/network.key"},
             "network_address": fullnode_address,
             "api_address": f"{HOST}:{api_port}",
+            "p2p_address": fullnode_p2p,
+            "seed_peers": seed_peers(committee),
         },
     )
     api_url = f"http://{HOST}:{api_port}"
@@ -202,6 +208,12 @@ def create_local_network(
         funded,
         api_url,
     )
+
+
+def seed_peers(committee: Committee) -> list[dict[str, str]]:
+    """The validators' P2P addresses with their peer ids, as a config's `seed_peers`:
+    a node outside the committee learns everyone else from them."""
+    return [{"address": m.p2p_address, "peer_id": m.network_key.hex()} for m in committee.members]
 
 
 def check_can_create(root: Path) -> None:

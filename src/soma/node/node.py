@@ -1,9 +1,10 @@
 """SomaNode: one validator process, assembled from its config.
 
-Perpetual parts live as long as the process: the authority store and the validator
-service. Everything that belongs to one epoch (the epoch store, the AuthorityState over
-it, the consensus store and ConsensusAuthority) is built by `_start_epoch` and torn down
-by `_stop_epoch`, so reconfiguration can replace the epoch's components whole.
+Perpetual parts live as long as the process: the authority store, the validator
+service and the P2P service (discovery). Everything that belongs to one epoch (the
+epoch store, the AuthorityState over it, the consensus store and ConsensusAuthority) is
+built by `_start_epoch` and torn down by `_stop_epoch`, so reconfiguration can replace
+the epoch's components whole.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
 from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
 from soma.node.local_network import read_genesis
+from soma.p2p.service import P2pService
 from soma.types.config import ConfigError, NodeConfig, NodeRole
 from soma.types.error import SomaError
 
@@ -66,6 +68,7 @@ class SomaNode:
         self.epoch: EpochComponents | None = None
         self.service: ValidatorService | None = None
         self.service_port = 0
+        self.p2p: P2pService | None = None
 
     @property
     def state(self) -> AuthorityState:
@@ -87,12 +90,26 @@ class SomaNode:
         self.service = ValidatorService(lambda: self.state)
         self.service_port = self.service.bind(config.network_address)
         await self.service.start()
+        await self._start_p2p()
         logger.info(
-            "validator %s serving on %s, epoch %d",
+            "validator %s serving on %s, P2P on %s, epoch %d",
             self.state.name,
             config.network_address,
+            config.p2p_address,
             self.state.epoch,
         )
+
+    async def _start_p2p(self) -> None:
+        config = self.config
+        if config.p2p_address is None:
+            raise ConfigError(config.path, "p2p_address", "missing")
+        self.p2p = P2pService(
+            config.keys.network,
+            config.p2p_address,
+            committee=self.state.epoch_store.committee,
+            seeds=config.seed_peers,
+        )
+        await self.p2p.start()
 
     async def _start_epoch(self) -> None:
         assert self.store is not None
@@ -150,6 +167,9 @@ class SomaNode:
             self._on_fatal(error)
 
     async def stop(self) -> None:
+        if self.p2p is not None:
+            await self.p2p.stop()
+            self.p2p = None
         if self.service is not None:
             await self.service.stop()
             self.service = None

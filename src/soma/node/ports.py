@@ -6,7 +6,9 @@ Ports of the ephemeral range are also what outgoing connections use, so a port f
 genesis may be taken a day later. Before `soma start` launches anything,
 `move_taken_ports` checks each one: a taken port that soma chose moves to a new free
 port, recorded in the config and `ports.yaml`, and the other validators learn where a
-moved validator now listens (their `peer_addresses`); a taken port set by hand (it
+moved validator now listens (their `peer_addresses`; the fullnode's `seed_peers` for a
+moved P2P port, and the other validators from its signed node info, which carries the
+address it listens on); a taken port set by hand (it
 differs from `ports.yaml`) is never moved: the error names the port, the file and what
 to do.
 """
@@ -40,14 +42,16 @@ class Service:
 
 
 def services(validators: int) -> list[Service]:
-    """The addresses `soma start` serves on: each validator's service and consensus
-    ports, and the HTTP API."""
+    """The addresses `soma start` serves on: each validator's service, consensus and
+    P2P ports, the HTTP API, and the fullnode's P2P port."""
     out = []
     for i in range(validators):
         name = validator_config_name(i)
         out.append(Service(name, "network_address", f"validator-{i}'s service"))
         out.append(Service(name, "consensus_address", f"validator-{i}'s consensus"))
+        out.append(Service(name, "p2p_address", f"validator-{i}'s P2P"))
     out.append(Service(FULLNODE_CONFIG, "api_address", "the HTTP API"))
+    out.append(Service(FULLNODE_CONFIG, "p2p_address", "the fullnode's P2P"))
     return out
 
 
@@ -105,12 +109,15 @@ def move_taken_ports(root: Path, validators: int) -> list[str]:
         if isinstance(c.get(s.field), str)
     }
     notices = []
+    moved_p2p: dict[str, str] = {}
     for service in taken:
         old = configs[service.config][service.field]
         host = old.rpartition(":")[0]
         port = _new_port(host, in_use)
         new = f"{host}:{port}"
         configs[service.config][service.field] = new
+        if service.field == "p2p_address":
+            moved_p2p[old] = new
         recorded.setdefault(service.config, {})[service.field] = new
         notices.append(
             f"{old} ({service.label}) was taken by another program: moved to {new} "
@@ -118,12 +125,16 @@ def move_taken_ports(root: Path, validators: int) -> list[str]:
         )
     if any(s.field == "consensus_address" for s in taken):
         _point_peers(configs, validators)
+    seeds_moved = _point_seeds(configs[FULLNODE_CONFIG], moved_p2p)
     if any(s.field == "api_address" for s in taken):
         client = _read(root / CLIENT_CONFIG)
         if client:
             client["api_url"] = f"http://{configs[FULLNODE_CONFIG]['api_address']}"
             dump_yaml(root / CLIENT_CONFIG, client)
-    for name in {s.config for s in taken} | {validator_config_name(i) for i in range(validators)}:
+    rewritten = {s.config for s in taken} | {validator_config_name(i) for i in range(validators)}
+    if seeds_moved:
+        rewritten.add(FULLNODE_CONFIG)
+    for name in rewritten:
         dump_yaml(root / name, configs[name])
     dump_yaml(root / PORTS_FILE, recorded)
     return notices
@@ -147,6 +158,24 @@ def _point_peers(configs: dict[str, dict[str, Any]], validators: int) -> None:
             for i in range(validators)
             if i != j
         }
+
+
+def _point_seeds(fullnode: dict[str, Any], moved: dict[str, str]) -> bool:
+    """The fullnode's seed peers follow the validators' moved P2P addresses; whether
+    any did."""
+    seeds = fullnode.get("seed_peers")
+    if not isinstance(seeds, list):
+        return False
+    changed = False
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, str) and seed in moved:
+            seeds[i] = moved[seed]
+        elif isinstance(seed, dict) and seed.get("address") in moved:
+            seed["address"] = moved[seed["address"]]
+        else:
+            continue
+        changed = True
+    return changed
 
 
 def _read(path: Path) -> dict[str, Any]:

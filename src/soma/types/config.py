@@ -20,6 +20,7 @@ from soma.types.crypto import (
     AccountKeyPair,
     AuthorityKeyPair,
     Ed25519KeyPair,
+    Ed25519PublicKey,
     NetworkKeyPair,
     ProtocolKeyPair,
     read_key_file,
@@ -52,6 +53,15 @@ class NodeKeys:
 
 
 @dataclasses.dataclass(frozen=True)
+class SeedPeer:
+    """A P2P peer to ask first: its address and, optionally, the peer id (network
+    public key) expected there, so that another node answering there is refused."""
+
+    address: str
+    peer_id: Ed25519PublicKey | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class NodeConfig:
     path: Path
     role: NodeRole
@@ -71,6 +81,10 @@ class NodeConfig:
     #: Overrides of the HTTP API's limits (`soma.rpc.limits.ApiLimits` fields), checked
     #: by `ApiLimits.from_config` where the API is served.
     api_limits: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Where the P2P service listens, host:port (required for validators).
+    p2p_address: str | None = None
+    #: P2P peers to ask first (a node that is no validator knows no other).
+    seed_peers: tuple[SeedPeer, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +183,7 @@ def load_node_config(path: str | Path) -> NodeConfig:
     key_fields.finish()
     consensus_address = fields.get("consensus_address", str, required=validator)
     api_address = fields.get("api_address", str, required=False)
+    p2p_address = fields.get("p2p_address", str, required=validator)
     config = NodeConfig(
         path=path,
         role=role,
@@ -189,6 +204,10 @@ def load_node_config(path: str | Path) -> NodeConfig:
         consensus_parameters=fields.get("consensus", dict, required=False, default={}),
         peer_addresses=_peer_addresses(path, fields.get("peer_addresses", dict, required=False)),
         api_limits=fields.get("api_limits", dict, required=False, default={}),
+        p2p_address=None
+        if p2p_address is None
+        else parse_host_port(p2p_address, path, "p2p_address"),
+        seed_peers=_seed_peers(path, fields.get("seed_peers", list, required=False)),
     )
     fields.finish()
     if not config.genesis_path.is_file():
@@ -203,6 +222,28 @@ def _peer_addresses(path: Path, data: dict[str, Any] | None) -> dict[str, str]:
             raise ConfigError(path, "peer_addresses", f"expected hostnames, got {name!r}")
         out[name] = parse_host_port(address, path, f"peer_addresses.{name}")
     return out
+
+
+def _seed_peers(path: Path, data: list[Any] | None) -> tuple[SeedPeer, ...]:
+    """Each entry `host:port`, or `{address: host:port, peer_id: <64 hex digits>}`."""
+    out = []
+    for i, entry in enumerate(data or []):
+        field = f"seed_peers[{i}]"
+        if not isinstance(entry, dict):
+            out.append(SeedPeer(parse_host_port(entry, path, field)))
+            continue
+        seed = _Fields(path, entry, f"{field}.")
+        address = parse_host_port(seed.get("address", str), path, f"{field}.address")
+        peer_id_hex = seed.get("peer_id", str, required=False)
+        seed.finish()
+        try:
+            peer_id = None if peer_id_hex is None else Ed25519PublicKey.fromhex(peer_id_hex)
+        except (SomaError, ValueError):
+            raise ConfigError(
+                path, f"{field}.peer_id", f"expected 64 hex digits, got {peer_id_hex!r}"
+            ) from None
+        out.append(SeedPeer(address, peer_id))
+    return tuple(out)
 
 
 def load_client_config(path: str | Path) -> ClientConfig:
