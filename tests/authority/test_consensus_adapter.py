@@ -21,14 +21,26 @@ from soma.consensus.transaction import TransactionQueueFullError
 from soma.consensus.transaction_client import BlockOutcome, BlockStatus, Inclusion
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.consensus.block import BlockRef
-from soma.types.consensus.transaction import UserTransaction
+from soma.types.consensus.transaction import (
+    CommitSummarySignature,
+    ConsensusTransaction,
+    UserTransaction,
+)
 from soma.types.digests import BlockDigest, ObjectDigest, TransactionDigest
+from soma.types.error import SomaError
 from soma.types.object import ObjectRef
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 from tests.authority.helpers import Chain
 
 #: Liveness bound for the waits below (not a performance assertion).
 WAIT_S = 5.0
+
+
+def _is_signature(raw: bytes) -> bool:
+    try:
+        return isinstance(ConsensusTransaction.from_bytes(raw), CommitSummarySignature)
+    except SomaError:
+        return False
 
 
 class FakeConsensus:
@@ -42,6 +54,8 @@ class FakeConsensus:
         self.outcomes: list[asyncio.Future[BlockOutcome]] = []
         self.attempts: list[float] = []
         self.error: Exception | None = None
+        #: Summary signatures offered (not counted as submissions).
+        self.signatures: list[bytes] = []
 
     async def submit(self, transactions: Sequence[bytes]) -> Inclusion:
         loop = asyncio.get_running_loop()
@@ -52,6 +66,12 @@ class FakeConsensus:
             self.full -= 1
             self.refusals.append(loop.time())
             raise TransactionQueueFullError("the transaction queue is full")
+        if transactions and all(_is_signature(raw) for raw in transactions):
+            # A validator's summary signatures: kept apart, their block committed at once.
+            self.signatures.extend(transactions)
+            signed: asyncio.Future[BlockOutcome] = loop.create_future()
+            signed.set_result(BlockOutcome(BlockStatus.COMMITTED))
+            return Inclusion(BlockRef(0, 0, BlockDigest(bytes(32))), signed)
         self.submissions.append(list(transactions))
         outcome: asyncio.Future[BlockOutcome] = loop.create_future()
         self.outcomes.append(outcome)

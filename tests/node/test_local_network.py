@@ -133,7 +133,6 @@ def _edit(path: Path, change: dict[str, object], drop: str | None = None) -> Non
         ({"colour": "blue"}, None, "colour"),
         ({"genesis": "nowhere.blob"}, None, "genesis"),
         ({"consensus": [1, 2]}, None, "consensus"),
-        ({}, "p2p_address", "p2p_address"),
         ({"p2p_address": "127.0.0.1"}, None, "p2p_address"),
         ({"seed_peers": "127.0.0.1:1"}, None, "seed_peers"),
         ({"seed_peers": ["127.0.0.1:1", "nohost"]}, None, "seed_peers[1]"),
@@ -168,7 +167,10 @@ def test_seed_peers_by_address_or_with_the_expected_peer_id(tmp_path: Path) -> N
         ("127.0.0.1:7000", None),
         ("seed.example:7001", bytes.fromhex(peer_id)),
     ]
-    # A fullnode may run without P2P (no p2p_address) and without seeds.
+    # A validator without p2p_address (a directory from before P2P) listens where the
+    # committee says; a fullnode may run without P2P and without seeds.
+    _edit(net.validator_configs[0], {}, drop="p2p_address")
+    assert load_node_config(net.validator_configs[0]).p2p_address is None
     _edit(net.fullnode_config, {}, drop="p2p_address")
     _edit(net.fullnode_config, {}, drop="seed_peers")
     config = load_node_config(net.fullnode_config)

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from soma.authority.epoch_store import CommitTransactions, PendingTransaction
+from soma.authority.summary_store import ContentsDigests
 from soma.consensus.network import wire
 from soma.consensus.network.auth import SignedPeerHandshake
 from soma.types.bcs import BcsEnum, BcsStruct, describe_fields, typevar_bindings
+from soma.types.commit_summary import CertifiedCommitSummary, CommitContents
 from soma.types.committee import Committee
 from soma.types.consensus.block import SignedBlock
 from soma.types.consensus.commit import Commit, CommitInfo
@@ -56,6 +58,9 @@ ROOTS: list[type] = [
     ConsensusTransaction,
     PendingTransaction,
     CommitTransactions,
+    CertifiedCommitSummary,
+    CommitContents,
+    ContentsDigests,
 ]
 
 
@@ -108,5 +113,14 @@ def test_schema_line_in_formats_doc(cls: type) -> None:
 
 
 def test_digest_type_tags_documented() -> None:
-    for tag in ["TransactionData", "TransactionEffects", "Object", "SignedBlock", "Commit"]:
+    for tag in [
+        "TransactionData",
+        "TransactionEffects",
+        "Object",
+        "SignedBlock",
+        "Commit",
+        "CommitSummary",
+        "CommitTransactions",
+        "CommitEffects",
+    ]:
         assert f"| `{tag}` |" in DOC

@@ -16,7 +16,10 @@ a restart are harmless):
    version — the same on every validator, because it depends only on the order and the
    declared inputs;
 5. record all of it in the epoch store in one synced batch, then hand the transactions
-   to execution.
+   to execution, and the summary signatures the commit carried to the certifier.
+
+A commit fetched by state sync (`handle_certified`) skips steps 1 to 3: its transactions
+come as the committee ordered them, checked against a certified summary.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ from collections.abc import Callable, Sequence
 from soma.authority.epoch_store import AuthorityPerEpochStore, PendingTransaction, SharedVersion
 from soma.authority.execution.executor import lamport_version
 from soma.types.base import ObjectID
+from soma.types.commit_summary import SignedCommitSummary
 from soma.types.consensus.commit import CommittedSubDag
-from soma.types.consensus.transaction import ConsensusTransaction, UserTransaction
+from soma.types.consensus.transaction import (
+    CommitSummarySignature,
+    ConsensusTransaction,
+    UserTransaction,
+)
 from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
 from soma.types.genesis import SYSTEM_ADDRESS
@@ -64,37 +72,75 @@ class ConsensusHandler:
         verify: Callable[[SignedTransaction], bool],
         sink: Callable[[list[PendingTransaction]], None],
         prepared: Callable[[bytes], SignedTransaction | None] = lambda raw: None,
+        signature_sink: Callable[[list[SignedCommitSummary]], None] = lambda signed: None,
     ) -> None:
         """`prepared(raw)` gives the transaction of block bytes `raw` if it was decoded
-        and verified already (`TransactionPreparer.take`), else None."""
+        and verified already (`TransactionPreparer.take`), else None. `signature_sink`
+        takes the summary signatures each commit ordered, once they are recorded."""
         self.epoch_store = epoch_store
         self._executed_many = executed_many
         self._live_object = live_object
         self._verify = verify
         self._sink = sink
         self._prepared = prepared
+        self._signature_sink = signature_sink
         self.dropped_invalid = 0
         self.dropped_duplicates = 0
 
     def handle(self, subdag: CommittedSubDag) -> list[PendingTransaction]:
-        store = self.epoch_store
         index = subdag.commit.index
-        watermark = store.last_consensus_commit()
-        if index <= watermark:
+        if not self._is_next(index):
             return []
+        candidates, signatures = self._decode(subdag)
+        ordered = [commit_prologue(self.epoch_store.epoch, subdag), *self._fresh(candidates)]
+        return self._record(index, subdag.timestamp_ms, ordered, signatures)
+
+    def handle_certified(
+        self, index: int, transactions: Sequence[SignedTransaction]
+    ) -> list[PendingTransaction]:
+        """Commit `index` as state sync fetched it for a certified summary: its
+        transactions exactly as the committee ordered them (prologue first; the caller
+        checked them against the summary's transactions digest), so nothing is dropped
+        or added here. Shared versions are assigned as for a commit from consensus."""
+        if not self._is_next(index):
+            return []
+        prologue = transactions[0].data.kind if transactions else None
+        if not isinstance(prologue, ConsensusCommitPrologue) or prologue.commit_index != index:
+            raise SomaError(f"synced commit {index} does not start with its commit prologue")
+        return self._record(index, prologue.commit_timestamp_ms, transactions, [])
+
+    def _is_next(self, index: int) -> bool:
+        """False for a commit handled already (a replay); an error for one out of order."""
+        watermark = self.epoch_store.last_consensus_commit()
+        if index <= watermark:
+            return False
         if index != watermark + 1:
             raise SomaError(
                 f"commit {index} handed over after commit {watermark}: commits are missing"
             )
-        candidates = self._decode(subdag)
-        ordered = [commit_prologue(store.epoch, subdag), *self._fresh(candidates)]
+        return True
+
+    def _record(
+        self,
+        index: int,
+        timestamp_ms: int,
+        ordered: Sequence[SignedTransaction],
+        signatures: list[SignedCommitSummary],
+    ) -> list[PendingTransaction]:
         pending, next_versions = self._assign_shared_versions(index, ordered)
-        store.record_commit(index, subdag.timestamp_ms, pending, next_versions)
+        self.epoch_store.record_commit(index, timestamp_ms, pending, next_versions, signatures)
         self._sink(pending)
+        if signatures:
+            self._signature_sink(signatures)
         return pending
 
-    def _decode(self, subdag: CommittedSubDag) -> list[SignedTransaction]:
+    def _decode(
+        self, subdag: CommittedSubDag
+    ) -> tuple[list[SignedTransaction], list[SignedCommitSummary]]:
+        """The commit's user transactions (valid, first copy of each) and its summary
+        signatures (checked by the certifier), in block order."""
         out: list[SignedTransaction] = []
+        signatures: list[SignedCommitSummary] = []
         seen: set[TransactionDigest] = set()
         for block in subdag.blocks:
             for raw in block.transactions:
@@ -118,6 +164,9 @@ class ConsensusHandler:
                         e,
                     )
                     continue
+                if isinstance(entry, CommitSummarySignature):
+                    signatures.append(entry.signed)
+                    continue
                 if not isinstance(entry, UserTransaction):
                     continue
                 tx = entry.transaction
@@ -138,7 +187,7 @@ class ConsensusHandler:
                     continue
                 seen.add(digest)
                 out.append(tx)
-        return out
+        return out, signatures
 
     def _fresh(self, candidates: list[SignedTransaction]) -> list[SignedTransaction]:
         if not candidates:

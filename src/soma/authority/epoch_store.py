@@ -32,6 +32,7 @@ from soma.storage import (
 )
 from soma.types.base import ObjectID
 from soma.types.bcs import BcsStruct, u32, u64
+from soma.types.commit_summary import SignedCommitSummary
 from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
 from soma.types.system_state import SystemState
@@ -85,7 +86,22 @@ PENDING = TableSpec(
     "pending_execution", tuple_codec(U64_BE, U32_BE), StructCodec(PendingTransaction)
 )
 COMMITS = TableSpec("ordered_commits", U64_BE, StructCodec(CommitTransactions))
-TABLES = (META, PROCESSED, NEXT_SHARED_VERSION, SHARED_ASSIGNMENTS, PENDING, COMMITS)
+#: Summary signatures ordered by consensus and not yet part of a certificate, by
+#: (summary index, the commit that ordered it, its position there): consensus order.
+SUMMARY_SIGNATURES = TableSpec(
+    "summary_signatures",
+    tuple_codec(U64_BE, U64_BE, U32_BE),
+    StructCodec(SignedCommitSummary),
+)
+TABLES = (
+    META,
+    PROCESSED,
+    NEXT_SHARED_VERSION,
+    SHARED_ASSIGNMENTS,
+    PENDING,
+    COMMITS,
+    SUMMARY_SIGNATURES,
+)
 
 _WATERMARK = "consensus_watermark"
 
@@ -108,6 +124,7 @@ class AuthorityPerEpochStore:
         self._assignments = db.table(SHARED_ASSIGNMENTS)
         self._pending = db.table(PENDING)
         self._commits = db.table(COMMITS)
+        self._signatures = db.table(SUMMARY_SIGNATURES)
 
     @classmethod
     def open_memory(cls, committee: Committee, system_state: SystemState) -> AuthorityPerEpochStore:
@@ -158,6 +175,10 @@ class AuthorityPerEpochStore:
     def commit_transactions(self, index: int) -> CommitTransactions | None:
         return self._commits.get(index)
 
+    def summary_signatures(self) -> Iterator[SignedCommitSummary]:
+        """The summary signatures kept, by summary index, in consensus order."""
+        return self._signatures.values()
+
     # --- writes --------------------------------------------------------------------------
 
     def record_commit(
@@ -166,9 +187,13 @@ class AuthorityPerEpochStore:
         timestamp_ms: int,
         ordered: Sequence[PendingTransaction],
         next_versions: dict[ObjectID, int],
+        signatures: Sequence[SignedCommitSummary] = (),
     ) -> None:
-        """Everything commit `index` decided, in one synced batch."""
+        """Everything commit `index` decided, in one synced batch: its transactions and
+        the summary signatures it ordered."""
         batch = self.db.batch()
+        for position, signed in enumerate(signatures):
+            batch.put(self._signatures, (signed.data.index, index, position), signed)
         for item in ordered:
             batch.put(self._pending, item.key, item)
             batch.put(self._processed, item.transaction.digest(), index)
@@ -184,6 +209,15 @@ class AuthorityPerEpochStore:
         batch.put(self._commits, index, CommitTransactions(digests, timestamp_ms))
         batch.put(self._meta, _WATERMARK, index)
         self.db.write(batch, sync=True)
+
+    def forget_signatures_through(self, summary_index: int) -> None:
+        """Signatures of summaries up to `summary_index` are part of certificates now
+        (or can no longer be): drop them. Unsynced: a restart may certify them again,
+        to the same summaries."""
+        batch = self.db.batch()
+        for key in self._signatures.keys(end=(summary_index + 1, 0, 0)):
+            batch.delete(self._signatures, key)
+        self.db.write(batch, sync=False)
 
     def forget_pending(self, keys: Iterable[tuple[int, int]]) -> None:
         """Executed and stored: no longer pending. Unsynced: if lost, the restart finds

@@ -56,6 +56,9 @@ class ValidatorService:
             "GetOwnedObjects": self._unary(wire.GetOwnedObjectsRequest, self.get_owned_objects),
             "GetTransaction": self._unary(wire.GetTransactionRequest, self.get_transaction),
             "GetStatus": self._unary(wire.GetStatusRequest, self.get_status),
+            "GetCertifiedSummary": self._unary(
+                wire.GetCertifiedSummaryRequest, self.get_certified_summary
+            ),
             "SubmitTransactions": self._unary(
                 wire.SubmitTransactionsRequest, self.submit_transactions
             ),
@@ -206,13 +209,24 @@ class ValidatorService:
 
     async def get_status(self, request: wire.GetStatusRequest) -> BcsStruct:
         state = self._state()
+        verified = state.verified_summary()
+        fork = state.fork
         return wire.GetStatusResponse(
             epoch=state.epoch,
-            latest_commit=state.last_consensus_commit(),
-            accumulated_commit=state.accumulated_commit,
-            state_root=state.state_root() or b"",
+            ordered_commit=state.commit_offset + state.last_consensus_commit(),
+            latest_commit=state.executed_commit,
+            latest_certified_commit=verified.index,
+            state_root=verified.state_root,
+            highest_certified_commit=state.highest_certified_commit,
+            fork=None if fork is None else wire.ForkReport(fork.index, fork.own, fork.certified),
             system_state=read_system_state(state.store),
         )
+
+    async def get_certified_summary(self, request: wire.GetCertifiedSummaryRequest) -> BcsStruct:
+        summaries = self._state().store.summaries
+        if request.index is None:
+            return wire.GetCertifiedSummaryResponse(summaries.last_certified())
+        return wire.GetCertifiedSummaryResponse(summaries.certified_summary(request.index))
 
     # --- plumbing ----------------------------------------------------------------------
 

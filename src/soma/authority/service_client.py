@@ -217,6 +217,17 @@ class ValidatorClient:
             DEFAULT_TIMEOUT_S,
         )
 
+    async def get_certified_summary(
+        self, index: int | None = None
+    ) -> wire.GetCertifiedSummaryResponse:
+        """The certified summary of commit `index`, or the highest held (None: latest)."""
+        return await self._call(
+            wire.GET_CERTIFIED_SUMMARY,
+            wire.GetCertifiedSummaryRequest(index),
+            wire.GetCertifiedSummaryResponse,
+            DEFAULT_TIMEOUT_S,
+        )
+
     async def get_status(self) -> wire.GetStatusResponse:
         return await self._call(
             wire.GET_STATUS, wire.GetStatusRequest(), wire.GetStatusResponse, DEFAULT_TIMEOUT_S

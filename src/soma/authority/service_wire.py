@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.bcs import BcsStruct, u32, u64, u128
-from soma.types.digests import TransactionDigest
+from soma.types.commit_summary import CertifiedCommitSummary
+from soma.types.digests import CommitSummaryDigest, TransactionDigest
 from soma.types.effects import SignedTransactionEffects
 from soma.types.object import Object, ObjectRef
 from soma.types.signature_info import AuthoritySignInfo
@@ -30,6 +31,7 @@ GET_OBJECT = f"/{SERVICE}/GetObject"
 GET_OWNED_OBJECTS = f"/{SERVICE}/GetOwnedObjects"
 GET_TRANSACTION = f"/{SERVICE}/GetTransaction"
 GET_STATUS = f"/{SERVICE}/GetStatus"
+GET_CERTIFIED_SUMMARY = f"/{SERVICE}/GetCertifiedSummary"
 SUBMIT_BATCH = f"/{SERVICE}/SubmitTransactions"
 STREAM_EFFECTS = f"/{SERVICE}/StreamEffects"
 GET_BALANCE = f"/{SERVICE}/GetBalance"
@@ -203,10 +205,37 @@ class GetStatusRequest(BcsStruct):
     pass
 
 
+class ForkReport(BcsStruct):
+    """The node's summary of commit `index` differs from the certified one: it halted."""
+
+    index: u64
+    own_digest: CommitSummaryDigest
+    certified_digest: CommitSummaryDigest
+
+
 class GetStatusResponse(BcsStruct):
+    """Commit indices are global (they continue across epochs)."""
+
     epoch: u64
-    #: The last consensus commit ordered, and the last whose state root is known.
+    #: The last commit ordered by consensus here (validators; fullnodes: as executed).
+    ordered_commit: u64
+    #: The last commit executed (its summary built).
     latest_commit: u64
-    accumulated_commit: u64
+    #: The last commit executed whose summary is certified and equals this node's own:
+    #: every commit up to it is verified. `state_root` is the state root after it.
+    latest_certified_commit: u64
     state_root: bytes
+    #: The highest commit known certified (by the committee's signatures or a peer).
+    highest_certified_commit: u64
+    fork: ForkReport | None
     system_state: SystemState
+
+
+class GetCertifiedSummaryRequest(BcsStruct):
+    """The certified summary of commit `index` (global), or the highest one held."""
+
+    index: u64 | None
+
+
+class GetCertifiedSummaryResponse(BcsStruct):
+    summary: CertifiedCommitSummary | None

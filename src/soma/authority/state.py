@@ -22,10 +22,17 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from soma.authority import faults
 from soma.authority.accumulator import StateAccumulator
 from soma.authority.cache import WritebackCache
+from soma.authority.commit_summaries import (
+    Fork,
+    SummaryCertifier,
+    build_summary,
+    genesis_summary,
+)
 from soma.authority.consensus_adapter import ConsensusAdapter, ConsensusSubmitter
 from soma.authority.consensus_handler import ConsensusHandler
 from soma.authority.epoch_store import AuthorityPerEpochStore, PendingTransaction
@@ -39,10 +46,12 @@ from soma.authority.execution.executor import execute_transaction
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.store import AuthorityStore, TransactionOutputs
+from soma.authority.summary_signer import SummarySigner
 from soma.authority.transaction_manager import TransactionManager
 from soma.authority.transaction_preparer import TransactionPreparer
 from soma.authority.validation import check_inputs, check_signature_and_expiry
 from soma.types.base import ObjectID, SomaAddress
+from soma.types.commit_summary import CertifiedCommitSummary, CommitSummary, SignedCommitSummary
 from soma.types.consensus.commit import CommittedSubDag
 from soma.types.crypto import AuthorityKeyPair
 from soma.types.digests import TransactionDigest
@@ -56,6 +65,8 @@ from soma.types.transaction import ImmOrOwnedInput, SignedTransaction, Transacti
 from soma.utils.notify_read import NotifyRead, Registrations
 
 logger = logging.getLogger(__name__)
+#: Faults a test build injected (none in a normal run; see soma.authority.faults).
+_FAULTS = faults.from_environment()
 
 #: Ordered transactions waiting for execution before consensus output is held back.
 MAX_EXECUTION_BACKLOG = 50_000
@@ -105,6 +116,14 @@ def initialize_genesis(store: AuthorityStore, genesis: TransactionData) -> Trans
         acc = StateAccumulator()
         acc.apply_effects(effects)
         store.put_accumulator(0, 0, acc.to_bytes(), sync=True)
+    if store.summaries.summary(0) is None:
+        raw = store.accumulator_at(0, 0)
+        assert raw is not None
+        start_ms = read_system_state(store).epoch_start_timestamp_ms
+        summary = genesis_summary(tx, effects, StateAccumulator.from_bytes(raw).root(), start_ms)
+        batch = store.db.batch()
+        store.summaries.add_summary(batch, summary, (digest,))
+        store.db.write(batch, sync=True)
     return effects
 
 
@@ -122,7 +141,10 @@ class AuthorityState:
         store: AuthorityStore,
         epoch_store: AuthorityPerEpochStore,
         cache: WritebackCache | None = None,
+        commit_offset: int = 0,
     ) -> None:
+        """`commit_offset`: the global index of the last commit of the epochs before
+        this one (summaries are indexed globally; consensus counts from 1 per epoch)."""
         self.key = key
         self.name = key.name
         self.store = store
@@ -140,6 +162,7 @@ class AuthorityState:
             verify=self._verify_ordered,
             sink=self._enqueue,
             prepared=self.preparer.take,
+            signature_sink=self._on_signatures,
         )
         self.adapter: ConsensusAdapter | None = None
         self._effects = NotifyRead[TransactionDigest, TransactionEffects]()
@@ -168,6 +191,19 @@ class AuthorityState:
         self.failure: BaseException | None = None
         self.accepting = True
         self.executed_count = 0
+        # Commit summaries (soma.authority.commit_summaries): the last one built, the
+        # certifier of this epoch's signatures, this validator's signer (with consensus
+        # only), and the fork once one is found (execution then stops for good).
+        self.commit_offset = commit_offset
+        self._last_summary: CommitSummary | None = None
+        last = store.summaries.last_certified()
+        self.certifier = SummaryCertifier(
+            epoch_store.committee, max(commit_offset, 0 if last is None else last.data.index)
+        )
+        self._signer: SummarySigner | None = None
+        self.fork: Fork | None = None
+        #: Called with each summary this node builds (state sync waits on them).
+        self.summary_listeners: list[Callable[[CommitSummary], None]] = []
 
     @property
     def epoch(self) -> int:
@@ -184,6 +220,11 @@ class AuthorityState:
         if consensus is not None:
             self.adapter = ConsensusAdapter(consensus, self.epoch_store.is_processed)
             self.adapter.start()
+            self._signer = SummarySigner(self.key, consensus, self.certifier.is_certified)
+            self._signer.start()
+            if self._last_summary is not None and self._last_summary.index > self.commit_offset:
+                # Signed before a restart, perhaps never ordered: offer it again.
+                self._signer.sign(self._last_summary)
         self._driver = asyncio.get_running_loop().create_task(self._drive(), name="execution")
         self._work.set()
 
@@ -192,6 +233,8 @@ class AuthorityState:
         await self.preparer.close()
         if self.adapter is not None:
             await self.adapter.close()
+        if self._signer is not None:
+            await self._signer.close()
         if self._driver is not None:
             # asyncio.wait, not `await driver`: a cancellation of stop() itself must
             # propagate, not be mistaken for the driver's.
@@ -213,6 +256,7 @@ class AuthorityState:
         (acc_epoch, acc_index), raw = last
         self._accumulator = StateAccumulator.from_bytes(raw)
         self._accumulated_index = acc_index if acc_epoch == epoch else 0
+        self._recover_summaries()
         watermark = self.epoch_store.last_consensus_commit()
         for index in range(self._accumulated_index + 1, watermark + 1):
             ordered = self.epoch_store.commit_transactions(index)
@@ -363,6 +407,10 @@ class AuthorityState:
     async def handle_commit(self, subdag: CommittedSubDag) -> None:
         """The CommitObserver's consumer: order the commit's transactions for execution.
         Holds consensus back while execution is too far behind."""
+        if self.fork is not None:
+            # Halted at a fork: hold consensus output back for good (the node stays up
+            # to report the fork; its peers go on without it).
+            await asyncio.Event().wait()
         if self.failure is not None:
             raise SomaError(f"execution failed: {self.failure}")
         while len(self.tx_manager) >= MAX_EXECUTION_BACKLOG:
@@ -403,6 +451,8 @@ class AuthorityState:
             while True:
                 await self._work.wait()
                 self._work.clear()
+                if self.fork is not None:
+                    return  # halted: executing on would only diverge further
                 while True:
                     ready = self.tx_manager.take_ready(EXECUTION_SLICE)
                     if not ready:
@@ -475,7 +525,7 @@ class AuthorityState:
         self.epoch_store.forget_pending(keys)
 
     def _advance_accumulator(self) -> None:
-        while True:
+        while self.fork is None:
             index = self._accumulated_index + 1
             remaining = self._commit_remaining.get(index)
             if remaining is None or remaining:
@@ -483,20 +533,137 @@ class AuthorityState:
             # On a copy, so a failure half-way leaves the accumulator as it was.
             updated = self._accumulator.copy()
             digests = self._commit_digests[index]
-            changes = []
-            for digest in digests:
-                effects = self._unaccumulated.get(digest) or self.cache.get_effects(digest)
-                if effects is None:
-                    raise SomaError(f"commit {index}: effects of {digest} are missing")
-                changes.append(effects)
+            changes = [self._effects_of(index, digest) for digest in digests]
             updated.apply_all(changes)
-            self.store.put_accumulator(self.epoch, index, updated.to_bytes(), sync=False)
+            if _FAULTS.diverge_at == self.commit_offset + index:
+                updated.insert_bytes(b"soma: injected fault")  # a test's divergence
+            summary = self._summarise(index, digests, changes, updated.root())
+            self.store.put_commit_result(
+                self.epoch, index, updated.to_bytes(), summary, digests, sync=False
+            )
             self._accumulator = updated
             for digest in digests:
                 self._unaccumulated.pop(digest, None)
             del self._commit_remaining[index]
             del self._commit_digests[index]
             self._accumulated_index = index
+            self._summarised(summary)
+
+    def _effects_of(self, index: int, digest: TransactionDigest) -> TransactionEffects:
+        effects = self._unaccumulated.get(digest) or self.cache.get_effects(digest)
+        if effects is None:
+            raise SomaError(f"commit {index}: effects of {digest} are missing")
+        return effects
+
+    # --- commit summaries ----------------------------------------------------------------
+
+    def _summarise(
+        self,
+        index: int,
+        digests: Sequence[TransactionDigest],
+        effects: Sequence[TransactionEffects],
+        state_root: bytes,
+    ) -> CommitSummary:
+        """This node's summary of local commit `index`, chained to the last one."""
+        previous = self._last_summary
+        if previous is None:
+            raise SomaError("no summary to chain to: the store has no genesis summary")
+        transactions = []
+        for digest in digests:
+            tx = self.cache.get_transaction(digest)
+            if tx is None:
+                raise SomaError(f"commit {index}: transaction {digest} is missing")
+            transactions.append(tx)
+        return build_summary(
+            previous, self.epoch, self.commit_offset + index, transactions, effects, state_root
+        )
+
+    def _summarised(self, summary: CommitSummary) -> None:
+        """A summary was built and stored: sign it (validators), check it against the
+        certified one if known, tell whoever waits."""
+        self._last_summary = summary
+        if self._signer is not None:
+            self._signer.sign(summary)
+        certified = self.store.summaries.certified_summary(summary.index)
+        if certified is not None:
+            self._check_fork(summary, certified)
+        for listener in self.summary_listeners:
+            listener(summary)
+
+    def _recover_summaries(self) -> None:
+        """Load the last summary; build those a store from before summaries lacks (from
+        the epoch store's commits and the stored effects and accumulators); take again
+        the signatures consensus ordered that no certificate holds yet."""
+        summaries = self.store.summaries
+        last = summaries.last_summary()
+        if last is None:
+            raise SomaError("the store has no genesis summary: run genesis first")
+        self._last_summary = last
+        for index in range(last.index - self.commit_offset + 1, self._accumulated_index + 1):
+            ordered = self.epoch_store.commit_transactions(index)
+            state = self.store.accumulator_at(self.epoch, index)
+            if ordered is None or state is None:
+                raise SomaError(f"cannot rebuild the summary of commit {index}: it is not stored")
+            effects = [self._effects_of(index, d) for d in ordered.digests]
+            root = StateAccumulator.from_bytes(state).root()
+            summary = self._summarise(index, ordered.digests, effects, root)
+            self.store.put_commit_result(
+                self.epoch, index, state, summary, ordered.digests, sync=False
+            )
+            self._last_summary = summary
+        self._on_signatures(list(self.epoch_store.summary_signatures()))
+
+    def _on_signatures(self, signed: list[SignedCommitSummary]) -> None:
+        """Signatures a commit ordered (recorded already): certify what they complete."""
+        for certified in self.certifier.add(signed):
+            self.add_certified(certified)
+        self.epoch_store.forget_signatures_through(self.certifier.certified_through)
+
+    def add_certified(self, certified: CertifiedCommitSummary) -> None:
+        """A certified summary, formed here or fetched by state sync (the caller verified
+        it): store it durably, stop collecting signatures for it, and check this node's
+        own summary of that commit against it."""
+        index = certified.data.index
+        self.store.summaries.put_certified(certified, sync=True)
+        self.certifier.mark_certified(index)
+        own = self.store.summaries.summary(index)
+        if own is not None:
+            self._check_fork(own, certified)
+
+    def _check_fork(self, own: CommitSummary, certified: CertifiedCommitSummary) -> None:
+        if own.digest() == certified.data.digest() or self.fork is not None:
+            return
+        self.fork = Fork(own.index, own.digest(), certified.data.digest())
+        error = self.fork.error()
+        logger.critical("%s", error.message)
+        self.failure = error
+        self._work.set()  # the driver sees the fork and stops
+        self._backlog_ok.set()
+
+    @property
+    def last_summary(self) -> CommitSummary | None:
+        return self._last_summary
+
+    @property
+    def executed_commit(self) -> int:
+        """The last commit (global) executed here: its summary is built."""
+        return 0 if self._last_summary is None else self._last_summary.index
+
+    @property
+    def highest_certified_commit(self) -> int:
+        """The highest commit known certified (every one up to it is)."""
+        return self.certifier.certified_through
+
+    def verified_summary(self) -> CommitSummary:
+        """This node's summary of the last commit it executed that is certified: its own
+        summaries up to there equal the certified ones (or it would have halted)."""
+        index = min(self.certifier.certified_through, self.executed_commit)
+        summary = self.store.summaries.summary(index)
+        if summary is None:  # before the first certificate of a new store: genesis
+            summary = self.store.summaries.summary(0)
+        if summary is None:
+            raise SomaError("the store has no genesis summary: run genesis first")
+        return summary
 
     # --- queries -------------------------------------------------------------------------
 

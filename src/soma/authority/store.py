@@ -29,6 +29,8 @@ from soma.authority.indexes import (
     coin_index_entries,
     sum_balance_changes,
 )
+from soma.authority.summary_store import TABLES as SUMMARY_TABLES
+from soma.authority.summary_store import SummaryStore
 from soma.storage import (
     RAW_BYTES,
     U64_BE,
@@ -41,6 +43,7 @@ from soma.storage import (
     tuple_codec,
 )
 from soma.types.base import ObjectID, SomaAddress
+from soma.types.commit_summary import CommitSummary
 from soma.types.digests import TransactionDigest, TransactionEffectsDigest
 from soma.types.effects import TransactionEffects
 from soma.types.error import SomaError
@@ -83,6 +86,7 @@ TABLES = (
     BALANCE_INDEX,
     COIN_INDEX,
     METADATA,
+    *SUMMARY_TABLES,
 )
 
 #: The metadata key saying the coin and balance indexes are complete, and its value.
@@ -131,6 +135,7 @@ class AuthorityStore:
         self.balance_index = db.table(BALANCE_INDEX)
         self.coin_index = db.table(COIN_INDEX)
         self.metadata = db.table(METADATA)
+        self.summaries = SummaryStore(db)
         if self.metadata.get(INDEXES_KEY) != INDEXES_VERSION:
             self.backfill_indexes()
 
@@ -316,3 +321,21 @@ class AuthorityStore:
 
     def put_accumulator(self, epoch: int, index: int, state: bytes, *, sync: bool) -> None:
         self.accumulators.put((epoch, index), state, sync=sync)
+
+    def put_commit_result(
+        self,
+        epoch: int,
+        index: int,
+        state: bytes,
+        summary: CommitSummary,
+        digests: tuple[TransactionDigest, ...],
+        *,
+        sync: bool,
+    ) -> None:
+        """The state accumulator after commit `index` of `epoch`, the node's summary of
+        that commit and its contents, in one batch: a summary is never stored without
+        the state it summarises, nor the other way round."""
+        batch = self.db.batch()
+        batch.put(self.accumulators, (epoch, index), state)
+        self.summaries.add_summary(batch, summary, digests)
+        self.db.write(batch, sync=sync)

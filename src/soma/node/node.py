@@ -95,17 +95,20 @@ class SomaNode:
             "validator %s serving on %s, P2P on %s, epoch %d",
             self.state.name,
             config.network_address,
-            config.p2p_address,
+            self.p2p.address if self.p2p is not None else None,
             self.state.epoch,
         )
 
     async def _start_p2p(self) -> None:
         config = self.config
-        if config.p2p_address is None:
-            raise ConfigError(config.path, "p2p_address", "missing")
+        committee = self.state.epoch_store.committee
+        address = config.p2p_address
+        if address is None:
+            # Where the committee says this validator listens.
+            address = committee.members[committee.index_of(self.state.name)].p2p_address
         self.p2p = P2pService(
             config.keys.network,
-            config.p2p_address,
+            address,
             committee=self.state.epoch_store.committee,
             seeds=config.seed_peers,
         )

@@ -60,6 +60,9 @@ DigestPath = Annotated[
     str,
     _documented(DIGEST_PATTERN, 32, 44, "A transaction digest in Base58."),
 ]
+IndexPath = Annotated[
+    int, Path(ge=0, le=2**64 - 1, description="A global commit index (0 is genesis).")
+]
 LimitQuery = Annotated[
     int,
     Query(ge=1, le=MAX_PAGE, description=f"Entries in the page (default {DEFAULT_PAGE})."),
@@ -116,17 +119,59 @@ class Committee(_Model):
     members: list[CommitteeMember]
 
 
+class Fork(_Model):
+    """The node's summary of a commit differs from the certified one: it halted there."""
+
+    index: U64
+    own_digest: Digest
+    certified_digest: Digest
+
+
 class Status(_Model):
+    """Commit indices are global: they continue across epochs."""
+
     epoch: U64
-    latest_commit: U64 = Field(description="The last consensus commit ordered.")
-    accumulated_commit: U64 = Field(description="The last commit whose state root is known.")
-    state_root: str = Field(pattern=r"^[0-9a-f]+$", description="The state accumulator, hex.")
+    latest_commit: U64 = Field(description="The last commit the node executed.")
+    latest_certified_commit: U64 = Field(
+        description="The last commit executed whose summary is certified and equals the "
+        "node's own: every commit up to it is verified."
+    )
+    state_root: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="The state root after `latest_certified_commit`, hex.",
+    )
+    highest_certified_commit: U64 = Field(
+        description="The highest commit the node knows certified."
+    )
+    sync_lag: U64 = Field(
+        description="Commits between the highest known certified and the last verified."
+    )
+    fork: Fork | None = Field(description="Set once the node detected a fork and halted.")
     transaction_fee: U64
 
 
 class LatestCommit(_Model):
     epoch: U64
     index: U64
+
+
+class CertifiedSummary(_Model):
+    """A commit summary certified by 2f+1 stake (docs/state-sync.md)."""
+
+    epoch: U64
+    index: U64
+    commit_digest: Digest
+    previous_digest: Digest
+    transactions_digest: Digest
+    effects_digest: Digest
+    state_root: str = Field(pattern=r"^[0-9a-f]{64}$")
+    timestamp_ms: U64
+    end_of_epoch: dict[str, Any] | None
+    digest: Digest
+    signers: list[Hex32] = Field(description="The authorities whose signatures certify it.")
+    certificate: str = Field(
+        pattern=BASE64_PATTERN, description="The CertifiedCommitSummary, BCS in base64."
+    )
 
 
 class ObjectRef(_Model):

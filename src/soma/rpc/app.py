@@ -34,6 +34,7 @@ from soma.rpc.openapi_errors import document_errors
 from soma.rpc.openapi_errors import error_responses as errors
 from soma.rpc.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
 from soma.types.base import ObjectID, SomaAddress
+from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
 from soma.types.transaction import SignedTransaction
@@ -87,6 +88,20 @@ def _digest(text: str) -> TransactionDigest | None:
         if re.fullmatch(m.DIGEST_PATTERN, text):
             return None
         raise ApiError(400, "INVALID_DIGEST", e.message) from None
+
+
+def certified_summary_json(certified: CertifiedCommitSummary, committee: Any) -> dict[str, Any]:
+    """A certified summary as JSON; `committee` (of the summary's epoch) names the
+    signers."""
+    summary = certified.data
+    out: dict[str, Any] = to_json(summary)
+    out["state_root"] = summary.state_root.hex()
+    out["digest"] = str(summary.digest())
+    out["signers"] = [
+        str(committee.members[i].name) for i in certified.auth_signature.signer_indices()
+    ]
+    out["certificate"] = base64.b64encode(certified.to_bytes()).decode("ascii")
+    return out
 
 
 def execution_result(certificate: Any) -> dict[str, Any]:
@@ -157,15 +172,45 @@ def create_app(
 
     @app.get("/status", response_model=m.Status, responses=errors(503))
     async def network_status() -> dict[str, Any]:
-        """Epoch, latest commit, state root and the transaction fee."""
+        """The node's view of the chain: epoch, the last commit executed, the last one
+        verified against a certified summary (and the state root after it), how far it
+        is behind the highest certified commit it knows, and a fork if it found one."""
         status = await gateway.status()
+        fork = status.fork
         return {
             "epoch": status.epoch,
             "latest_commit": status.latest_commit,
-            "accumulated_commit": status.accumulated_commit,
+            "latest_certified_commit": status.latest_certified_commit,
             "state_root": status.state_root.hex(),
+            "highest_certified_commit": status.highest_certified_commit,
+            "sync_lag": max(0, status.highest_certified_commit - status.latest_certified_commit),
+            "fork": None
+            if fork is None
+            else {
+                "index": fork.index,
+                "own_digest": str(fork.own_digest),
+                "certified_digest": str(fork.certified_digest),
+            },
             "transaction_fee": status.system_state.parameters.transaction_fee,
         }
+
+    @app.get("/summaries/latest", response_model=m.CertifiedSummary, responses=errors(404, 503))
+    async def latest_summary() -> dict[str, Any]:
+        """The highest certified commit summary the node holds."""
+        answer = await gateway.read(lambda c: c.get_certified_summary(None))
+        if answer.summary is None:
+            raise ApiError(404, "SUMMARY_NOT_FOUND", "no certified summary yet")
+        return certified_summary_json(answer.summary, gateway.committee)
+
+    @app.get(
+        "/summaries/{index}", response_model=m.CertifiedSummary, responses=errors(400, 404, 503)
+    )
+    async def summary(index: m.IndexPath) -> dict[str, Any]:
+        """The certified summary of commit `index` (global)."""
+        answer = await gateway.read(lambda c: c.get_certified_summary(index))
+        if answer.summary is None:
+            raise ApiError(404, "SUMMARY_NOT_FOUND", f"no certified summary of commit {index}")
+        return certified_summary_json(answer.summary, gateway.committee)
 
     @app.get("/commits/latest", response_model=m.LatestCommit, responses=errors(503))
     async def latest_commit() -> dict[str, Any]:

@@ -183,7 +183,9 @@ def load_node_config(path: str | Path) -> NodeConfig:
     key_fields.finish()
     consensus_address = fields.get("consensus_address", str, required=validator)
     api_address = fields.get("api_address", str, required=False)
-    p2p_address = fields.get("p2p_address", str, required=validator)
+    # Optional: a validator listens where the committee says by default (and a network
+    # directory from before P2P has no such field).
+    p2p_address = fields.get("p2p_address", str, required=False)
     config = NodeConfig(
         path=path,
         role=role,

@@ -83,6 +83,10 @@ class CommitDigest(Digest):
     """Blake2b-256 over "Commit::" and the BCS of a consensus `Commit`."""
 
 
+class CommitSummaryDigest(Digest):
+    """Blake2b-256 over "CommitSummary::" and the BCS of a `CommitSummary`."""
+
+
 D = TypeVar("D", bound=Digest)
 
 _DIGEST_ATTR = "_digest"

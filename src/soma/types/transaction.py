@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar, Self
 
 from soma.types.base import ObjectID, SomaAddress
-from soma.types.bcs import BcsEnum, BcsStruct, u64
+from soma.types.bcs import BcsEnum, CachedBytes, u64
 from soma.types.crypto import AccountKeyPair, Ed25519Signature, UserSignature
 from soma.types.digests import CommitDigest, Hashed, TransactionDigest
 from soma.types.error import InvalidSignatureError, SignerMismatchError, TransactionError
@@ -267,8 +267,10 @@ class TransactionData(Hashed[TransactionDigest]):
         self.input_objects()
 
 
-class SignedTransaction(BcsStruct):
-    """A transaction with its sender's signature (exactly one: no sponsors yet)."""
+class SignedTransaction(CachedBytes):
+    """A transaction with its sender's signature (exactly one: no sponsors yet). It keeps
+    the bytes it was decoded from (a block's entry): stored, served and hashed into a
+    commit's transactions digest without being encoded again."""
 
     data: TransactionData
     tx_signatures: tuple[UserSignature, ...]

@@ -5,6 +5,7 @@ bytes of the ones that exist. Tags are wire format: never renumber."""
 from __future__ import annotations
 
 from soma.types.bcs import BcsEnum
+from soma.types.commit_summary import SignedCommitSummary
 from soma.types.transaction import SignedTransaction
 
 
@@ -16,3 +17,11 @@ class UserTransaction(ConsensusTransaction, tag=0):
     """A user's signed transaction, offered by the validator that received it."""
 
     transaction: SignedTransaction
+
+
+class CommitSummarySignature(ConsensusTransaction, tag=1):
+    """A validator's signature over its summary of an executed commit: ordered by
+    consensus, so every validator forms the same certificate from the same first 2f+1
+    stake of them (`soma.authority.commit_summaries.SummaryCertifier`)."""
+
+    signed: SignedCommitSummary
