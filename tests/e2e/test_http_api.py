@@ -15,8 +15,8 @@ import uvicorn
 
 from soma.consensus.local_committee import free_ports
 from soma.node.local_network import create_local_network
+from soma.orchestrator.remote_reader import Gateway
 from soma.rpc.app import create_app
-from soma.rpc.gateway import Gateway
 from soma.types.base import ObjectID
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from soma.types.digests import ObjectDigest

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from soma.rpc.faucet import DEFAULT_GRANT
+from soma.orchestrator.faucet import DEFAULT_GRANT
 from tests.e2e.local_network import Network, processes_of
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
 from soma.node.local_network import create_local_network
-from soma.rpc.gateway import Gateway
+from soma.orchestrator.remote_reader import Gateway
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 from tests.e2e.test_validator_nodes import start_nodes, stop_nodes

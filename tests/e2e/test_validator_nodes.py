@@ -17,7 +17,7 @@ from soma.authority import service_wire
 from soma.authority.effects_certificate import EffectsCertifier
 from soma.authority.service_client import RemoteError, ValidatorClient
 from soma.node.local_network import create_local_network, read_genesis
-from soma.rpc.quorum_driver import QuorumDriver
+from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from soma.types.effects import ExecutionFailure, InputObjectConsumed
 from soma.types.genesis import DEFAULT_PARAMETERS

@@ -27,8 +27,8 @@ import httpx
 import pytest
 
 from soma.consensus.local_committee import free_ports
+from soma.orchestrator.remote_reader import Gateway, NoValidatorError
 from soma.rpc.app import create_app
-from soma.rpc.gateway import Gateway, NoValidatorError
 from soma.rpc.limits import (
     ECHO_CHARS,
     MESSAGE_CHARS,

@@ -22,7 +22,7 @@ from soma.bench.stats import LatencyRecorder
 from soma.node.layout import validator_config_name
 from soma.node.local_network import create_local_network
 from soma.node.start import LocalNetworkRunner
-from soma.rpc.gateway import Gateway
+from soma.orchestrator.remote_reader import Gateway
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair
 from soma.types.error import SomaError

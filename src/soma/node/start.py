@@ -38,9 +38,9 @@ from soma.node.layout import (
 )
 from soma.node.local_network import GenesisArgumentError, create_local_network, remove_network
 from soma.node.parent import PARENT_PID_ENV
+from soma.orchestrator.faucet import Faucet
+from soma.orchestrator.remote_reader import Gateway
 from soma.rpc.app import create_app
-from soma.rpc.faucet import Faucet
-from soma.rpc.gateway import Gateway
 from soma.rpc.limits import ApiLimits
 from soma.rpc.server import ApiPortTakenError, RunningApi, listen
 from soma.types.config import load_keystore, load_node_config

@@ -1,1 +1,2 @@
-"""The public HTTP API and what it uses to reach the validators."""
+"""The public HTTP API: routes, models, limits and the server (what it reads and
+executes through is `soma.orchestrator`)."""

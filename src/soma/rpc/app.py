@@ -19,9 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soma.authority.service_client import RemoteError
 from soma.authority.service_wire import CoinCursor
+from soma.orchestrator.faucet import FaucetEmptyError
+from soma.orchestrator.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
+from soma.orchestrator.remote_reader import Gateway, NoValidatorError
 from soma.rpc import api_models as m
-from soma.rpc.faucet import FaucetEmptyError
-from soma.rpc.gateway import Gateway, NoValidatorError
 from soma.rpc.json_form import effects_json, object_json, to_json
 from soma.rpc.limits import (
     ApiLimits,
@@ -32,7 +33,6 @@ from soma.rpc.limits import (
 )
 from soma.rpc.openapi_errors import document_errors
 from soma.rpc.openapi_errors import error_responses as errors
-from soma.rpc.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.digests import TransactionDigest

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from soma.authority import service_wire as wire
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
-from soma.rpc.quorum_driver import QuorumDriver
+from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.types.base import AuthorityName, SomaAddress
 from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from soma.rpc.gateway import Gateway
+from soma.orchestrator.remote_reader import Gateway
 from soma.types.base import SomaAddress
 from soma.types.crypto import AccountKeyPair
 from soma.types.effects import CertifiedTransactionEffects

@@ -16,9 +16,9 @@ from soma.authority import service_wire as wire
 from soma.authority.service import ValidatorService
 from soma.authority.service_client import RemoteError, ValidatorCallError, ValidatorClient
 from soma.authority.state import AuthorityState
-from soma.rpc import quorum_driver
-from soma.rpc.quorum_driver import QuorumDriver, QuorumTimeoutError, QuorumUnreachableError
-from soma.rpc.validator_batcher import SubmitBatcher
+from soma.orchestrator import quorum_driver
+from soma.orchestrator.quorum_driver import QuorumDriver, QuorumTimeoutError, QuorumUnreachableError
+from soma.orchestrator.validator_batcher import SubmitBatcher
 from soma.types.crypto import Ed25519Signature
 from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects, TransactionEffects

@@ -14,7 +14,7 @@ block instead of N and spares N-1 validators the submit-time checks.
 - A validator that accepts but whose transaction is not certified within
   `RESUBMIT_AFTER_S` (it may be withholding it, or have crashed) is followed by the next
   one; consensus drops the duplicate.
-- Calls are batched per validator (`soma.rpc.validator_batcher`).
+- Calls are batched per validator (`soma.orchestrator.validator_batcher`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 from soma.authority.effects_certificate import BatchEffectsCertifier
 from soma.authority.service_client import RemoteError, ValidatorCallError, ValidatorClient
-from soma.rpc.validator_batcher import EffectsWatcher, StreamedEffects, SubmitBatcher
+from soma.orchestrator.validator_batcher import EffectsWatcher, StreamedEffects, SubmitBatcher
 from soma.types.base import AuthorityName
 from soma.types.committee import Committee
 from soma.types.effects import CertifiedTransactionEffects
