@@ -137,7 +137,7 @@ def read_system_state(store: AuthorityStore) -> SystemState:
 class AuthorityState:
     def __init__(
         self,
-        key: AuthorityKeyPair,
+        key: AuthorityKeyPair | None,
         store: AuthorityStore,
         epoch_store: AuthorityPerEpochStore,
         cache: WritebackCache | None = None,
@@ -145,8 +145,10 @@ class AuthorityState:
     ) -> None:
         """`commit_offset`: the global index of the last commit of the epochs before
         this one (summaries are indexed globally; consensus counts from 1 per epoch)."""
-        self.key = key
-        self.name = key.name
+        #: The validator's authority key; None on a fullnode, which executes what the
+        #: committee certified but signs nothing.
+        self._key = key
+        self.name = None if key is None else key.name
         self.store = store
         self.epoch_store = epoch_store
         self.cache = cache if cache is not None else WritebackCache(store)
@@ -208,6 +210,12 @@ class AuthorityState:
     @property
     def epoch(self) -> int:
         return self.epoch_store.epoch
+
+    @property
+    def key(self) -> AuthorityKeyPair:
+        if self._key is None:
+            raise AuthorityStoppedError("a fullnode signs nothing: it has no authority key")
+        return self._key
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -407,17 +415,7 @@ class AuthorityState:
     async def handle_commit(self, subdag: CommittedSubDag) -> None:
         """The CommitObserver's consumer: order the commit's transactions for execution.
         Holds consensus back while execution is too far behind."""
-        if self.fork is not None:
-            # Halted at a fork: hold consensus output back for good (the node stays up
-            # to report the fork; its peers go on without it).
-            await asyncio.Event().wait()
-        if self.failure is not None:
-            raise SomaError(f"execution failed: {self.failure}")
-        while len(self.tx_manager) >= MAX_EXECUTION_BACKLOG:
-            self._backlog_ok.clear()
-            await self._backlog_ok.wait()
-            if self.failure is not None:
-                raise SomaError(f"execution failed: {self.failure}")
+        await self._wait_for_room()
         pending = self.handler.handle(subdag)
         if pending:
             # The handler let through only transactions not executed yet.
@@ -427,6 +425,37 @@ class AuthorityState:
         if self.adapter is not None:
             for item in pending:
                 self.adapter.forget(item.transaction.digest())
+
+    async def _wait_for_room(self) -> None:
+        """Hold the caller (consensus output, state sync) while execution is too far
+        behind; for good once halted at a fork (the node stays up to report it, its
+        peers go on without it)."""
+        if self.fork is not None:
+            await asyncio.Event().wait()
+        if self.failure is not None:
+            raise SomaError(f"execution failed: {self.failure}")
+        while len(self.tx_manager) >= MAX_EXECUTION_BACKLOG:
+            self._backlog_ok.clear()
+            await self._backlog_ok.wait()
+            if self.failure is not None:
+                raise SomaError(f"execution failed: {self.failure}")
+
+    async def execute_certified(
+        self, certified: CertifiedCommitSummary, transactions: Sequence[SignedTransaction]
+    ) -> None:
+        """State sync's way in (where consensus is not): commit `certified.data.index`
+        as the committee ordered it. The caller verified the certificate and that
+        `transactions` are the commit's contents. The certificate is stored first, so
+        this node's own summary of the commit is checked against it as soon as it is
+        built; a repeat (after a restart) is ignored."""
+        await self._wait_for_room()
+        self.add_certified(certified)
+        local = certified.data.index - self.commit_offset
+        pending = self.handler.handle_certified(local, transactions)
+        if pending:
+            digests = tuple(p.transaction.digest() for p in pending)
+            self._track_commit(local, digests, fresh=True)
+            self._fresh.update(digests)
 
     def last_consensus_commit(self) -> int:
         """For ConsensusAuthority's `last_processed_commit`: it replays from there."""
