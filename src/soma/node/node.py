@@ -26,6 +26,7 @@ from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
 from soma.node.local_network import read_genesis
 from soma.p2p.service import P2pService
+from soma.sync.server import SyncServer
 from soma.types.config import ConfigError, NodeConfig, NodeRole
 from soma.types.error import SomaError
 
@@ -105,12 +106,16 @@ class SomaNode:
         address = config.p2p_address
         if address is None:
             # Where the committee says this validator listens.
-            address = committee.members[committee.index_of(self.state.name)].p2p_address
+            address = committee.members[committee.index_of(self.state.key.name)].p2p_address
         self.p2p = P2pService(
             config.keys.network,
             address,
             committee=self.state.epoch_store.committee,
             seeds=config.seed_peers,
+        )
+        # Serve the certified chain to followers (fullnodes, validators catching up).
+        SyncServer(lambda: None if self.epoch is None else self.epoch.state).register(
+            self.p2p.server
         )
         await self.p2p.start()
 
