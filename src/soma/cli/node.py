@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from soma.node.fullnode import FullNode
 from soma.node.node import SomaNode, run_node
 from soma.node.parent import die_with_parent
 from soma.types.config import load_node_config
@@ -22,7 +23,8 @@ def node(
     config: Annotated[Path, typer.Option("--config", help="The node's YAML config.")],
     log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
 ) -> None:
-    """Run a node (a validator: consensus, execution, the validator service)."""
+    """Run a node from its config: a validator (consensus, execution, the validator
+    service) or a fullnode (state sync, execution, the HTTP API)."""
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
         typer.echo(f"error: unknown log level {log_level!r}", err=True)
@@ -38,8 +40,8 @@ def node(
     tune_allocator()
     tune_gc()
 
-    def ready(running: SomaNode) -> None:
-        print(f"READY {running.service_port}", flush=True)
+    def ready(running: SomaNode | FullNode) -> None:
+        print(f"READY {running.ready_port}", flush=True)
 
     try:
         status = asyncio.run(run_node(loaded, ready))

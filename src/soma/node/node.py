@@ -24,6 +24,7 @@ from soma.authority.store import AuthorityStore
 from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
 from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
+from soma.node.fullnode import FullNode
 from soma.node.local_network import read_genesis
 from soma.p2p.service import P2pService
 from soma.sync.server import SyncServer
@@ -70,6 +71,11 @@ class SomaNode:
         self.service: ValidatorService | None = None
         self.service_port = 0
         self.p2p: P2pService | None = None
+
+    @property
+    def ready_port(self) -> int:
+        """The port `soma start` is told once the node serves (its validator service)."""
+        return self.service_port
 
     @property
     def state(self) -> AuthorityState:
@@ -187,8 +193,11 @@ class SomaNode:
             self.store = None
 
 
-async def run_node(config: NodeConfig, ready: Callable[[SomaNode], None] | None = None) -> int:
-    """Run until SIGINT/SIGTERM (0) or a fatal error (1)."""
+async def run_node(
+    config: NodeConfig, ready: Callable[[SomaNode | FullNode], None] | None = None
+) -> int:
+    """Run a validator or a fullnode (by the config's role) until SIGINT/SIGTERM (0) or a
+    fatal error (1)."""
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     status = 0
@@ -198,7 +207,11 @@ async def run_node(config: NodeConfig, ready: Callable[[SomaNode], None] | None 
         status = 1
         done.set()
 
-    node = SomaNode(config, on_fatal=fatal)
+    node: SomaNode | FullNode = (
+        SomaNode(config, on_fatal=fatal)
+        if config.role is NodeRole.VALIDATOR
+        else FullNode(config)
+    )
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
     try:

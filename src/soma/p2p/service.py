@@ -90,6 +90,16 @@ class P2pService:
         if self.discovery is not None:
             self.discovery.table.set_committee(self._committee)
 
+    def report_misbehaviour(self, peer_id: Ed25519PublicKey) -> None:
+        """Another component (state sync) found `peer_id` sending invalid data: drop it
+        from discovery too, so it is neither asked nor passed on for a while."""
+        if self.discovery is None:
+            return
+        for peer in self.discovery.table.peers(self._clock()):
+            if peer.peer_id == peer_id:
+                for address in peer.addresses:
+                    self.discovery.table.record_invalid(DialTarget(address, peer_id), self._clock())
+
     def peers(self) -> list[KnownPeer]:
         """Every peer known and not dropped, by peer id (empty before `start`)."""
         if self.discovery is None:

@@ -1,0 +1,138 @@
+"""FullNode: a node that follows the chain without taking part in consensus.
+
+It holds the same stores as a validator (the perpetual store, one epoch store per
+epoch) and executes every commit, but learns commits only from certified summaries:
+state sync fetches them from its peers (validators and other fullnodes, found by
+discovery), checks them, and hands them to its AuthorityState, which checks its own
+execution against each summary. It serves what it holds onwards on its P2P port, and
+the public HTTP API from its own state (reads) and through the validators (writes:
+submitted by the quorum driver, answered once executed here too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from soma.authority.epoch_store import AuthorityPerEpochStore
+from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
+from soma.authority.store import AuthorityStore
+from soma.node.local_network import read_genesis
+from soma.p2p.service import P2pService
+from soma.sync.server import SyncServer
+from soma.sync.state_sync import StateSync
+from soma.types.committee import Committee
+from soma.types.config import ConfigError, NodeConfig, NodeRole
+from soma.types.crypto import Ed25519PublicKey
+from soma.types.error import SomaError
+
+logger = logging.getLogger(__name__)
+
+#: Where a fullnode listens for P2P when its config does not say (a free port).
+DEFAULT_P2P_ADDRESS = "127.0.0.1:0"
+
+
+class FullNode:
+    def __init__(self, config: NodeConfig) -> None:
+        if config.role is not NodeRole.FULLNODE:
+            raise ConfigError(config.path, "role", "a fullnode config is needed here")
+        self.config = config
+        self.store: AuthorityStore | None = None
+        self.epoch_store: AuthorityPerEpochStore | None = None
+        self.state: AuthorityState | None = None
+        self.p2p: P2pService | None = None
+        self.sync: StateSync | None = None
+        #: Extra parts started after sync and stopped before it (the HTTP API).
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def committee(self) -> Committee:
+        if self.epoch_store is None:
+            raise SomaError("the fullnode is not running")
+        return self.epoch_store.committee
+
+    def _committee_of(self, epoch: int) -> Committee:
+        committee = self.committee
+        if epoch != committee.epoch:
+            raise SomaError(f"no committee known for epoch {epoch}")
+        return committee
+
+    def _current_state(self) -> AuthorityState:
+        if self.state is None:
+            raise SomaError("the fullnode is not running")
+        return self.state
+
+    async def start(self) -> None:
+        config = self.config
+        try:
+            genesis = read_genesis(config.genesis_path)
+        except (OSError, SomaError) as e:
+            raise ConfigError(config.path, "genesis", f"unreadable genesis: {e}") from None
+        db = Path(config.db_path)
+        db.mkdir(parents=True, exist_ok=True)
+        self.store = AuthorityStore.open_rocksdb(db / "authority")
+        initialize_genesis(self.store, genesis)
+        system_state = read_system_state(self.store)
+        committee = system_state.committee()
+        self.epoch_store = AuthorityPerEpochStore.open_rocksdb(
+            db / f"epoch-{committee.epoch}", committee, system_state
+        )
+        self.state = AuthorityState(None, self.store, self.epoch_store)
+        await self.state.start(None)
+        self.p2p = P2pService(
+            config.keys.network,
+            config.p2p_address or DEFAULT_P2P_ADDRESS,
+            committee=committee,
+            seeds=config.seed_peers,
+        )
+        SyncServer(lambda: self.state).register(self.p2p.server)
+        await self.p2p.start()
+        self.sync = StateSync(
+            self._current_state,
+            self.p2p.client,
+            self.p2p.peers,
+            self._committee_of,
+            on_misbehaviour=self._misbehaved,
+        )
+        self.sync.start()
+        logger.info(
+            "fullnode following epoch %d from %d peers; P2P on %s",
+            committee.epoch,
+            len(self.p2p.peers()),
+            self.p2p.address,
+        )
+
+    def _misbehaved(self, peer_id: Ed25519PublicKey, reason: str) -> None:
+        """A peer sent data that failed verification: discovery forgets it too."""
+        if self.p2p is not None:
+            self.p2p.report_misbehaviour(peer_id)
+
+    @property
+    def ready_port(self) -> int:
+        """The port `soma start` is told once the node serves (its P2P port)."""
+        return 0 if self.p2p is None else self.p2p.port
+
+    def highest_known_certified(self) -> int:
+        """The highest commit a peer said it can serve (for `sync_lag`)."""
+        return 0 if self.sync is None else self.sync.highest_known
+
+    async def stop(self) -> None:
+        for stop in reversed(self.on_stop):
+            await stop()
+        self.on_stop = []
+        if self.sync is not None:
+            await self.sync.stop()
+            self.sync = None
+        if self.p2p is not None:
+            await self.p2p.stop()
+            self.p2p = None
+        if self.state is not None:
+            await self.state.stop()
+            self.state = None
+        if self.epoch_store is not None:
+            self.epoch_store.close()
+            self.epoch_store = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
