@@ -208,9 +208,7 @@ async def run_node(
         done.set()
 
     node: SomaNode | FullNode = (
-        SomaNode(config, on_fatal=fatal)
-        if config.role is NodeRole.VALIDATOR
-        else FullNode(config)
+        SomaNode(config, on_fatal=fatal) if config.role is NodeRole.VALIDATOR else FullNode(config)
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)

@@ -357,4 +357,3 @@ class StateSync:
             self.next_to_feed = index + 1
             self.fed += 1
             self._wake()
-
