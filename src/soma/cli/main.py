@@ -49,6 +49,9 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "node": CommandEntry("soma.cli.node", "node", "Run one node from its config."),
     "genesis": CommandEntry("soma.cli.genesis", "genesis", "Write the files of a new network."),
+    "config": CommandEntry(
+        "soma.cli.config", "config_app", "Configs for nodes of an existing network."
+    ),
     "keytool": CommandEntry("soma.cli.keytool", "keytool_app", "Create and inspect key files."),
     "sim": CommandEntry("soma.cli.sim", "sim", "Run a deterministic simulated network."),
     "dag": CommandEntry("soma.cli.dag", "dag_app", "Inspect DAGs written in the DAG text format."),
