@@ -15,7 +15,7 @@ import uvicorn
 
 from soma.consensus.local_committee import free_ports
 from soma.node.local_network import create_local_network
-from soma.orchestrator.remote_reader import Gateway
+from soma.orchestrator.remote_reader import RemoteReader
 from soma.rpc.app import create_app
 from soma.types.base import ObjectID
 from soma.types.config import load_client_config, load_keystore, load_node_config
@@ -41,10 +41,10 @@ async def test_http_api_over_validator_nodes(tmp_path: Path) -> None:
     configs = [load_node_config(p) for p in net.validator_configs]
     keys = load_keystore(load_client_config(net.client_config).keystore_path)
     procs = start_nodes(net.validator_configs, tmp_path)
-    gateway = await Gateway.connect([c.network_address for c in configs])
+    reader = await RemoteReader.connect([c.network_address for c in configs])
     port = free_ports(1)[0]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(reader), host="127.0.0.1", port=port, log_level="warning")
     )
     serving = asyncio.ensure_future(server.serve())
     base = f"http://127.0.0.1:{port}"
@@ -124,5 +124,5 @@ async def test_http_api_over_validator_nodes(tmp_path: Path) -> None:
     finally:
         server.should_exit = True
         await serving
-        await gateway.close()
+        await reader.close()
         assert stop_nodes(procs) == [0, 0, 0, 0]

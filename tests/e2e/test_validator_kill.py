@@ -11,7 +11,7 @@ from pathlib import Path
 
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
 from soma.node.local_network import create_local_network
-from soma.orchestrator.remote_reader import Gateway
+from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 from tests.e2e.test_validator_nodes import start_nodes, stop_nodes
@@ -25,7 +25,7 @@ async def test_sigkill_one_validator_under_transfers_and_restart(tmp_path: Path)
     configs = [load_node_config(p) for p in net.validator_configs]
     keys = load_keystore(load_client_config(net.client_config).keystore_path)
     procs = start_nodes(net.validator_configs, tmp_path)
-    gateway = await Gateway.connect([c.network_address for c in configs])
+    gateway = await RemoteReader.connect([c.network_address for c in configs])
     fee = gateway.transaction_fee
     certified = 0
     stop_sending = asyncio.Event()

@@ -15,7 +15,6 @@ import pytest
 from soma.authority import service_wire as wire
 from soma.authority.service import ValidatorService
 from soma.authority.service_client import RemoteError, ValidatorCallError, ValidatorClient
-from soma.authority.state import AuthorityState
 from soma.orchestrator import quorum_driver
 from soma.orchestrator.quorum_driver import QuorumDriver, QuorumTimeoutError, QuorumUnreachableError
 from soma.orchestrator.validator_batcher import SubmitBatcher
@@ -27,6 +26,7 @@ from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaves
 from soma.types.signature_info import AuthoritySignInfo, Ed25519BatchQuorumSignInfo
 from soma.types.transaction import PayCoins, SignedTransaction, TransactionData, TransferCoin
 from tests.authority.network import TestNetwork
+from tests.orchestrator.services import validator_services
 from tests.types.conftest import account_key, address, object_ref
 
 #: Liveness bound of every wait here (never a performance assertion).
@@ -158,39 +158,27 @@ class Driven:
         CertifiedTransactionEffects.from_bytes(certificate.to_bytes()).verify(committee)
 
 
-def _state_of(state: AuthorityState | None) -> AuthorityState:
-    assert state is not None
-    return state
-
-
 async def _serve(accounts: int) -> AsyncIterator[Driven]:
     net = TestNetwork(size=4, accounts=accounts)
-    services: list[ValidatorService] = []
-    addresses: list[str] = []
     proxies: list[Proxy] = []
     driver: QuorumDriver | None = None
     try:
         await net.start()
-        for v in net.validators:
-            assert v.keys.authority.name == net.committee.members[v.index].name
-            service = ValidatorService(lambda v=v: _state_of(v.state))
-            port = service.bind("127.0.0.1:0")
-            services.append(service)
-            await service.start()
-            addresses.append(f"127.0.0.1:{port}")
-            proxies.append(Proxy(ValidatorClient(addresses[-1]), v.index, net))
-        clients = {m.name: proxies[i] for i, m in enumerate(net.committee.members)}
-        driver = QuorumDriver(net.committee, clients)  # type: ignore[arg-type]
-        yield Driven(net, services, addresses, proxies, driver)
-        failures = net.failures()
+        async with validator_services(net) as (services, addresses):
+            try:
+                for v in net.validators:
+                    proxies.append(Proxy(ValidatorClient(addresses[v.index]), v.index, net))
+                clients = {m.name: proxies[i] for i, m in enumerate(net.committee.members)}
+                driver = QuorumDriver(net.committee, clients)  # type: ignore[arg-type]
+                yield Driven(net, services, addresses, proxies, driver)
+                failures = net.failures()
+            finally:
+                if driver is not None:
+                    await driver.close()
+                else:
+                    for proxy in proxies:
+                        await proxy.close()
     finally:
-        if driver is not None:
-            await driver.close()
-        else:
-            for proxy in proxies:
-                await proxy.close()
-        for service in services:
-            await service.stop(0)
         await net.stop()
         net.close()
     assert failures == []

@@ -1,7 +1,7 @@
 """The HTTP API's limits (soma.rpc.limits) and error forms.
 
 Most tests drive the ASGI application in-process (httpx.ASGITransport, or raw ASGI
-messages where the order of receive and send matters) with a stub gateway. What depends
+messages where the order of receive and send matters) with a stub reader. What depends
 on the HTTP server (refusing before the body is read, draining, requests h11 refuses,
 the memory a 50 MB body costs) runs against a real `RunningApi` in a subprocess on
 127.0.0.1, whose resident memory is read from /proc.
@@ -27,7 +27,8 @@ import httpx
 import pytest
 
 from soma.consensus.local_committee import free_ports
-from soma.orchestrator.remote_reader import Gateway, NoValidatorError
+from soma.orchestrator.chain_reader import ChainReader
+from soma.orchestrator.remote_reader import NoValidatorError
 from soma.rpc.app import create_app
 from soma.rpc.limits import (
     ECHO_CHARS,
@@ -46,8 +47,8 @@ LIVENESS_S = 60.0
 FIFTY_MB = 50_000_000
 
 
-class StubGateway:
-    """What the endpoints hit here call of a Gateway; `failure` makes them fail."""
+class StubReader:
+    """What the endpoints hit here call of a ChainReader; `failure` makes them fail."""
 
     def __init__(self, failure: Exception | None = None) -> None:
         self.failure = failure
@@ -63,9 +64,9 @@ def client_for(app: Any, ip: str = "127.0.0.1", raise_errors: bool = True) -> ht
     return httpx.AsyncClient(transport=transport, base_url="http://api")
 
 
-def api(limits: ApiLimits | None = None, gateway: StubGateway | None = None) -> Any:
-    """The API over a stub gateway, with a faucet no request here gets past validation to."""
-    return create_app(cast(Gateway, gateway or StubGateway()), faucet=object(), limits=limits)
+def api(limits: ApiLimits | None = None, reader: StubReader | None = None) -> Any:
+    """The API over a stub reader, with a faucet no request here gets past validation to."""
+    return create_app(cast(ChainReader, reader or StubReader()), faucet=object(), limits=limits)
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, str]:
@@ -242,8 +243,8 @@ async def test_error_messages_never_echo_more_than_a_short_prefix() -> None:
 
 
 async def test_any_long_message_is_cut_at_the_api_boundary() -> None:
-    gateway = StubGateway(NoValidatorError("no validator: " + "Z" * 10_000))
-    async with client_for(api(gateway=gateway)) as client:
+    reader = StubReader(NoValidatorError("no validator: " + "Z" * 10_000))
+    async with client_for(api(reader=reader)) as client:
         message = assert_error(await client.get("/health"), 503, "NO_VALIDATOR_REACHABLE")[
             "message"
         ]
@@ -319,7 +320,7 @@ async def test_405_lists_the_methods_the_path_takes() -> None:
 
 
 async def test_an_unexpected_failure_is_a_json_500() -> None:
-    app = api(gateway=StubGateway(RuntimeError("secret detail")))
+    app = api(reader=StubReader(RuntimeError("secret detail")))
     async with client_for(app, raise_errors=False) as client:
         body = assert_error(await client.get("/health"), 500, "INTERNAL_ERROR")
     assert "secret" not in body["message"]
@@ -413,11 +414,11 @@ def test_limits_that_cannot_work_are_refused() -> None:
 
 
 def serve(port: int, max_body_bytes: int) -> None:
-    """The subprocess: a RunningApi over a stub gateway until killed."""
+    """The subprocess: a RunningApi over a stub reader until killed."""
 
     async def main() -> None:
         limits = ApiLimits(max_body_bytes=max_body_bytes)
-        app = create_app(cast(Gateway, StubGateway()), limits=limits)
+        app = create_app(cast(ChainReader, StubReader()), limits=limits)
         api = RunningApi(app, "127.0.0.1", port)
         await api.start()
         print("READY", flush=True)

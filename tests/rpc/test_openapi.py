@@ -37,7 +37,7 @@ def test_the_object_id_pattern_is_what_the_parser_accepts(text: str) -> None:
 
 
 def _document() -> dict[str, Any]:
-    return create_app(gateway=object(), faucet=object()).openapi()  # type: ignore[arg-type]
+    return create_app(reader=object(), faucet=object()).openapi()  # type: ignore[arg-type]
 
 
 def test_every_route_documents_its_errors_and_never_a_422() -> None:

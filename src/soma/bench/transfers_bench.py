@@ -22,7 +22,7 @@ from soma.bench.stats import LatencyRecorder
 from soma.node.layout import validator_config_name
 from soma.node.local_network import create_local_network
 from soma.node.start import LocalNetworkRunner
-from soma.orchestrator.remote_reader import Gateway
+from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair
 from soma.types.error import SomaError
@@ -65,33 +65,32 @@ async def run_transfers_bench(
                 load_node_config(root / validator_config_name(i)).network_address
                 for i in range(config.validators)
             ]
-            gateway = await Gateway.connect(addresses)
+            reader = await RemoteReader.connect(addresses)
             try:
-                return await _drive(config, gateway, keys, progress)
+                return await _drive(config, reader, keys, progress)
             finally:
-                await gateway.close()
+                await reader.close()
         finally:
             await runner.stop_validators()
 
 
 async def _drive(
     config: TransfersBenchConfig,
-    gateway: Gateway,
+    reader: RemoteReader,
     keys: list[AccountKeyPair],
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     rng = random.Random(7)
-    fee = gateway.transaction_fee
+    fee = reader.transaction_fee
     recipients = [k.public_key.to_address() for k in keys]
     gas: dict[int, ObjectRef] = {}
     for i, key in enumerate(keys):
         address = key.public_key.to_address()
-        owned = await gateway.read(lambda c: c.get_owned_objects(address))  # noqa: B023
-        gas[i] = owned.objects[0]
+        gas[i] = (await reader.owned_objects(address, None, 1)).items[0]
     latency = LatencyRecorder()
     counts = {"done": 0, "failed": 0}
     errors: dict[str, int] = {}
-    first_commit = (await gateway.status()).latest_commit
+    first_commit = (await reader.status()).latest_commit
     start = time.monotonic()
     deadline = start + config.duration_s
 
@@ -105,14 +104,13 @@ async def _drive(
             tx = SignedTransaction.sign(data, key)
             sent = time.monotonic()
             try:
-                certificate = await gateway.driver.execute(tx, timeout_s=60)
+                certificate = await reader.driver.execute(tx, timeout_s=60)
             except SomaError as e:
                 counts["failed"] += 1
                 errors[e.code] = errors.get(e.code, 0) + 1
-                coin_id = coin.object_id
-                answer = await gateway.read(lambda c: c.get_object(coin_id))  # noqa: B023
-                if answer.object is not None and answer.object.owner_address() == sender:
-                    gas[i] = answer.object.reference()
+                found = await reader.get_object(coin.object_id)
+                if found is not None and found.owner_address() == sender:
+                    gas[i] = found.reference()
                 continue
             if not certificate.data.status.is_success():
                 counts["failed"] += 1
@@ -142,7 +140,7 @@ async def _drive(
     finally:
         reporter.cancel()
     elapsed = time.monotonic() - start
-    commits = (await gateway.status()).latest_commit - first_commit
+    commits = (await reader.status()).latest_commit - first_commit
     return {
         "validators": config.validators,
         "accounts": config.accounts,

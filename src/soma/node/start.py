@@ -39,7 +39,7 @@ from soma.node.layout import (
 from soma.node.local_network import GenesisArgumentError, create_local_network, remove_network
 from soma.node.parent import PARENT_PID_ENV
 from soma.orchestrator.faucet import Faucet
-from soma.orchestrator.remote_reader import Gateway
+from soma.orchestrator.remote_reader import RemoteReader
 from soma.rpc.app import create_app
 from soma.rpc.limits import ApiLimits
 from soma.rpc.server import ApiPortTakenError, RunningApi, listen
@@ -189,7 +189,7 @@ async def run_local_network(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    gateway: Gateway | None = None
+    gateway: RemoteReader | None = None
     api: RunningApi | None = None
     status = 0
     # The API's port is taken now, before the validators start (their outgoing
@@ -207,7 +207,7 @@ async def run_local_network(
             configs = [load_node_config(root / validator_config_name(i)) for i in range(validators)]
             # The configs say where the validators listen, even where a port moved after
             # genesis and the committee still lists the old one.
-            gateway = await Gateway.connect(
+            gateway = await RemoteReader.connect(
                 [c.network_address for c in configs],
                 {c.keys.authority.name: c.network_address for c in configs if c.keys.authority},
             )

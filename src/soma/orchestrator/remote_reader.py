@@ -1,6 +1,9 @@
-"""What the HTTP API asks of the network: execution through the QuorumDriver, reads from
-the validators (the first that answers, in a rotating order, so one slow or stopped
-validator does not stall reads)."""
+"""RemoteReader: the chain read from the validators, for an API served outside them.
+
+Execution goes through the QuorumDriver; reads go to the first validator that answers,
+in a rotating order, so one slow or stopped validator does not stall reads. Reads are
+read-your-writes (see `RemoteReader.read`), which is what the ChainReader promises.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,24 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from soma.authority import service_wire as wire
+from soma.authority.indexes import Balance
+from soma.authority.paging import Page
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
+from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage
 from soma.orchestrator.quorum_driver import QuorumDriver
-from soma.types.base import AuthorityName, SomaAddress
+from soma.types.base import AuthorityName, ObjectID, SomaAddress
+from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects, ObjectOutWrite, TransactionEffects
 from soma.types.error import SomaError
-from soma.types.object import AddressOwner
+from soma.types.object import AddressOwner, Object
 from soma.types.transaction import SignedTransaction
 
 T = TypeVar("T")
-#: How long a read waits for a validator to catch up with the gateway's last write.
+#: How long a read waits for a validator to catch up with the reader's last write.
 READ_CATCH_UP_S = 2.0
-#: Addresses whose last write a gateway remembers (the oldest forgotten first).
+#: Addresses whose last write a reader remembers (the oldest forgotten first).
 MAX_TRACKED_ADDRESSES = 100_000
 
 
@@ -31,7 +38,10 @@ class NoValidatorError(SomaError):
     code = "NO_VALIDATOR_REACHABLE"
 
 
-class Gateway:
+class RemoteReader:
+    """A ChainReader over the validators' services. `read` (any validator call, with
+    read-your-writes) and `driver` stay public for the benchmarks' own calls."""
+
     def __init__(
         self,
         committee: Committee,
@@ -39,7 +49,7 @@ class Gateway:
         addresses: Mapping[AuthorityName, str] | None = None,
     ) -> None:
         self.committee = committee
-        #: The fee of the epoch the gateway connected in (for clients building gas budgets).
+        #: The fee of the epoch the reader connected in (for clients building gas budgets).
         self.transaction_fee = transaction_fee
         self.driver = QuorumDriver.for_committee(committee, addresses)
         self.clients = [self.driver.clients[n] for n in committee.names()]
@@ -52,7 +62,7 @@ class Gateway:
     @classmethod
     async def connect(
         cls, addresses: list[str], overrides: Mapping[AuthorityName, str] | None = None
-    ) -> Gateway:
+    ) -> RemoteReader:
         """Learn the committee from the first validator at `addresses` that answers;
         `overrides` says where to reach validators elsewhere than the committee lists."""
         last: Exception | None = None
@@ -72,7 +82,7 @@ class Gateway:
         await self.driver.close()
 
     async def execute(self, tx: SignedTransaction) -> CertifiedTransactionEffects:
-        """Execute through the quorum driver; later reads through this gateway see it."""
+        """Execute through the quorum driver; later reads through this reader see it."""
         certificate = await self.driver.execute(tx)
         digest = certificate.data.transaction_digest
         self._last_write = digest
@@ -94,7 +104,7 @@ class Gateway:
         about: SomaAddress | None = None,
     ) -> T:
         """Ask validators in turn until one answers. Read-your-writes: a validator that
-        has not yet executed the last transaction this gateway certified (and, for a
+        has not yet executed the last transaction this reader certified (and, for a
         read `about` an address, the last one that touched it: validators execute
         transactions on disjoint objects in any order) is waited for briefly, then
         skipped, so a balance read right after a transfer shows it."""
@@ -119,8 +129,40 @@ class Gateway:
                 last = e
         raise NoValidatorError(f"no validator answered: {last}")
 
-    async def status(self) -> wire.GetStatusResponse:
-        return await self.read(lambda c: c.get_status())
+    # --- ChainReader ---------------------------------------------------------------------
+
+    async def get_object(self, object_id: ObjectID) -> Object | None:
+        return (await self.read(lambda c: c.get_object(object_id))).object
+
+    async def owned_objects(
+        self, owner: SomaAddress, cursor: ObjectID | None, limit: int
+    ) -> ObjectPage:
+        page = await self.read(lambda c: c.get_owned_objects(owner, cursor, limit), owner)
+        return Page(list(page.objects), page.next_cursor)
+
+    async def coins(
+        self, owner: SomaAddress, cursor: wire.CoinCursor | None, limit: int
+    ) -> CoinPage:
+        page = await self.read(lambda c: c.get_coins(owner, cursor, limit), owner)
+        return Page(list(page.coins), page.next_cursor)
+
+    async def balance(self, owner: SomaAddress) -> Balance:
+        answer = await self.read(lambda c: c.get_balance(owner), owner)
+        return answer.balance, answer.coins
+
+    async def transaction(
+        self, digest: TransactionDigest
+    ) -> tuple[SignedTransaction, TransactionEffects | None] | None:
+        answer = await self.read(lambda c: c.get_transaction(digest))
+        if answer.transaction is None:
+            return None
+        return answer.transaction, None if answer.effects is None else answer.effects.data
+
+    async def status(self) -> NodeStatus:
+        return NodeStatus.from_wire(await self.read(lambda c: c.get_status()))
+
+    async def certified_summary(self, index: int | None) -> CertifiedCommitSummary | None:
+        return (await self.read(lambda c: c.get_certified_summary(index))).summary
 
 
 async def _has_executed(client: ValidatorClient, digests: list[TransactionDigest]) -> bool:

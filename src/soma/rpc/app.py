@@ -1,8 +1,14 @@
 """The public HTTP API (FastAPI; the OpenAPI document is at /openapi.json).
 
+Every route reads and executes through one `ChainReader` (soma.orchestrator): the
+validators' (`RemoteReader`) or a fullnode's own state (`LocalReader`); the routes only
+parse, render and map errors, so the API is the same whichever node serves it.
+
 Every error is JSON `{"code": ..., "message": ...}` with a 4xx status for bad input (a
 malformed address or transaction, an unknown object, a transaction the validators
-refuse) and 5xx only when the network cannot answer (503 unreachable, 504 timed out).
+refuse) and 5xx only when the network cannot answer (503 unreachable, 504 timed out:
+no certificate in time, or a fullnode that did not execute the certified transaction
+in time).
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soma.authority.service_client import RemoteError
 from soma.authority.service_wire import CoinCursor
-from soma.orchestrator.faucet import FaucetEmptyError
+from soma.orchestrator.chain_reader import ChainReader
+from soma.orchestrator.faucet import Faucet, FaucetEmptyError
+from soma.orchestrator.local_reader import LocalExecutionTimeoutError
 from soma.orchestrator.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
-from soma.orchestrator.remote_reader import Gateway, NoValidatorError
+from soma.orchestrator.remote_reader import NoValidatorError
 from soma.rpc import api_models as m
 from soma.rpc.json_form import effects_json, object_json, to_json
 from soma.rpc.limits import (
@@ -116,8 +124,9 @@ def execution_result(certificate: Any) -> dict[str, Any]:
 
 
 def create_app(
-    gateway: Gateway, faucet: Any | None = None, limits: ApiLimits | None = None
+    reader: ChainReader, faucet: Faucet | None = None, limits: ApiLimits | None = None
 ) -> FastAPI:
+    """The API over `reader`; `/faucet` only with a `faucet` (local networks)."""
     app = FastAPI(title="soma", description="The public API of a soma network.")
     # `RunningApi` reads the limits here for the HTTP server's own settings.
     app.state.limits = limits = ApiLimits() if limits is None else limits
@@ -141,6 +150,7 @@ def create_app(
         return error_response(503, e.code, e.message)
 
     @app.exception_handler(QuorumTimeoutError)
+    @app.exception_handler(LocalExecutionTimeoutError)
     async def timed_out(_: Request, e: SomaError) -> JSONResponse:
         return error_response(504, e.code, e.message)
 
@@ -159,14 +169,14 @@ def create_app(
 
     @app.get("/health", response_model=m.Health, responses=errors(503))
     async def health() -> dict[str, Any]:
-        """Whether the network answers, with its epoch and latest commit."""
-        status = await gateway.status()
+        """Whether the node answers, with its epoch and latest commit."""
+        status = await reader.status()
         return {"status": "ok", "epoch": status.epoch, "latest_commit": status.latest_commit}
 
     @app.get("/committee", response_model=m.Committee, responses=errors(503))
     async def committee() -> dict[str, Any]:
         """The validators of the current epoch, with stake and addresses."""
-        status = await gateway.status()
+        status = await reader.status()
         c = status.system_state.committee()
         return {"epoch": c.epoch, "total_stake": c.total_stake, "members": to_json(c.members)}
 
@@ -175,7 +185,7 @@ def create_app(
         """The node's view of the chain: epoch, the last commit executed, the last one
         verified against a certified summary (and the state root after it), how far it
         is behind the highest certified commit it knows, and a fork if it found one."""
-        status = await gateway.status()
+        status = await reader.status()
         fork = status.fork
         return {
             "epoch": status.epoch,
@@ -183,7 +193,7 @@ def create_app(
             "latest_certified_commit": status.latest_certified_commit,
             "state_root": status.state_root.hex(),
             "highest_certified_commit": status.highest_certified_commit,
-            "sync_lag": max(0, status.highest_certified_commit - status.latest_certified_commit),
+            "sync_lag": status.sync_lag,
             "fork": None
             if fork is None
             else {
@@ -191,31 +201,31 @@ def create_app(
                 "own_digest": str(fork.own_digest),
                 "certified_digest": str(fork.certified_digest),
             },
-            "transaction_fee": status.system_state.parameters.transaction_fee,
+            "transaction_fee": status.transaction_fee,
         }
 
     @app.get("/summaries/latest", response_model=m.CertifiedSummary, responses=errors(404, 503))
     async def latest_summary() -> dict[str, Any]:
         """The highest certified commit summary the node holds."""
-        answer = await gateway.read(lambda c: c.get_certified_summary(None))
-        if answer.summary is None:
+        certified = await reader.certified_summary(None)
+        if certified is None:
             raise ApiError(404, "SUMMARY_NOT_FOUND", "no certified summary yet")
-        return certified_summary_json(answer.summary, gateway.committee)
+        return certified_summary_json(certified, reader.committee)
 
     @app.get(
         "/summaries/{index}", response_model=m.CertifiedSummary, responses=errors(400, 404, 503)
     )
     async def summary(index: m.IndexPath) -> dict[str, Any]:
         """The certified summary of commit `index` (global)."""
-        answer = await gateway.read(lambda c: c.get_certified_summary(index))
-        if answer.summary is None:
+        certified = await reader.certified_summary(index)
+        if certified is None:
             raise ApiError(404, "SUMMARY_NOT_FOUND", f"no certified summary of commit {index}")
-        return certified_summary_json(answer.summary, gateway.committee)
+        return certified_summary_json(certified, reader.committee)
 
     @app.get("/commits/latest", response_model=m.LatestCommit, responses=errors(503))
     async def latest_commit() -> dict[str, Any]:
         """The index of the latest consensus commit."""
-        status = await gateway.status()
+        status = await reader.status()
         return {"epoch": status.epoch, "index": status.latest_commit}
 
     @app.get(
@@ -226,10 +236,10 @@ def create_app(
     async def get_object(object_id: m.ObjectIdPath) -> dict[str, Any]:
         """An object at its live version."""
         oid = _object_id(object_id)
-        answer = await gateway.read(lambda c: c.get_object(oid))
-        if answer.object is None:
+        found = await reader.get_object(oid)
+        if found is None:
             raise ApiError(404, "OBJECT_NOT_FOUND", f"object {oid} does not exist")
-        return object_json(answer.object)
+        return object_json(found)
 
     @app.get(
         "/addresses/{address}/objects",
@@ -251,9 +261,9 @@ def create_app(
         """A page of the objects an address owns, by object ID."""
         owner = _address(address)
         start = None if cursor is None else _object_id(cursor)
-        page = await gateway.read(lambda c: c.get_owned_objects(owner, start, limit), owner)
+        page = await reader.owned_objects(owner, start, limit)
         return {
-            "objects": [to_json(r) for r in page.objects],
+            "objects": [to_json(r) for r in page.items],
             "next_cursor": None if page.next_cursor is None else str(page.next_cursor),
         }
 
@@ -273,9 +283,9 @@ def create_app(
         """A page of an address's coins with their balances, largest first."""
         owner = _address(address)
         start = None if cursor is None else _coin_cursor(cursor)
-        page = await gateway.read(lambda c: c.get_coins(owner, start, limit), owner)
+        page = await reader.coins(owner, start, limit)
         return {
-            "coins": [{**to_json(e.ref), "balance": e.balance} for e in page.coins],
+            "coins": [{**to_json(e.ref), "balance": e.balance} for e in page.items],
             "next_cursor": None
             if page.next_cursor is None
             else _coin_cursor_text(page.next_cursor),
@@ -289,8 +299,8 @@ def create_app(
     async def balance(address: m.AddressPath) -> dict[str, Any]:
         """The sum of an address's coins (from an index: as fast for 10,000 coins as 1)."""
         owner = _address(address)
-        answer = await gateway.read(lambda c: c.get_balance(owner), owner)
-        return {"address": str(owner), "balance": answer.balance, "coins": answer.coins}
+        total, count = await reader.balance(owner)
+        return {"address": str(owner), "balance": total, "coins": count}
 
     @app.get(
         "/transactions/{digest}",
@@ -300,18 +310,20 @@ def create_app(
     async def get_transaction(digest: m.DigestPath) -> dict[str, Any]:
         """A transaction and, once executed, its effects."""
         d = _digest(digest)
-        answer = None if d is None else await gateway.read(lambda c: c.get_transaction(d))
-        if answer is None or answer.transaction is None:
+        found = None if d is None else await reader.transaction(d)
+        if found is None:
             raise ApiError(404, "TRANSACTION_NOT_FOUND", f"transaction {digest} is not known")
+        tx, effects = found
         return {
             "digest": str(d),
-            "transaction": to_json(answer.transaction.data),
-            "effects": None if answer.effects is None else effects_json(answer.effects.data),
+            "transaction": to_json(tx.data),
+            "effects": None if effects is None else effects_json(effects),
         }
 
     @app.post("/transactions", response_model=m.ExecutionResult, responses=errors(400, 503, 504))
     async def execute(request: m.ExecuteRequest) -> dict[str, Any]:
-        """Execute a signed transaction; answers with its effects once certified. A
+        """Execute a signed transaction; answers with its effects once certified (and, on
+        a fullnode, executed by it too: reads through this API then show it). A
         transaction that executed with a failure status is still a 200: its `status` is
         `failure` and `effects.error` says why (its fee was charged)."""
         try:
@@ -326,7 +338,7 @@ def create_app(
             tx.verify()
         except SomaError as e:
             raise ApiError(400, e.code, e.message) from None
-        return execution_result(await gateway.execute(tx))
+        return execution_result(await reader.execute(tx))
 
     if faucet is not None:
 

@@ -71,8 +71,8 @@ class ApiLimits:
     #: one read (asyncio reads up to 256 KiB) passes; its URL is then checked here.
     max_head_bytes: int = 32 * KIB
     #: Requests per second one client may send, sustained (None: no rate limit). A rate
-    #: limit keeps one client from taking the gateway (and the validators behind it)
-    #: for itself; 100/s is far above what a wallet or an explorer needs.
+    #: limit keeps one client from taking the API (and the node behind it) for itself;
+    #: 100/s is far above what a wallet or an explorer needs.
     rate_per_s: float | None = 100.0
     #: Requests a client may send at once above the sustained rate (a page load, a
     #: batch of reads), refilled at `rate_per_s`.

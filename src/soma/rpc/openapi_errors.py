@@ -26,7 +26,9 @@ _DESCRIPTIONS = {
     429: "Too many requests from this client; retry after `Retry-After` seconds.",
     431: "The request headers are over the limit.",
     503: "The network cannot answer (no validator is reachable), or the faucet is empty.",
-    504: "The network did not certify the transaction in time; it may still execute.",
+    504: "The network did not certify the transaction in time (`EFFECTS_TIMEOUT`: it may "
+    "still execute), or it did and the node serving the API did not execute it in time "
+    "(`LOCAL_EXECUTION_TIMEOUT`: the node is behind; its reads show it once caught up).",
 }
 #: What the limits can answer on any route.
 ANY_ROUTE = (413, 414, 429, 431)

@@ -1,0 +1,139 @@
+"""LocalReader: the chain as a fullnode serves it, read from its own executed state.
+
+Reads never leave the node: they are the AuthorityState's, the same calls the validator
+service answers with. Execution still needs the validators (a fullnode orders nothing):
+the transaction goes through the QuorumDriver, and `execute` returns only once this
+node has executed it too, so a read right after a write sees it (read-after-write on
+one node, without the remote reader's per-address bookkeeping). A node that falls so
+far behind that the transaction does not execute here within the timeout answers with
+`LocalExecutionTimeoutError`: the transaction is certified, this node is late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from soma.authority import service_wire as wire
+from soma.authority.indexes import Balance
+from soma.authority.paging import Page
+from soma.authority.state import AuthorityState, read_system_state
+from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage
+from soma.orchestrator.quorum_driver import QuorumDriver
+from soma.types.base import ObjectID, SomaAddress
+from soma.types.commit_summary import CertifiedCommitSummary
+from soma.types.committee import Committee
+from soma.types.digests import TransactionDigest
+from soma.types.effects import CertifiedTransactionEffects, TransactionEffects
+from soma.types.error import SomaError
+from soma.types.object import Object
+from soma.types.transaction import SignedTransaction
+
+#: How long `execute` waits, after the certificate, for this node to execute the
+#: transaction (state sync brings it once its commit's summary is certified).
+LOCAL_EXECUTION_TIMEOUT_S = 30.0
+
+
+class LocalExecutionTimeoutError(SomaError):
+    """The transaction is certified (it executed on the network) but this node has not
+    executed it in time: it is behind the chain. A read here does not show it yet."""
+
+    code = "LOCAL_EXECUTION_TIMEOUT"
+
+
+class LocalReader:
+    """A ChainReader over this node's AuthorityState, executing through `driver`.
+
+    `state` returns the current epoch's AuthorityState (the node replaces it whole at
+    reconfiguration, as the validator service sees it). `highest_known_certified`, if
+    given, is the highest certified commit known from peers (state sync's): the status
+    reports the higher of it and the state's own, so `sync_lag` shows how far behind
+    the network this node is. The reader owns `driver` and closes it.
+    """
+
+    def __init__(
+        self,
+        state: Callable[[], AuthorityState],
+        driver: QuorumDriver,
+        highest_known_certified: Callable[[], int] | None = None,
+        local_timeout_s: float = LOCAL_EXECUTION_TIMEOUT_S,
+    ) -> None:
+        self._state = state
+        self.driver = driver
+        self._highest_known_certified = highest_known_certified
+        self.local_timeout_s = local_timeout_s
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+    @property
+    def committee(self) -> Committee:
+        return self._state().epoch_store.committee
+
+    async def get_object(self, object_id: ObjectID) -> Object | None:
+        return self._state().get_object(object_id)
+
+    async def owned_objects(
+        self, owner: SomaAddress, cursor: ObjectID | None, limit: int
+    ) -> ObjectPage:
+        return self._state().owned_objects_page(owner, cursor, wire.page_limit(limit))
+
+    async def coins(
+        self, owner: SomaAddress, cursor: wire.CoinCursor | None, limit: int
+    ) -> CoinPage:
+        start = None if cursor is None else (cursor.balance, cursor.object_id)
+        page = self._state().coins_page(owner, start, wire.page_limit(limit))
+        after = page.next_cursor
+        return Page(
+            [wire.CoinEntry(ref, balance) for ref, balance in page.items],
+            None if after is None else wire.CoinCursor(*after),
+        )
+
+    async def balance(self, owner: SomaAddress) -> Balance:
+        return self._state().balance(owner)
+
+    async def transaction(
+        self, digest: TransactionDigest
+    ) -> tuple[SignedTransaction, TransactionEffects | None] | None:
+        state = self._state()
+        tx = state.get_transaction(digest)
+        return None if tx is None else (tx, state.get_effects(digest))
+
+    async def status(self) -> NodeStatus:
+        state = self._state()
+        verified = state.verified_summary()
+        highest = state.highest_certified_commit
+        if self._highest_known_certified is not None:
+            highest = max(highest, self._highest_known_certified())
+        fork = state.fork
+        return NodeStatus(
+            epoch=state.epoch,
+            ordered_commit=state.commit_offset + state.last_consensus_commit(),
+            latest_commit=state.executed_commit,
+            latest_certified_commit=verified.index,
+            state_root=verified.state_root,
+            highest_certified_commit=highest,
+            fork=None if fork is None else wire.ForkReport(fork.index, fork.own, fork.certified),
+            system_state=read_system_state(state.store),
+        )
+
+    async def certified_summary(self, index: int | None) -> CertifiedCommitSummary | None:
+        summaries = self._state().store.summaries
+        return summaries.last_certified() if index is None else summaries.certified_summary(index)
+
+    async def execute(self, tx: SignedTransaction) -> CertifiedTransactionEffects:
+        """Certified by the validators, then executed here: a read after this returns
+        sees the transaction. `LocalExecutionTimeoutError` if this node does not execute
+        it within `local_timeout_s` of the certificate."""
+        certificate = await self.driver.execute(tx)
+        digest = certificate.data.transaction_digest
+        try:
+            async with asyncio.timeout(self.local_timeout_s):
+                await self._state().wait_for_effects(digest)
+        except TimeoutError:
+            raise LocalExecutionTimeoutError(
+                f"transaction {digest} is certified, but this node has not executed it in "
+                f"{self.local_timeout_s:g} s: it is behind the network (reads here will show "
+                "it once the node catches up)"
+            ) from None
+        return certificate
