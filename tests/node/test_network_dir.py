@@ -318,3 +318,13 @@ def test_a_refused_genesis_on_a_new_directory_leaves_nothing(tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["genesis", "--dir", str(target), "--validators", "0"])
     assert result.exit_code == 2
     assert not (tmp_path / "new").exists()
+
+
+def test_a_moved_validator_service_is_where_the_fullnode_looks_for_it(tmp_path: Path) -> None:
+    create_local_network(tmp_path, validators=2, accounts=1)
+    service = load_node_config(tmp_path / "validator-1.yaml").network_address
+    with _hold(service):
+        move_taken_ports(tmp_path, 2)
+    moved = load_node_config(tmp_path / "validator-1.yaml").network_address
+    fullnode = load_node_config(tmp_path / "fullnode.yaml")
+    assert moved != service and fullnode.validator_addresses["validator-1"] == moved

@@ -125,6 +125,9 @@ class AuthorityPerEpochStore:
         self._pending = db.table(PENDING)
         self._commits = db.table(COMMITS)
         self._signatures = db.table(SUMMARY_SIGNATURES)
+        #: Every signature below this summary index is forgotten already.
+        first = self._signatures.first()
+        self._signatures_floor = 0 if first is None else first[0][0]
 
     @classmethod
     def open_memory(cls, committee: Committee, system_state: SystemState) -> AuthorityPerEpochStore:
@@ -213,11 +216,17 @@ class AuthorityPerEpochStore:
     def forget_signatures_through(self, summary_index: int) -> None:
         """Signatures of summaries up to `summary_index` are part of certificates now
         (or can no longer be): drop them. Unsynced: a restart may certify them again,
-        to the same summaries."""
+        to the same summaries. Each call scans only from where the last one stopped:
+        a scan from the start would walk every deletion ever made (RocksDB keeps them
+        as tombstones for a while), a cost that grows with every commit."""
+        if summary_index < self._signatures_floor:
+            return
         batch = self.db.batch()
-        for key in self._signatures.keys(end=(summary_index + 1, 0, 0)):
+        start = (self._signatures_floor, 0, 0)
+        for key in self._signatures.keys(start=start, end=(summary_index + 1, 0, 0)):
             batch.delete(self._signatures, key)
         self.db.write(batch, sync=False)
+        self._signatures_floor = summary_index + 1
 
     def forget_pending(self, keys: Iterable[tuple[int, int]]) -> None:
         """Executed and stored: no longer pending. Unsynced: if lost, the restart finds

@@ -206,6 +206,8 @@ class AuthorityState:
         self.fork: Fork | None = None
         #: Called with each summary this node builds (state sync waits on them).
         self.summary_listeners: list[Callable[[CommitSummary], None]] = []
+        #: Set (and replaced) whenever a summary is built or a certificate added.
+        self._progress = asyncio.Event()
 
     @property
     def epoch(self) -> int:
@@ -618,6 +620,7 @@ class AuthorityState:
             self._check_fork(summary, certified)
         for listener in self.summary_listeners:
             listener(summary)
+        self._progressed()
 
     def _recover_summaries(self) -> None:
         """Load the last summary; build those a store from before summaries lacks (from
@@ -658,6 +661,21 @@ class AuthorityState:
         own = self.store.summaries.summary(index)
         if own is not None:
             self._check_fork(own, certified)
+        self._progressed()
+
+    def _progressed(self) -> None:
+        event, self._progress = self._progress, asyncio.Event()
+        event.set()
+
+    async def wait_for_progress(self, timeout_s: float) -> bool:
+        """Wait until a summary is built or a certificate added (True), or `timeout_s`
+        passes (False): what a peer's long poll for new commits waits on."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._progress.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _check_fork(self, own: CommitSummary, certified: CertifiedCommitSummary) -> None:
         if own.digest() == certified.data.digest() or self.fork is not None:

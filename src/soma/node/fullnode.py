@@ -19,7 +19,13 @@ from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
 from soma.authority.store import AuthorityStore
 from soma.node.local_network import read_genesis
+from soma.orchestrator.faucet import Faucet
+from soma.orchestrator.local_reader import LocalReader
+from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.p2p.service import P2pService
+from soma.rpc.app import create_app
+from soma.rpc.limits import ApiLimits
+from soma.rpc.server import RunningApi
 from soma.sync.server import SyncServer
 from soma.sync.state_sync import StateSync
 from soma.types.committee import Committee
@@ -45,6 +51,8 @@ class FullNode:
         self.sync: StateSync | None = None
         #: Extra parts started after sync and stopped before it (the HTTP API).
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
+        #: Where the HTTP API serves, once started (None without one).
+        self.api_address: str | None = None
 
     @property
     def committee(self) -> Committee:
@@ -96,12 +104,38 @@ class FullNode:
             on_misbehaviour=self._misbehaved,
         )
         self.sync.start()
+        if config.api_address is not None:
+            await self._start_api(config.api_address)
         logger.info(
             "fullnode following epoch %d from %d peers; P2P on %s",
             committee.epoch,
             len(self.p2p.peers()),
             self.p2p.address,
         )
+
+    async def _start_api(self, address: str) -> None:
+        """The public HTTP API: reads from this node's state, writes through the
+        validators (answered once executed here too)."""
+        config = self.config
+        committee = self.committee
+        overrides = {
+            m.name: config.validator_addresses[m.hostname]
+            for m in committee.members
+            if m.hostname in config.validator_addresses
+        }
+        reader = LocalReader(
+            self._current_state,
+            QuorumDriver.for_committee(committee, overrides),
+            self.highest_known_certified,
+        )
+        self.on_stop.append(reader.close)
+        faucet = None if config.faucet_key is None else Faucet(reader, config.faucet_key)
+        limits = ApiLimits.from_config(config.api_limits, str(config.path))
+        host, _, port = address.rpartition(":")
+        api = RunningApi(create_app(reader, faucet, limits), host, int(port))
+        await api.start()
+        self.on_stop.append(api.stop)
+        self.api_address = address
 
     def _misbehaved(self, peer_id: Ed25519PublicKey, reason: str) -> None:
         """A peer sent data that failed verification: discovery forgets it too."""

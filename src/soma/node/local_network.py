@@ -17,6 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
+import yaml
+
 from soma.consensus.local_committee import free_ports
 from soma.node.layout import (
     CLIENT_CONFIG,
@@ -46,7 +48,8 @@ from soma.types.genesis import (
     build_genesis_transaction,
     validators_from_committee,
 )
-from soma.types.transaction import TransactionData
+from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
+from soma.types.transaction import GenesisTransaction, TransactionData
 
 #: The faucet's account (`FAUCET_KEY`) is funded at genesis with this, in one coin.
 FAUCET_BALANCE = 2**62
@@ -185,6 +188,7 @@ def create_local_network(
             "api_address": f"{HOST}:{api_port}",
             "p2p_address": fullnode_p2p,
             "seed_peers": seed_peers(committee),
+            "faucet_key": FAUCET_KEY,
         },
     )
     api_url = f"http://{HOST}:{api_port}"
@@ -298,3 +302,33 @@ def remove_network(root: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def upgrade_fullnode_config(root: Path) -> None:
+    """Give the fullnode config of a network written by an earlier soma what the
+    fullnode now needs (it serves the API and the faucet): a P2P address (a free port,
+    recorded as soma's choice), the validators as seed peers, the faucet's key."""
+    path = root / FULLNODE_CONFIG
+    config = yaml.safe_load(path.read_text()) or {}
+    changed = False
+    if "p2p_address" not in config:
+        config["p2p_address"] = f"{HOST}:{free_ports(1, HOST)[0]}"
+        changed = True
+    if "seed_peers" not in config:
+        config["seed_peers"] = seed_peers(genesis_committee(read_genesis(root / GENESIS_FILE)))
+        changed = True
+    if "faucet_key" not in config and (root / FAUCET_KEY).is_file():
+        config["faucet_key"] = FAUCET_KEY
+        changed = True
+    if changed:
+        dump_yaml(path, config)
+
+
+def genesis_committee(genesis: TransactionData) -> Committee:
+    """The committee of epoch 0, as the genesis transaction's system state holds it."""
+    kind = genesis.kind
+    if isinstance(kind, GenesisTransaction):
+        for obj in kind.objects:
+            if obj.id == SYSTEM_STATE_OBJECT_ID:
+                return SystemState.from_object(obj).committee()
+    raise GenesisArgumentError("the genesis transaction holds no system state")

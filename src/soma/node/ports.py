@@ -126,6 +126,13 @@ def move_taken_ports(root: Path, validators: int) -> list[str]:
     if any(s.field == "consensus_address" for s in taken):
         _point_peers(configs, validators)
     seeds_moved = _point_seeds(configs[FULLNODE_CONFIG], moved_p2p)
+    if any(s.field == "network_address" and s.config != FULLNODE_CONFIG for s in taken):
+        # The fullnode's quorum driver reaches the validators' services where they are.
+        configs[FULLNODE_CONFIG]["validator_addresses"] = {
+            f"validator-{i}": configs[validator_config_name(i)]["network_address"]
+            for i in range(validators)
+        }
+        seeds_moved = True
     if any(s.field == "api_address" for s in taken):
         client = _read(root / CLIENT_CONFIG)
         if client:

@@ -6,13 +6,13 @@ The flow, in order:
    on first use, or with `force_regenesis` after checking that the directory holds a
    network and nothing else, write a new network; otherwise check the one there. Done
    with Ctrl-C held back, so a network is never left half written or half deleted.
-2. `run_local_network`: each validator runs as its own `soma node` process in its own
-   session (a Ctrl-C in the terminal reaches `soma start` alone, which then stops the
-   validators in order), holding the directory's lock with it; the HTTP API with a
-   faucet runs in this process.
-3. SIGINT or SIGTERM at any moment, during start-up too, stops everything: the API,
-   then the validators (SIGTERM, then SIGKILL after a grace period), and returns
-   128 + the signal's number. The validators also die with this process if it is
+2. `run_local_network`: each validator, then the fullnode, runs as its own `soma node`
+   process in its own session (a Ctrl-C in the terminal reaches `soma start` alone,
+   which then stops the nodes in order), holding the directory's lock with it. The
+   fullnode follows the validators by state sync and serves the HTTP API with a faucet.
+3. SIGINT or SIGTERM at any moment, during start-up too, stops everything: the
+   fullnode, then the validators (SIGTERM, then SIGKILL after a grace period), and
+   returns 128 + the signal's number. The nodes also die with this process if it is
    killed, so nothing is left behind.
 """
 
@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from soma.node.layout import (
-    FAUCET_KEY,
     FULLNODE_CONFIG,
     GENESIS_FILE,
     KEYSTORE,
@@ -36,15 +35,14 @@ from soma.node.layout import (
     count_validators,
     validator_config_name,
 )
-from soma.node.local_network import GenesisArgumentError, create_local_network, remove_network
+from soma.node.local_network import (
+    GenesisArgumentError,
+    create_local_network,
+    remove_network,
+    upgrade_fullnode_config,
+)
 from soma.node.parent import PARENT_PID_ENV
-from soma.orchestrator.faucet import Faucet
-from soma.orchestrator.remote_reader import RemoteReader
-from soma.rpc.app import create_app
-from soma.rpc.limits import ApiLimits
-from soma.rpc.server import ApiPortTakenError, RunningApi, listen
 from soma.types.config import load_keystore, load_node_config
-from soma.types.crypto import AccountKeyPair, read_key_file
 from soma.types.error import SomaError
 from soma.utils.interrupt import deferred_interrupts
 
@@ -53,6 +51,8 @@ logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 20.0
 DEFAULT_VALIDATORS = 4
+#: The name of the network's fullnode process (and its log).
+FULLNODE_NAME = "fullnode"
 
 
 class NodeStartError(SomaError):
@@ -69,6 +69,7 @@ def prepare_network(root: Path, validators: int | None, force_regenesis: bool) -
             count = validators or DEFAULT_VALIDATORS
             create_local_network(root, validators=count)
             return count
+    upgrade_fullnode_config(root)
     existing = count_validators(root)
     if validators is not None and validators != existing:
         raise GenesisArgumentError(
@@ -79,48 +80,56 @@ def prepare_network(root: Path, validators: int | None, force_regenesis: bool) -
 
 
 class LocalNetworkRunner:
-    """The validator processes of one network."""
+    """The node processes of one network: its validators, and its fullnode."""
 
     def __init__(self, root: Path, validators: int, lock_fd: int | None = None) -> None:
         self.root = root
         self.validators = validators
         self.lock_fd = lock_fd
-        self.processes: list[asyncio.subprocess.Process] = []
+        #: Node name (`validator-<i>`, `fullnode`) -> its process, in launch order.
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.logs = root / LOGS_DIR
 
-    def log_path(self, index: int) -> Path:
-        return self.logs / f"validator-{index}.log"
+    def log_path(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
 
     async def start_validators(self) -> None:
         """Launch every validator, then wait until each says it is ready."""
-        self.logs.mkdir(exist_ok=True)
-        offsets = []
-        for i in range(self.validators):
-            path = self.log_path(i)
-            offsets.append(path.stat().st_size if path.exists() else 0)
-            with path.open("ab") as log:
-                self.processes.append(
-                    await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        "-m",
-                        "soma",
-                        "node",
-                        "--config",
-                        str(self.root / validator_config_name(i)),
-                        "--log-level",
-                        "WARNING",
-                        stdin=asyncio.subprocess.DEVNULL,
-                        stdout=asyncio.subprocess.PIPE,
-                        stderr=log,
-                        env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
-                        start_new_session=True,
-                        pass_fds=() if self.lock_fd is None else (self.lock_fd,),
-                    )
-                )
-        await asyncio.gather(*(self._ready(i, offsets[i]) for i in range(self.validators)))
+        await self._start(
+            {f"validator-{i}": self.root / validator_config_name(i) for i in range(self.validators)}
+        )
 
-    async def _ready(self, index: int, log_offset: int) -> None:
-        stdout = self.processes[index].stdout
+    async def start_fullnode(self) -> None:
+        """Launch the network's fullnode (it serves the HTTP API) and wait for it."""
+        await self._start({FULLNODE_NAME: self.root / FULLNODE_CONFIG})
+
+    async def _start(self, nodes: dict[str, Path]) -> None:
+        self.logs.mkdir(exist_ok=True)
+        offsets = {}
+        for name, config in nodes.items():
+            path = self.log_path(name)
+            offsets[name] = path.stat().st_size if path.exists() else 0
+            with path.open("ab") as log:
+                self.processes[name] = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "soma",
+                    "node",
+                    "--config",
+                    str(config),
+                    "--log-level",
+                    "WARNING",
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=log,
+                    env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
+                    start_new_session=True,
+                    pass_fds=() if self.lock_fd is None else (self.lock_fd,),
+                )
+        await asyncio.gather(*(self._ready(name, offsets[name]) for name in nodes))
+
+    async def _ready(self, name: str, log_offset: int) -> None:
+        stdout = self.processes[name].stdout
         assert stdout is not None
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
@@ -129,14 +138,14 @@ class LocalNetworkRunner:
             line = b""
         if not line.startswith(b"READY"):
             raise NodeStartError(
-                f"validator {index} did not start: {self._cause(index, log_offset)} "
-                f"(log: {self.log_path(index)})"
+                f"{name} did not start: {self._cause(name, log_offset)} "
+                f"(log: {self.log_path(name)})"
             )
 
-    def _cause(self, index: int, log_offset: int) -> str:
-        """The last line this start wrote to the validator's log (not an older run's)."""
+    def _cause(self, name: str, log_offset: int) -> str:
+        """The last line this start wrote to the node's log (not an older run's)."""
         try:
-            with self.log_path(index).open("rb") as log:
+            with self.log_path(name).open("rb") as log:
                 log.seek(log_offset)
                 text = log.read().decode(errors="replace")
         except OSError:
@@ -144,15 +153,19 @@ class LocalNetworkRunner:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         return lines[-1] if lines else "it exited without a message"
 
-    def dead_validators(self) -> list[int]:
-        return [i for i, p in enumerate(self.processes) if p.returncode is not None]
+    def dead(self) -> list[str]:
+        """The nodes that exited."""
+        return [name for name, p in self.processes.items() if p.returncode is not None]
 
-    async def stop_validators(self) -> None:
-        for proc in self.processes:
+    async def stop(self) -> None:
+        """Stop every node: the fullnode first (it reads from the validators), then the
+        validators; SIGTERM, then SIGKILL after a grace period."""
+        ordered = sorted(self.processes.items(), key=lambda item: item[0] != FULLNODE_NAME)
+        for _, proc in ordered:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
-        for proc in self.processes:
+        for _, proc in ordered:
             try:
                 async with asyncio.timeout(STOP_GRACE_S):
                     await proc.wait()
@@ -160,6 +173,9 @@ class LocalNetworkRunner:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+
+    # Kept for callers that run validators only (benchmarks).
+    stop_validators = stop
 
 
 async def run_local_network(
@@ -169,10 +185,9 @@ async def run_local_network(
     on_ready: Callable[[str, list[str]], None] | None = None,
 ) -> int:
     """Run the network in `root` until a signal (returns 128 + its number) or until a
-    third of the validators have died (returns 1)."""
+    node that must not stop has (returns 1): the fullnode, or a third of the
+    validators."""
     fullnode = load_node_config(root / FULLNODE_CONFIG)
-    assert fullnode.api_address is not None
-    host, _, port = fullnode.api_address.rpartition(":")
     runner = LocalNetworkRunner(root, validators, lock_fd)
     stop = asyncio.Event()
     received: list[int] = []
@@ -189,32 +204,11 @@ async def run_local_network(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    gateway: RemoteReader | None = None
-    api: RunningApi | None = None
     status = 0
-    # The API's port is taken now, before the validators start (their outgoing
-    # connections use ephemeral ports too): refused at once if another program has it.
-    try:
-        listener = listen(host, int(port))
-    except ApiPortTakenError as e:
-        raise ApiPortTakenError(
-            f"{e.message}, taken since the ports were checked: run `soma start` again (it "
-            f"moves a port it chose), or change api_address in {fullnode.path}"
-        ) from None
     try:
         try:
             await runner.start_validators()
-            configs = [load_node_config(root / validator_config_name(i)) for i in range(validators)]
-            # The configs say where the validators listen, even where a port moved after
-            # genesis and the committee still lists the old one.
-            gateway = await RemoteReader.connect(
-                [c.network_address for c in configs],
-                {c.keys.authority.name: c.network_address for c in configs if c.keys.authority},
-            )
-            faucet = Faucet(gateway, read_key_file(root / FAUCET_KEY, AccountKeyPair))
-            limits = ApiLimits.from_config(fullnode.api_limits, str(fullnode.path))
-            api = RunningApi(create_app(gateway, faucet, limits), host, int(port), listener)
-            await api.start()
+            await runner.start_fullnode()
             starting = None
         except asyncio.CancelledError:
             if not received:
@@ -229,25 +223,20 @@ async def run_local_network(
             status = await _watch(runner, stop)
     finally:
         # `on_signal` stays in place: a second Ctrl-C during this shutdown is ignored.
-        if api is not None:
-            await api.stop()
-        listener.close()
-        if gateway is not None:
-            await gateway.close()
-        await runner.stop_validators()
+        await runner.stop()
     return 128 + received[0] if received else status
 
 
 async def _watch(runner: LocalNetworkRunner, stop: asyncio.Event) -> int:
-    """Wait for a signal; 1 if a third of the validators died first."""
-    count = runner.validators
+    """Wait for a signal; 1 if the fullnode or a third of the validators died first."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 await stop.wait()
-        dead = runner.dead_validators()
+        dead = runner.dead()
         if dead:
-            logger.error("validators %s exited; see %s", dead, runner.logs)
-            if len(dead) * 3 >= count:
+            logger.error("%s exited; see %s", ", ".join(dead), runner.logs)
+            validators = [name for name in dead if name != FULLNODE_NAME]
+            if FULLNODE_NAME in dead or len(validators) * 3 >= runner.validators:
                 return 1
     return 0

@@ -8,6 +8,7 @@ whose transactions it stores).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from soma.authority.state import AuthorityState
@@ -59,6 +60,12 @@ class SyncServer:
         genesis = state.store.summaries.summary(0)
         if genesis is None:
             raise ChainUnavailableError("the node has no genesis summary")
+        wait_s = min(request.wait_ms, wire.MAX_WAIT_MS) / 1000
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while highest_available(state) <= request.after:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or not await state.wait_for_progress(remaining):
+                break
         return wire.ChainInfo(genesis.digest(), highest_available(state))
 
     async def summaries(self, request: wire.GetSummariesRequest, caller: str) -> BcsStruct:

@@ -2,9 +2,10 @@
 
 Four loops, joined by bounded buffers (docs/state-sync.md):
 
-1. **poll**: every `poll_interval_s`, ask each known peer (discovery's list) for its
-   chain info. A peer on another chain (another genesis summary) is dropped; the others'
-   highest available commits set the target.
+1. **poll**: each known peer (discovery's list) is long-polled for its chain info: it
+   answers as soon as it can serve a commit beyond the last it reported. A peer on
+   another chain (another genesis summary) is dropped; the others' highest available
+   commits set the target.
 2. **summaries**: fetch certified summaries in ranges from a peer that has them and
    verify each as the next link of the chain (`ChainVerifier`), at most `max_ahead`
    commits beyond what was handed to execution.
@@ -45,8 +46,11 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class SyncParameters:
-    #: How often every peer is asked how far it can serve.
+    #: How often discovery's list of peers is read again (new peers are watched).
     poll_interval_s: float = 0.5
+    #: How long a peer may hold back its answer to "how far can you serve?" until it
+    #: can serve more (a long poll: new commits are learned as they are certified).
+    long_poll_ms: int = 2_000
     #: Longest wait for any one answer.
     request_timeout_s: float = 10.0
     summaries_per_request: int = wire.MAX_SUMMARIES
@@ -194,28 +198,51 @@ class StateSync:
         self._wake()
 
     async def _poll(self) -> None:
-        while True:
-            known = {p.peer_id: p for p in self._known_peers() if p.addresses}
-            for peer_id, info in known.items():
-                peer = self.peers.get(peer_id)
-                if peer is None:
-                    self.peers[peer_id] = SyncPeer(peer_id, info.addresses[0])
-                else:
-                    peer.address = info.addresses[0]
-            now = self._clock()
-            asking = [p for p in self.peers.values() if p.usable(now)]
-            await asyncio.gather(*(self._ask_chain_info(p) for p in asking))
-            self._wake()
-            await asyncio.sleep(self.parameters.poll_interval_s)
+        """Keep one watcher per known peer (discovery's list, refreshed)."""
+        watchers: dict[Ed25519PublicKey, asyncio.Task[None]] = {}
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                for info in self._known_peers():
+                    if not info.addresses:
+                        continue
+                    peer = self.peers.get(info.peer_id)
+                    if peer is None:
+                        peer = self.peers[info.peer_id] = SyncPeer(info.peer_id, info.addresses[0])
+                    else:
+                        peer.address = info.addresses[0]
+                    watcher = watchers.get(info.peer_id)
+                    if watcher is None or watcher.done():
+                        watchers[info.peer_id] = loop.create_task(self._watch_peer(peer))
+                await asyncio.sleep(self.parameters.poll_interval_s)
+        finally:
+            for watcher in watchers.values():
+                watcher.cancel()
 
-    async def _ask_chain_info(self, peer: SyncPeer) -> None:
+    async def _watch_peer(self, peer: SyncPeer) -> None:
+        """Long-poll one peer for how far it can serve: its answer comes as soon as it
+        has a new certified commit (or after `long_poll_ms`)."""
+        while True:
+            wait = peer.banned_until - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            known = peer.highest >= 0
+            await self._ask_chain_info(
+                peer,
+                after=max(peer.highest, 0),
+                wait_ms=self.parameters.long_poll_ms if known else 0,
+            )
+            self._wake()
+
+    async def _ask_chain_info(self, peer: SyncPeer, after: int, wait_ms: int) -> None:
         try:
             info = await self._client.call(
                 peer.address,
                 wire.GET_CHAIN_INFO,
-                wire.GetChainInfoRequest(),
+                wire.GetChainInfoRequest(after, wait_ms),
                 wire.ChainInfo,
-                timeout_s=self.parameters.request_timeout_s,
+                timeout_s=self.parameters.request_timeout_s + wait_ms / 1000,
                 peer_id=peer.peer_id,
             )
         except PeerCallError as e:

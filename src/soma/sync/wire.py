@@ -30,8 +30,17 @@ CONTENTS_SOFT_BYTES = 4 * 1024 * 1024
 MAX_REQUEST_BYTES = 4 * 1024
 
 
+#: Longest a GetChainInfo answer may be held back waiting for progress.
+MAX_WAIT_MS = 5_000
+
+
 class GetChainInfoRequest(BcsStruct):
-    pass
+    """Answer at once if the node can serve beyond `after`; otherwise when it can, or
+    after `wait_ms` (at most `MAX_WAIT_MS`) at the latest: a long poll, so a follower
+    learns of a new certified commit as soon as its peer has it."""
+
+    after: u64
+    wait_ms: u32
 
 
 class ChainInfo(BcsStruct):

@@ -85,6 +85,11 @@ class NodeConfig:
     p2p_address: str | None = None
     #: P2P peers to ask first (a node that is no validator knows no other).
     seed_peers: tuple[SeedPeer, ...] = ()
+    #: Where to reach validators' services (by hostname) at another address than the
+    #: committee lists (a fullnode's quorum driver, on a network whose ports moved).
+    validator_addresses: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: A faucet's account (local networks: the fullnode serving the API hands coins).
+    faucet_key: AccountKeyPair | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +215,10 @@ def load_node_config(path: str | Path) -> NodeConfig:
         if p2p_address is None
         else parse_host_port(p2p_address, path, "p2p_address"),
         seed_peers=_seed_peers(path, fields.get("seed_peers", list, required=False)),
+        validator_addresses=_peer_addresses(
+            path, fields.get("validator_addresses", dict, required=False), "validator_addresses"
+        ),
+        faucet_key=fields.key("faucet_key", AccountKeyPair, required=False),
     )
     fields.finish()
     if not config.genesis_path.is_file():
@@ -217,12 +226,15 @@ def load_node_config(path: str | Path) -> NodeConfig:
     return config
 
 
-def _peer_addresses(path: Path, data: dict[str, Any] | None) -> dict[str, str]:
+def _peer_addresses(
+    path: Path, data: dict[str, Any] | None, field: str = "peer_addresses"
+) -> dict[str, str]:
+    """A mapping of committee hostnames to host:port, checked entry by entry."""
     out = {}
     for name, address in (data or {}).items():
         if not isinstance(name, str):
-            raise ConfigError(path, "peer_addresses", f"expected hostnames, got {name!r}")
-        out[name] = parse_host_port(address, path, f"peer_addresses.{name}")
+            raise ConfigError(path, field, f"expected hostnames, got {name!r}")
+        out[name] = parse_host_port(address, path, f"{field}.{name}")
     return out
 
 
