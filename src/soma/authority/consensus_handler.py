@@ -107,7 +107,7 @@ class ConsensusHandler:
         prologue = transactions[0].data.kind if transactions else None
         if not isinstance(prologue, ConsensusCommitPrologue) or prologue.commit_index != index:
             raise SomaError(f"synced commit {index} does not start with its commit prologue")
-        return self._record(index, prologue.commit_timestamp_ms, transactions, [])
+        return self._record(index, prologue.commit_timestamp_ms, transactions, [], sync=False)
 
     def _is_next(self, index: int) -> bool:
         """False for a commit handled already (a replay); an error for one out of order."""
@@ -126,9 +126,13 @@ class ConsensusHandler:
         timestamp_ms: int,
         ordered: Sequence[SignedTransaction],
         signatures: list[SignedCommitSummary],
+        *,
+        sync: bool = True,
     ) -> list[PendingTransaction]:
         pending, next_versions = self._assign_shared_versions(index, ordered)
-        self.epoch_store.record_commit(index, timestamp_ms, pending, next_versions, signatures)
+        self.epoch_store.record_commit(
+            index, timestamp_ms, pending, next_versions, signatures, sync=sync
+        )
         self._sink(pending)
         if signatures:
             self._signature_sink(signatures)

@@ -191,9 +191,13 @@ class AuthorityPerEpochStore:
         ordered: Sequence[PendingTransaction],
         next_versions: dict[ObjectID, int],
         signatures: Sequence[SignedCommitSummary] = (),
+        *,
+        sync: bool = True,
     ) -> None:
-        """Everything commit `index` decided, in one synced batch: its transactions and
-        the summary signatures it ordered."""
+        """Everything commit `index` decided, in one batch: its transactions and the
+        summary signatures it ordered. Synced for a commit from consensus (its replay
+        relies on it); a commit fetched by state sync can be fetched again, so it is
+        made durable at the next durability point instead (`sync()`)."""
         batch = self.db.batch()
         for position, signed in enumerate(signatures):
             batch.put(self._signatures, (signed.data.index, index, position), signed)
@@ -211,7 +215,11 @@ class AuthorityPerEpochStore:
         digests = tuple(item.transaction.digest() for item in ordered)
         batch.put(self._commits, index, CommitTransactions(digests, timestamp_ms))
         batch.put(self._meta, _WATERMARK, index)
-        self.db.write(batch, sync=True)
+        self.db.write(batch, sync=sync)
+
+    def sync(self) -> None:
+        """Make every write so far durable."""
+        self.db.sync()
 
     def forget_signatures_through(self, summary_index: int) -> None:
         """Signatures of summaries up to `summary_index` are part of certificates now

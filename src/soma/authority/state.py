@@ -75,6 +75,8 @@ MAX_EXECUTION_BACKLOG = 50_000
 CHECKPOINT_INTERVAL_S = 0.5
 #: Transactions executed between yields to the event loop.
 EXECUTION_SLICE = 256
+#: Transactions executed between flushes while a backlog runs.
+FLUSH_EVERY = 2_048
 #: How long a submission waits for an input version this validator has not reached.
 INPUT_WAIT_S = 5.0
 #: Digests of transactions this validator verified on submit (not verified again when
@@ -208,6 +210,8 @@ class AuthorityState:
         self.summary_listeners: list[Callable[[CommitSummary], None]] = []
         #: Set (and replaced) whenever a summary is built or a certificate added.
         self._progress = asyncio.Event()
+        #: State sync recorded commits unsynced since the last durability point.
+        self._synced_unsynced = False
 
     @property
     def epoch(self) -> int:
@@ -451,13 +455,15 @@ class AuthorityState:
         this node's own summary of the commit is checked against it as soon as it is
         built; a repeat (after a restart) is ignored."""
         await self._wait_for_room()
-        self.add_certified(certified)
+        self.add_certified(certified, durable=False)
         local = certified.data.index - self.commit_offset
         pending = self.handler.handle_certified(local, transactions)
         if pending:
-            digests = tuple(p.transaction.digest() for p in pending)
-            self._track_commit(local, digests, fresh=True)
-            self._fresh.update(digests)
+            # Not "fresh": after a power loss the epoch store may have lost this commit
+            # while the outputs of some of its transactions survived; those are skipped
+            # by their executed markers, never executed twice.
+            self._track_commit(local, tuple(p.transaction.digest() for p in pending))
+        self._synced_unsynced = True
 
     def last_consensus_commit(self) -> int:
         """For ConsensusAuthority's `last_processed_commit`: it replays from there."""
@@ -484,12 +490,21 @@ class AuthorityState:
                 self._work.clear()
                 if self.fork is not None:
                     return  # halted: executing on would only diverge further
+                since_flush = 0
                 while True:
                     ready = self.tx_manager.take_ready(EXECUTION_SLICE)
                     if not ready:
                         break
                     for item in ready:
                         self._execute(item)
+                    since_flush += len(ready)
+                    if since_flush >= FLUSH_EVERY:
+                        # A long backlog (state sync, a restart) is flushed as it goes:
+                        # effects are announced and summaries built all along, not
+                        # only once the whole backlog has run.
+                        since_flush = 0
+                        self.cache.flush()
+                        self._advance_accumulator()
                     await asyncio.sleep(0)
                 self.cache.flush()
                 self._advance_accumulator()
@@ -549,6 +564,11 @@ class AuthorityState:
         them, and the pending entries are what re-executes them; forgetting them first
         could lose a transaction for good."""
         self._last_checkpoint = time.monotonic()
+        if self._synced_unsynced:
+            # Commits from state sync were recorded unsynced: make them durable too.
+            self._synced_unsynced = False
+            self.epoch_store.sync()
+            self.store.sync()
         if not self._to_forget:
             return
         self.store.sync()
@@ -651,12 +671,13 @@ class AuthorityState:
             self.add_certified(certified)
         self.epoch_store.forget_signatures_through(self.certifier.certified_through)
 
-    def add_certified(self, certified: CertifiedCommitSummary) -> None:
+    def add_certified(self, certified: CertifiedCommitSummary, durable: bool = True) -> None:
         """A certified summary, formed here or fetched by state sync (the caller verified
-        it): store it durably, stop collecting signatures for it, and check this node's
-        own summary of that commit against it."""
+        it): store it (synced, unless `durable` is False: state sync can fetch it again,
+        and the next durability point syncs it), stop collecting signatures for it, and
+        check this node's own summary of that commit against it."""
         index = certified.data.index
-        self.store.summaries.put_certified(certified, sync=True)
+        self.store.summaries.put_certified(certified, sync=durable)
         self.certifier.mark_certified(index)
         own = self.store.summaries.summary(index)
         if own is not None:

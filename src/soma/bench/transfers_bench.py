@@ -67,19 +67,25 @@ async def run_transfers_bench(
             ]
             reader = await RemoteReader.connect(addresses)
             try:
-                return await _drive(config, reader, keys, progress)
+                deadline = time.monotonic() + config.duration_s
+                load = await drive_transfers(
+                    reader, keys, lambda n: time.monotonic() >= deadline, progress
+                )
+                return {"validators": config.validators, "accounts": config.accounts, **load}
             finally:
                 await reader.close()
         finally:
             await runner.stop_validators()
 
 
-async def _drive(
-    config: TransfersBenchConfig,
+async def drive_transfers(
     reader: RemoteReader,
     keys: list[AccountKeyPair],
+    done: Callable[[int], bool],
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
+    """Every account sends transfers in a closed loop until `done(transfers certified
+    so far)`; returns the figures of the run."""
     rng = random.Random(7)
     fee = reader.transaction_fee
     recipients = [k.public_key.to_address() for k in keys]
@@ -92,12 +98,11 @@ async def _drive(
     errors: dict[str, int] = {}
     first_commit = (await reader.status()).latest_commit
     start = time.monotonic()
-    deadline = start + config.duration_s
 
     async def account(i: int) -> None:
         key = keys[i]
         sender = key.public_key.to_address()
-        while time.monotonic() < deadline:
+        while not done(counts["done"]):
             coin = gas[i]
             to = recipients[rng.randrange(len(recipients))]
             data = TransactionData(TransferCoin(coin, 1, to), sender, coin, 10 * fee, None)
@@ -142,8 +147,6 @@ async def _drive(
     elapsed = time.monotonic() - start
     commits = (await reader.status()).latest_commit - first_commit
     return {
-        "validators": config.validators,
-        "accounts": config.accounts,
         "duration_s": round(elapsed, 2),
         "transfers": counts["done"],
         "tps": round(counts["done"] / elapsed, 1),

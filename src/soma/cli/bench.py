@@ -412,3 +412,55 @@ def transfers(
             f"{result['tps']} transfers/s, p50 {latency['p50']} ms, p90 {latency['p90']} ms, "
             f"p99 {latency['p99']} ms, {result['failed']} failed"
         )
+
+
+@bench_app.command("sync")
+def sync(
+    validators: Annotated[int, typer.Option("--validators", help="Validator processes.")] = 4,
+    transfers: Annotated[
+        int, typer.Option("--transfers", help="Transfers certified before the load stops.")
+    ] = 20_000,
+    accounts: Annotated[
+        int, typer.Option("--accounts", help="Accounts sending transfers in a closed loop.")
+    ] = 1_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """How fast a fresh fullnode catches up: a network runs TRANSFERS transfers, then a
+    new fullnode syncs it from genesis; sync and network rates and their ratio (progress
+    goes to stderr)."""
+    from soma.bench import sync_bench as driver
+    from soma.utils.gc_tuning import tune_gc
+
+    try:
+        config = driver.SyncBenchConfig(validators, transfers, accounts)
+    except driver.SyncBenchError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(code=2) from None
+    console = Console(stderr=True)
+
+    def progress(phase: str, figures: dict[str, object]) -> None:
+        if phase == "load":
+            line = f"load {figures['elapsed_s']} s: {figures['done']} of {transfers} transfers"
+        elif phase == "settle":
+            line = f"network certifying: {figures['certified']} of {figures['target']} commits"
+        else:
+            line = (
+                f"sync {figures['elapsed_s']} s: {figures['synced']} of {figures['target']} commits"
+            )
+        console.print(f"[bold]soma[/bold] {line}", highlight=False)
+
+    tune_gc()
+    try:
+        result = asyncio.run(driver.run_sync_bench(config, progress))
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the nodes were stopped", 130) from None
+    except SomaError as e:
+        raise _fail(str(e), 1) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(
+            f"{result['transactions']} transactions in {result['commits']} commits synced in "
+            f"{result['seconds']} s: {result['sync_tps']} tx/s, the network made them at "
+            f"{result['network_tps']} tx/s (ratio {result['ratio']})"
+        )

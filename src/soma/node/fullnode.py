@@ -19,6 +19,7 @@ from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
 from soma.authority.store import AuthorityStore
 from soma.node.local_network import read_genesis
+from soma.orchestrator.chain_reader import Peer
 from soma.orchestrator.faucet import Faucet
 from soma.orchestrator.local_reader import LocalReader
 from soma.orchestrator.quorum_driver import QuorumDriver
@@ -127,6 +128,7 @@ class FullNode:
             self._current_state,
             QuorumDriver.for_committee(committee, overrides),
             self.highest_known_certified,
+            peers=self.peers,
         )
         self.on_stop.append(reader.close)
         faucet = None if config.faucet_key is None else Faucet(reader, config.faucet_key)
@@ -141,6 +143,12 @@ class FullNode:
         """A peer sent data that failed verification: discovery forgets it too."""
         if self.p2p is not None:
             self.p2p.report_misbehaviour(peer_id)
+
+    def peers(self) -> list[Peer]:
+        """The P2P peers discovery knows (not dropped)."""
+        if self.p2p is None:
+            return []
+        return [Peer(p.peer_id, p.addresses, p.committee) for p in self.p2p.peers()]
 
     @property
     def ready_port(self) -> int:

@@ -103,6 +103,10 @@ class LocalNetworkRunner:
         """Launch the network's fullnode (it serves the HTTP API) and wait for it."""
         await self._start({FULLNODE_NAME: self.root / FULLNODE_CONFIG})
 
+    async def start_node(self, name: str, config: Path) -> None:
+        """Launch one more node (a benchmark's fullnode) and wait for it."""
+        await self._start({name: config})
+
     async def _start(self, nodes: dict[str, Path]) -> None:
         self.logs.mkdir(exist_ok=True)
         offsets = {}

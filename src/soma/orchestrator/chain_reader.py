@@ -18,6 +18,7 @@ from soma.authority.paging import Page
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.committee import Committee
+from soma.types.crypto import Ed25519PublicKey
 from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects, TransactionEffects
 from soma.types.object import Object, ObjectRef
@@ -121,3 +122,17 @@ class ChainReader(Protocol):
         """Execute a verified signed transaction on the network; returns its effects
         certificate once later reads through this reader see the transaction."""
         ...
+
+    def peers(self) -> list[Peer]:
+        """The P2P peers of the node serving the API (empty where it has none)."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Peer:
+    """A peer as the API shows it: its id (network key), where it listens, and whether
+    it is a member of the current committee."""
+
+    peer_id: Ed25519PublicKey
+    addresses: tuple[str, ...]
+    validator: bool

@@ -18,7 +18,7 @@ from soma.authority import service_wire as wire
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.state import AuthorityState, read_system_state
-from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage
+from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage, Peer
 from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
@@ -57,14 +57,19 @@ class LocalReader:
         driver: QuorumDriver,
         highest_known_certified: Callable[[], int] | None = None,
         local_timeout_s: float = LOCAL_EXECUTION_TIMEOUT_S,
+        peers: Callable[[], list[Peer]] | None = None,
     ) -> None:
         self._state = state
+        self._peers = peers
         self.driver = driver
         self._highest_known_certified = highest_known_certified
         self.local_timeout_s = local_timeout_s
 
     async def close(self) -> None:
         await self.driver.close()
+
+    def peers(self) -> list[Peer]:
+        return [] if self._peers is None else self._peers()
 
     @property
     def committee(self) -> Committee:

@@ -16,7 +16,7 @@ from soma.authority import service_wire as wire
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
-from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage
+from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage, Peer
 from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.types.base import AuthorityName, ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
@@ -160,6 +160,10 @@ class RemoteReader:
 
     async def status(self) -> NodeStatus:
         return NodeStatus.from_wire(await self.read(lambda c: c.get_status()))
+
+    def peers(self) -> list[Peer]:
+        """A reader of the validators runs no P2P: it has no peers of its own."""
+        return []
 
     async def certified_summary(self, index: int | None) -> CertifiedCommitSummary | None:
         return (await self.read(lambda c: c.get_certified_summary(index))).summary

@@ -234,3 +234,11 @@ class ExecutionResult(_Model):
     certificate: str = Field(
         pattern=BASE64_PATTERN, description="The effects certificate (BCS, base64)."
     )
+
+
+class PeerView(_Model):
+    """A P2P peer of the node serving the API."""
+
+    peer_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="Its network key, hex.")
+    addresses: list[str]
+    validator: bool = Field(description="A member of the current committee.")

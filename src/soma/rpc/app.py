@@ -204,6 +204,14 @@ def create_app(
             "transaction_fee": status.transaction_fee,
         }
 
+    @app.get("/peers", response_model=list[m.PeerView], responses=errors())
+    async def peers() -> list[dict[str, Any]]:
+        """The node's P2P peers (a fullnode's: validators and other fullnodes)."""
+        return [
+            {"peer_id": p.peer_id.hex(), "addresses": list(p.addresses), "validator": p.validator}
+            for p in reader.peers()
+        ]
+
     @app.get("/summaries/latest", response_model=m.CertifiedSummary, responses=errors(404, 503))
     async def latest_summary() -> dict[str, Any]:
         """The highest certified commit summary the node holds."""

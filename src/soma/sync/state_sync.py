@@ -121,17 +121,19 @@ class StateSync:
         if genesis is None:
             raise SomaError("state sync needs the genesis summary: run genesis first")
         self._genesis = genesis.digest()
+        # The chain resumes from the last commit handed to execution whose certificate
+        # survived (both are written unsynced; a power loss may keep one and not the
+        # other): commits after it and already handled are fetched again, and only
+        # their certificates are stored again.
         handled = state.commit_offset + state.last_consensus_commit()
         last = genesis
-        if handled > 0:
-            # The chain resumes from the last commit handed to execution: its
-            # certificate was stored before it was handed over.
-            anchor = state.store.summaries.certified_summary(handled)
-            if anchor is None:
-                raise SomaError(f"no certified summary of commit {handled}, the last handled")
-            last = anchor.data
+        for index in range(handled, state.commit_offset, -1):
+            anchor = state.store.summaries.certified_summary(index)
+            if anchor is not None:
+                last = anchor.data
+                break
         self._verifier = ChainVerifier(last, self._committee_of)
-        self.next_to_feed = handled + 1
+        self.next_to_feed = last.index + 1
         loop = asyncio.get_running_loop()
         for name, job in (
             ("poll", self._poll),
@@ -378,6 +380,7 @@ class StateSync:
                 await self._wait_change("feed", self.parameters.poll_interval_s)
                 continue
             await self._state().execute_certified(certified, contents.transactions)
+            await asyncio.sleep(0)  # let execution run between commits
             del self._verified[index]
             del self._contents[index]
             self._contents_bytes.pop(index, None)
