@@ -16,6 +16,8 @@ import pytest
 from soma.authority.epoch_store import CommitTransactions, PendingTransaction
 from soma.authority.summary_store import ContentsDigests
 from soma.consensus.network import wire
+from soma.p2p import wire as p2p_wire
+from soma.sync import wire as sync_wire
 from soma.consensus.network.auth import SignedPeerHandshake
 from soma.types.bcs import BcsEnum, BcsStruct, describe_fields, typevar_bindings
 from soma.types.commit_summary import CertifiedCommitSummary, CommitContents
@@ -61,6 +63,14 @@ ROOTS: list[type] = [
     CertifiedCommitSummary,
     CommitContents,
     ContentsDigests,
+    p2p_wire.ExchangePeersRequest,
+    p2p_wire.ExchangePeersResponse,
+    sync_wire.GetChainInfoRequest,
+    sync_wire.ChainInfo,
+    sync_wire.GetSummariesRequest,
+    sync_wire.GetSummariesResponse,
+    sync_wire.GetContentsRequest,
+    sync_wire.GetContentsResponse,
 ]
 
 
