@@ -16,9 +16,9 @@ import pytest
 from soma.authority.epoch_store import CommitTransactions, PendingTransaction
 from soma.authority.summary_store import ContentsDigests
 from soma.consensus.network import wire
+from soma.consensus.network.auth import SignedPeerHandshake
 from soma.p2p import wire as p2p_wire
 from soma.sync import wire as sync_wire
-from soma.consensus.network.auth import SignedPeerHandshake
 from soma.types.bcs import BcsEnum, BcsStruct, describe_fields, typevar_bindings
 from soma.types.commit_summary import CertifiedCommitSummary, CommitContents
 from soma.types.committee import Committee
