@@ -14,6 +14,7 @@ import pytest
 from soma.authority import state as state_module
 from soma.authority.commit_summaries import MAX_PENDING_INDICES, SummaryCertifier
 from soma.authority.faults import InjectedFaults, parse
+from soma.authority.summary_store import CERTIFIED_THROUGH
 from soma.consensus.local_committee import generate_committee
 from soma.types.commit_summary import (
     CertifiedCommitSummary,
@@ -229,6 +230,37 @@ async def test_a_restart_keeps_the_chain_and_rebuilds_missing_summaries(tmp_path
             "certified after restart",
         )
         assert v.state is not None and v.state.fork is None
+    finally:
+        await net.stop()
+        net.close()
+
+
+async def test_a_summary_left_uncertified_is_signed_again_and_certified(tmp_path: Path) -> None:
+    """Validators stopped before their signatures over commit k were ordered (here: k's
+    certificate erased everywhere): after a restart they sign k again, and the chain of
+    certificates has no gap for followers."""
+    net = TestNetwork(size=4, accounts=4, path=tmp_path)
+    await net.start()
+    try:
+        await _until(lambda: all(s.highest_certified_commit >= 8 for s in net.live()), "certs")
+        for i in range(4):
+            await net.stop_validator(i)
+        gap = 5
+        for v in net.validators:
+            v.store.summaries.certified.delete(gap, sync=True)
+            v.store.summaries.meta.delete(CERTIFIED_THROUGH, sync=True)
+            assert v.store.summaries.certified_extent(0)[0] == gap - 1
+        for i in range(4):
+            await net.start_validator(i)
+        await _until(
+            lambda: all(
+                v.store.summaries.certified_summary(gap) is not None
+                and v.state is not None
+                and v.state.highest_certified_commit > gap + 5
+                for v in net.validators
+            ),
+            "the gap certified",
+        )
     finally:
         await net.stop()
         net.close()

@@ -77,6 +77,8 @@ CHECKPOINT_INTERVAL_S = 0.5
 EXECUTION_SLICE = 256
 #: Transactions executed between flushes while a backlog runs.
 FLUSH_EVERY = 2_048
+#: Summaries a validator signs again at once, at most (see `_resign_uncertified`).
+MAX_RESIGNED = 1_000
 #: How long a submission waits for an input version this validator has not reached.
 INPUT_WAIT_S = 5.0
 #: Digests of transactions this validator verified on submit (not verified again when
@@ -200,10 +202,10 @@ class AuthorityState:
         # only), and the fork once one is found (execution then stops for good).
         self.commit_offset = commit_offset
         self._last_summary: CommitSummary | None = None
-        last = store.summaries.last_certified()
-        self.certifier = SummaryCertifier(
-            epoch_store.committee, max(commit_offset, 0 if last is None else last.data.index)
-        )
+        through, above = store.summaries.certified_extent(commit_offset)
+        self.certifier = SummaryCertifier(epoch_store.committee, through)
+        for index in above:
+            self.certifier.mark_certified(index)
         self._signer: SummarySigner | None = None
         self.fork: Fork | None = None
         #: Called with each summary this node builds (state sync waits on them).
@@ -212,6 +214,8 @@ class AuthorityState:
         self._progress = asyncio.Event()
         #: State sync recorded commits unsynced since the last durability point.
         self._synced_unsynced = False
+        #: Summaries signed again this run, not yet certified.
+        self._resigned: set[int] = set()
 
     @property
     def epoch(self) -> int:
@@ -236,9 +240,9 @@ class AuthorityState:
             self.adapter.start()
             self._signer = SummarySigner(self.key, consensus, self.certifier.is_certified)
             self._signer.start()
-            if self._last_summary is not None and self._last_summary.index > self.commit_offset:
-                # Signed before a restart, perhaps never ordered: offer it again.
-                self._signer.sign(self._last_summary)
+            # Summaries signed before a restart whose signatures were never ordered (the
+            # node stopped first): offer them again, or they would never be certified.
+            self._resign_uncertified(self.executed_commit)
         self._driver = asyncio.get_running_loop().create_task(self._drive(), name="execution")
         self._work.set()
 
@@ -667,9 +671,31 @@ class AuthorityState:
 
     def _on_signatures(self, signed: list[SignedCommitSummary]) -> None:
         """Signatures a commit ordered (recorded already): certify what they complete."""
-        for certified in self.certifier.add(signed):
+        made = self.certifier.add(signed)
+        for certified in made:
             self.add_certified(certified)
         self.epoch_store.forget_signatures_through(self.certifier.certified_through)
+        if made and made[-1].data.index > self.certifier.certified_through + 1:
+            # Later commits are certified and an earlier one is not: its signatures were
+            # lost (a validator stopped before they were ordered). Sign it again.
+            self._resign_uncertified(made[-1].data.index)
+
+    def _resign_uncertified(self, through: int) -> None:
+        """Offer again this validator's signatures over its summaries that are not
+        certified, up to `through` (each at most once per run: the certificate needs
+        only 2f+1 stake, and the others re-sign theirs too)."""
+        if self._signer is None:
+            return
+        first = self.certifier.certified_through + 1
+        last = min(through, self.executed_commit, first + MAX_RESIGNED - 1)
+        for index in range(first, last + 1):
+            if self.certifier.is_certified(index) or index in self._resigned:
+                continue
+            summary = self.store.summaries.summary(index)
+            if summary is not None:
+                self._resigned.add(index)
+                self._signer.sign(summary)
+        self._resigned = {i for i in self._resigned if i > self.certifier.certified_through}
 
     def add_certified(self, certified: CertifiedCommitSummary, durable: bool = True) -> None:
         """A certified summary, formed here or fetched by state sync (the caller verified
@@ -678,7 +704,10 @@ class AuthorityState:
         check this node's own summary of that commit against it."""
         index = certified.data.index
         self.store.summaries.put_certified(certified, sync=durable)
+        before = self.certifier.certified_through
         self.certifier.mark_certified(index)
+        if self.certifier.certified_through > before:
+            self.store.summaries.record_certified_through(self.certifier.certified_through)
         own = self.store.summaries.summary(index)
         if own is not None:
             self._check_fork(own, certified)

@@ -13,7 +13,7 @@ Three tables, by global commit index:
 
 from __future__ import annotations
 
-from soma.storage import U64_BE, Database, StructCodec, TableSpec, WriteBatch
+from soma.storage import RAW_BYTES, U64_BE, UTF8, Database, StructCodec, TableSpec, WriteBatch
 from soma.types.bcs import BcsStruct
 from soma.types.commit_summary import CertifiedCommitSummary, CommitSummary
 from soma.types.digests import TransactionDigest
@@ -28,7 +28,10 @@ class ContentsDigests(BcsStruct):
 COMMIT_SUMMARIES = TableSpec("commit_summaries", U64_BE, StructCodec(CommitSummary))
 COMMIT_CONTENTS = TableSpec("commit_contents", U64_BE, StructCodec(ContentsDigests))
 CERTIFIED_SUMMARIES = TableSpec("certified_summaries", U64_BE, StructCodec(CertifiedCommitSummary))
-TABLES = (COMMIT_SUMMARIES, COMMIT_CONTENTS, CERTIFIED_SUMMARIES)
+#: Bookkeeping of the summaries (the certified watermark).
+SUMMARY_META = TableSpec("summary_meta", UTF8, RAW_BYTES)
+CERTIFIED_THROUGH = "certified_through"
+TABLES = (COMMIT_SUMMARIES, COMMIT_CONTENTS, CERTIFIED_SUMMARIES, SUMMARY_META)
 
 
 class SummaryStore:
@@ -37,6 +40,7 @@ class SummaryStore:
         self.own = db.table(COMMIT_SUMMARIES)
         self.contents = db.table(COMMIT_CONTENTS)
         self.certified = db.table(CERTIFIED_SUMMARIES)
+        self.meta = db.table(SUMMARY_META)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -57,6 +61,25 @@ class SummaryStore:
     def last_certified(self) -> CertifiedCommitSummary | None:
         last = self.certified.last()
         return None if last is None else last[1]
+
+    def certified_extent(self, floor: int) -> tuple[int, list[int]]:
+        """(the highest index up to which every summary above `floor` is certified, the
+        certified indices above it): the certifier's state at start. Certificates can
+        complete out of order, so the highest certificate held is not enough."""
+        raw = self.meta.get(CERTIFIED_THROUGH)
+        through = max(floor, 0 if raw is None else int.from_bytes(raw, "big"))
+        above: list[int] = []
+        for index in self.certified.keys(start=through + 1):
+            if not above and index == through + 1:
+                through = index  # recorded lazily: catch up with what is held
+                continue
+            above.append(index)
+        return through, above
+
+    def record_certified_through(self, index: int) -> None:
+        """Every summary up to `index` is certified (unsynced: a restart re-derives it
+        from the certificates above what it read)."""
+        self.meta.put(CERTIFIED_THROUGH, index.to_bytes(8, "big"), sync=False)
 
     def certified_range(self, start: int, count: int) -> list[CertifiedCommitSummary]:
         """Certified summaries from `start`, consecutive, at most `count`: stops at the
