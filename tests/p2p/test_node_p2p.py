@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from soma.node.local_network import create_local_network
 from soma.node.node import SomaNode
 from soma.p2p.parameters import DiscoveryParameters
@@ -23,6 +25,10 @@ def heard_from(peers: list[KnownPeer], peer_ids: set[Ed25519PublicKey]) -> bool:
     return peer_ids <= {p.peer_id for p in peers if p.timestamp_ms is not None}
 
 
+# Two validators with consensus and a fullnode in one event loop: under a loaded CI
+# machine discovery calls time out and peers get dropped for a minute. The same is
+# covered with real processes by tests/e2e/test_fullnode.py; this runs with the sweeps.
+@pytest.mark.slow
 async def test_validators_and_a_fullnode_find_each_other(tmp_path: Path) -> None:
     net = create_local_network(tmp_path / "net", validators=2, accounts=1)
     configs = [load_node_config(p) for p in net.validator_configs]
