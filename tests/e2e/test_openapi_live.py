@@ -24,7 +24,7 @@ def _schemathesis() -> list[str]:
     return [found]
 
 
-def test_schemathesis_finds_nothing_against_the_live_api(tmp_path: Path) -> None:
+def _run_schemathesis(tmp_path: Path, examples: int) -> None:
     network = Network(tmp_path / "net")
     try:
         out = subprocess.run(
@@ -35,7 +35,7 @@ def test_schemathesis_finds_nothing_against_the_live_api(tmp_path: Path) -> None
                 "--checks",
                 "all",
                 "--max-examples",
-                "100",
+                str(examples),
                 "--seed",
                 "1",
                 "--no-color",
@@ -50,3 +50,12 @@ def test_schemathesis_finds_nothing_against_the_live_api(tmp_path: Path) -> None
     report = out.stdout[-4000:] + out.stderr[-2000:]
     assert out.returncode == 0, report
     assert " passed" in out.stdout and "failure" not in out.stdout.split("SUMMARY")[-1], report
+
+
+def test_schemathesis_finds_nothing_against_the_live_api(tmp_path: Path) -> None:
+    _run_schemathesis(tmp_path, 25)
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_nothing_with_a_few_hundred_examples(tmp_path: Path) -> None:
+    _run_schemathesis(tmp_path, 300)
