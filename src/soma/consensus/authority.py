@@ -26,6 +26,7 @@ from soma.consensus.commit_observer import CommitConsumer, CommitObserver
 from soma.consensus.commit_syncer import LAG_THRESHOLD, CommitSyncer
 from soma.consensus.context import Context
 from soma.consensus.errors import InvalidRequestError
+from soma.consensus.history import fetch_history, install_history
 from soma.consensus.messages import FetchBlocksRequest as ProtocolFetch
 from soma.consensus.network import wire
 from soma.consensus.network.auth import PeerAuthenticator
@@ -38,6 +39,7 @@ from soma.consensus.transaction import TransactionQueue
 from soma.consensus.transaction_client import TransactionClient
 from soma.types.committee import Committee
 from soma.types.consensus.block import SignedBlock
+from soma.types.consensus.commit_ref import CommitRef
 from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
 from soma.utils.wait import wait_event
 
@@ -48,6 +50,8 @@ SUBSCRIPTION_BATCH = 20
 #: Invalid messages from one peer before it is dropped, and for how long.
 MAX_BAD_MESSAGES = 20
 DROP_PEER_MS = 30_000
+#: How often the consensus store is pruned (`ConsensusParameters.retained_commits`).
+PRUNE_INTERVAL_S = 5.0
 #: How long `stop` waits for its cancelled tasks before cancelling them again.
 STOP_RETRY_S = 2.0
 
@@ -81,11 +85,14 @@ class ConsensusAuthority:
         last_processed_commit: int = 0,
         on_fatal: Callable[[BaseException], None] | None = None,
         block_listener: Callable[[Sequence[SignedBlock]], None] | None = None,
+        processed_commit: Callable[[], int] | None = None,
     ) -> None:
         """`on_fatal` is called if a task of this instance fails (a bug): the node
         should then stop, and be restarted from its store, rather than run on half-dead.
         `block_listener` sees every verified peer block before it joins the DAG
-        (`ConsensusProtocol.block_listener`); it must not block.
+        (`ConsensusProtocol.block_listener`); it must not block. `processed_commit` says
+        the last commit the consumer has durably taken in: commits after it are never
+        pruned, since a restart replays them (without it, the last one delivered).
         """
         self._block_listener = block_listener
         self.config = config
@@ -105,6 +112,7 @@ class ConsensusAuthority:
         self.transaction_client = TransactionClient(self._queue, self._wake_up)
         self._consumer = consumer
         self._last_processed_commit = last_processed_commit
+        self._processed_commit = processed_commit
         self._auth = PeerAuthenticator(committee, config.own_index, config.network_key)
         self._client = ConsensusClient(
             committee, config.own_index, self._auth, peer_addresses=config.peer_addresses
@@ -136,8 +144,21 @@ class ConsensusAuthority:
         assert self._protocol is not None, "not started"
         return self._protocol
 
-    async def start(self) -> None:
+    async def start(self, resume_at: CommitRef | None = None) -> None:
+        """Serve and take part. With `resume_at` (a commit this node executed through
+        state sync, certified), first fetch and install the consensus history up to it
+        unless the store already reaches it (`consensus.history`)."""
         config = self.config
+        last = self._store.last_commit()
+        if resume_at is not None and (last is None or last.index < resume_at.index):
+            history = await fetch_history(
+                self._client,
+                self.context,
+                self._peer_order(),
+                resume_at,
+                config.parameters.fetch_timeout_ms / 1000 * 5,
+            )
+            install_history(self._store, self.context, history)
         now = now_ms()
         protocol = ConsensusProtocol(
             self.context,
@@ -167,6 +188,7 @@ class ConsensusAuthority:
         self._spawn(self._observer.run(), "commit-observer")
         self._spawn(self._timer_loop(), "timer")
         self._spawn(self._syncer.run(), "commit-syncer")
+        self._spawn(self._prune_loop(), "prune")
         for peer in range(self.context.size):
             if peer != config.own_index:
                 self._subscribers[peer] = self._spawn(self._subscribe_loop(peer), f"sub-{peer}")
@@ -276,6 +298,42 @@ class ConsensusAuthority:
 
     def _wake_up(self) -> None:
         self._wake.set()
+
+    def _peer_order(self) -> list[int]:
+        peers = [p for p in range(self.context.size) if p != self.context.own_index]
+        self._rng.shuffle(peers)
+        return peers
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL_S)
+            self.prune()
+
+    def prune(self) -> None:
+        """Drop commits older than `retained_commits` behind the last one (never one the
+        consumer has not durably taken in), and the blocks only they named; in steps of
+        a tenth of the retention, so the deletes stay rare."""
+        dag = self.protocol.dag
+        store = self._store
+        retained = self.context.parameters.retained_commits
+        processed = (
+            self._processed_commit()
+            if self._processed_commit is not None
+            else self._observer.delivered_index
+            if self._observer is not None
+            else 0
+        )
+        keep_from = min(dag.last_commit_index - retained, processed) + 1
+        first = store.first_commit_index()
+        if first is None or keep_from - first < max(1, retained // 10):
+            return
+        below = store.commit(keep_from - 1)
+        if below is None:
+            return
+        # Blocks of commits from `keep_from` on lie above the GC round of the commit before.
+        blocks_below = max(0, below.leader.round - self.context.parameters.gc_depth)
+        store.prune(keep_from, blocks_below, keep_from, dag.last_blocks())
+        logger.info("pruned commits below %d, blocks below round %d", keep_from, blocks_below)
 
     async def _timer_loop(self) -> None:
         protocol = self.protocol

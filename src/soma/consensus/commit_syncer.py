@@ -32,10 +32,11 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from soma.consensus.committer.base import SafetyViolationError
+from soma.consensus.context import Context
 from soma.consensus.dag_state import DagState
 from soma.consensus.errors import BlockRejectedError, CertifiedCommitError, ConsensusError
 from soma.consensus.network import wire
@@ -75,6 +76,12 @@ STALL_AFTER_S = 10.0
 
 class CommitSyncError(ConsensusError):
     code = "COMMIT_SYNC"
+
+
+class CommitsPrunedError(ConsensusError):
+    """Asked for commits this node no longer keeps (`retained_commits`)."""
+
+    code = "COMMITS_PRUNED"
 
 
 def verify_commit_range(
@@ -255,33 +262,20 @@ class CommitSyncer:
         self, peer: int, refs: Sequence[BlockRef], timeout_s: float
     ) -> dict[BlockRef, SignedBlock]:
         dag = self._authority.protocol.dag
-        found: dict[BlockRef, SignedBlock] = {}
-        needed = []
-        for ref, block in zip(refs, dag.get_blocks(list(refs)), strict=True):
-            if block is not None:
-                found[ref] = block
-            else:
-                needed.append(ref)
-        cap = self._authority.context.parameters.max_blocks_per_fetch
-        # Claim to hold everything so the server sends only what was asked for.
-        everything = tuple([2**32 - 1] * self._authority.context.size)
-        while needed:
-            chunk = needed[:cap]
-            batch = await self._client.fetch_blocks(
-                peer, wire.FetchBlocksRequest(tuple(chunk), everything), timeout_s
-            )
-            if len(batch.blocks) > len(chunk):
-                raise CommitSyncError(f"{len(batch.blocks)} blocks for {len(chunk)} asked")
-            wanted = set(chunk)
-            for block in self._verified_blocks(batch.blocks):
-                if block.reference() in wanted:
-                    found[block.reference()] = block
-            remaining = [r for r in needed if r not in found]
-            if len(remaining) == len(needed):
-                # A response may stop early at its byte cap, but never at nothing.
-                raise CommitSyncError(f"{len(remaining)} committed blocks not returned")
-            needed = remaining
-        return found
+        held = {
+            ref: block
+            for ref, block in zip(refs, dag.get_blocks(list(refs)), strict=True)
+            if block is not None
+        }
+        fetched = await fetch_named_blocks(
+            self._client,
+            peer,
+            [ref for ref in refs if ref not in held],
+            self._verified_blocks,
+            self._authority.context,
+            timeout_s,
+        )
+        return held | fetched
 
     def _apply_ready(self) -> None:
         authority = self._authority
@@ -315,6 +309,12 @@ class CommitSyncer:
         end = min(request.end, request.start + COMMITS_PER_FETCH - 1, dag.last_commit_index)
         if request.start < 1 or end < request.start:
             return wire.FetchCommitsResponse((), ())
+        first = dag.store.first_commit_index()
+        if first is not None and request.start < first:
+            raise CommitsPrunedError(
+                f"commits below {first} are pruned here; a node that far behind catches up"
+                " by state sync"
+            )
         commits = list(dag.store.scan_commits(request.start, end))
         # The newest commits may not have a quorum of votes yet: end the range at the
         # last of its final few that has (one scan of the rounds after them finds all).
@@ -353,6 +353,40 @@ class CommitSyncer:
             for ref, by_author in voters.items()
             if stake[ref] >= committee.quorum_threshold
         }
+
+
+async def fetch_named_blocks(
+    client: ConsensusClient,
+    peer: int,
+    refs: Sequence[BlockRef],
+    verify: Callable[[Iterable[bytes]], list[SignedBlock]],
+    context: Context,
+    timeout_s: float,
+) -> dict[BlockRef, SignedBlock]:
+    """The blocks `refs` names, from `peer`, each checked by `verify` (signature and
+    form) and kept only if it is one asked for (its digest is in its reference)."""
+    found: dict[BlockRef, SignedBlock] = {}
+    needed = list(refs)
+    cap = context.parameters.max_blocks_per_fetch
+    # Claim to hold everything so the server sends only what was asked for.
+    everything = tuple([2**32 - 1] * context.size)
+    while needed:
+        chunk = needed[:cap]
+        batch = await client.fetch_blocks(
+            peer, wire.FetchBlocksRequest(tuple(chunk), everything), timeout_s
+        )
+        if len(batch.blocks) > len(chunk):
+            raise CommitSyncError(f"{len(batch.blocks)} blocks for {len(chunk)} asked")
+        wanted = set(chunk)
+        for block in verify(batch.blocks):
+            if block.reference() in wanted:
+                found[block.reference()] = block
+        remaining = [r for r in needed if r not in found]
+        if len(remaining) == len(needed):
+            # A response may stop early at its byte cap, but never at nothing.
+            raise CommitSyncError(f"{len(remaining)} committed blocks not returned")
+        needed = remaining
+    return found
 
 
 def _blocks_in_rounds(dag: DagState, first: int, last: int) -> Iterator[SignedBlock]:

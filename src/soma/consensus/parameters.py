@@ -43,6 +43,12 @@ class ConsensusParameters:
     #: leads would wait out the leader timeout. About five seconds of commits per update.
     commits_per_schedule_update: int = 50
     bad_nodes_stake_percent: int = 30
+    #: Commits (with their blocks) kept in the consensus store behind the last one; older
+    #: ones are pruned, so the store does not grow for ever. A peer further behind than
+    #: this cannot catch up through commit sync: it catches up by state sync and resumes
+    #: consensus from there (`consensus.history`). About three hours of commits at ten
+    #: a second.
+    retained_commits: int = 100_000
     #: Synchronization: blocks per fetch response, concurrent fetches per peer, request
     #: timeout, and how often still-missing blocks are asked of random peers.
     max_blocks_per_fetch: int = 1_000
@@ -51,6 +57,13 @@ class ConsensusParameters:
     max_fetches_per_peer: int = 2
     fetch_timeout_ms: int = 2_000
     periodic_sync_interval_ms: int = 500
+
+    @property
+    def history_commits(self) -> int:
+        """Commits a node resuming consensus at a commit it did not make needs before it:
+        two full leader-schedule windows and what the current one holds (the scores in
+        force), and every commit whose blocks are still above the GC round."""
+        return 3 * self.commits_per_schedule_update + (self.gc_depth + 1) * self.leaders_per_round
 
     def __post_init__(self) -> None:
         checks = [
@@ -63,6 +76,12 @@ class ConsensusParameters:
             (self.max_block_bytes > 0, "max_block_bytes must be positive"),
             (self.commits_per_schedule_update > 0, "commits_per_schedule_update must be > 0"),
             (0 <= self.bad_nodes_stake_percent <= 33, "bad_nodes_stake_percent must be 0-33"),
+            (
+                self.retained_commits >= 2 * self.history_commits,
+                f"retained_commits must be at least {2 * self.history_commits} (twice the"
+                " commits a node resuming consensus needs: three schedule updates and the"
+                " GC depth)",
+            ),
             (self.max_blocks_per_fetch > 0, "max_blocks_per_fetch must be positive"),
             (self.max_fetch_response_bytes > 0, "max_fetch_response_bytes must be positive"),
             (self.max_fetches_per_peer > 0, "max_fetches_per_peer must be positive"),

@@ -8,6 +8,10 @@ decisions, and a commit never without the blocks it names. A batch holding a blo
 own is synced to disk before the block can be broadcast (a power loss must not make us
 forget a block peers have seen, or we could sign a second one for its round); the others
 are not, since what they hold can be fetched from peers again or derived again.
+
+Old commits and blocks are pruned (`prune`): the node keeps what its own recovery and its
+peers' commit sync need, and each authority's latest block whatever its round (our own
+is what keeps us from signing a second block for a round after a restart).
 """
 
 from __future__ import annotations
@@ -110,6 +114,15 @@ class ConsensusStore:
 
     # --- commits -------------------------------------------------------------------------
 
+    def first_commit_index(self) -> int | None:
+        """The lowest commit held (commits below it were pruned)."""
+        for index, _ in self._commits.items():
+            return index
+        return None
+
+    def commit(self, index: int) -> Commit | None:
+        return self._commits.get(index)
+
     def last_commit(self) -> Commit | None:
         last = self._commits.last()
         return None if last is None else last[1]
@@ -134,6 +147,43 @@ class ConsensusStore:
         for entry in self._commit_info.items(start=index - 1, reverse=True):
             return entry
         return None
+
+    # --- pruning ---------------------------------------------------------------------------
+
+    def prune(
+        self,
+        commits_below: int,
+        blocks_below_round: int,
+        infos_below: int,
+        latest_blocks: Sequence[SignedBlock] | None = None,
+    ) -> None:
+        """Delete commits with index below `commits_below`, commit info below
+        `infos_below`, and blocks of rounds below `blocks_below_round` except each
+        authority's latest block (`latest_blocks`, looked up here if not given);
+        atomically and durably."""
+        latest = self._latest_blocks() if latest_blocks is None else latest_blocks
+        batch = self._db.batch()
+        if commits_below > 0:
+            batch.delete_range(self._commits, 0, commits_below)
+        if infos_below > 0:
+            batch.delete_range(self._commit_info, 0, infos_below)
+        if blocks_below_round > 0:
+            zero = BlockDigest.zero()
+            batch.delete_range(self._blocks, (0, 0, zero), (blocks_below_round, 0, zero))
+            # Applied in order: the kept blocks are written back after the range is gone.
+            for block in latest:
+                if 0 < block.round < blocks_below_round:
+                    batch.put(self._blocks, _key(block.reference()), block)
+        self._db.write(batch, sync=True)
+
+    def _latest_blocks(self) -> list[SignedBlock]:
+        """Each author's highest-round block (one backward scan of the keys)."""
+        found: dict[int, tuple[int, int, BlockDigest]] = {}
+        top = (_MAX_U32, _MAX_U32, BlockDigest(b"\xff" * 32))
+        for key in self._blocks.keys(start=top, reverse=True):
+            found.setdefault(key[1], key)
+        blocks = self._blocks.multi_get(list(found.values()))
+        return [b for b in blocks if b is not None]
 
     def close(self) -> None:
         self._db.close()

@@ -4,7 +4,9 @@ Perpetual parts live as long as the process: the authority store, the validator
 service and the P2P service (discovery). Everything that belongs to one epoch (the
 epoch store, the AuthorityState over it, the consensus store and ConsensusAuthority) is
 built by `_start_epoch` and torn down by `_stop_epoch`, so reconfiguration can replace
-the epoch's components whole.
+the epoch's components whole, and so can a catch-up: a validator that fell further
+behind than its peers keep consensus data stops its consensus, follows the chain by
+state sync and resumes consensus where that left it (`soma.node.catch_up`).
 """
 
 from __future__ import annotations
@@ -22,16 +24,23 @@ from soma.authority.service import ValidatorService
 from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
 from soma.authority.store import AuthorityStore
 from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
+from soma.consensus.history import ConsensusHistoryError
 from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
+from soma.node.catch_up import CHECK_INTERVAL_S, CatchUpError, follow_until_close, measure_lag
 from soma.node.fullnode import FullNode
 from soma.node.local_network import read_genesis
 from soma.p2p.service import P2pService
 from soma.sync.server import SyncServer
+from soma.types.committee import Committee
 from soma.types.config import ConfigError, NodeConfig, NodeRole
+from soma.types.consensus.commit_ref import CommitRef
 from soma.types.error import SomaError
 
 logger = logging.getLogger(__name__)
+
+#: Tries at fetching the consensus history to resume from, after a catch-up.
+RESUME_ATTEMPTS = 5
 
 
 def consensus_parameters(config: NodeConfig) -> ConsensusParameters:
@@ -71,6 +80,9 @@ class SomaNode:
         self.service: ValidatorService | None = None
         self.service_port = 0
         self.p2p: P2pService | None = None
+        self._watch: asyncio.Task[None] | None = None
+        #: True while the node catches up by state sync (it has no consensus then).
+        self.catching_up = False
 
     @property
     def ready_port(self) -> int:
@@ -80,6 +92,8 @@ class SomaNode:
     @property
     def state(self) -> AuthorityState:
         if self.epoch is None:
+            if self.catching_up:
+                raise CatchUpError("the validator is catching up by state sync; try another")
             raise SomaError("the node is not running")
         return self.epoch.state
 
@@ -98,6 +112,7 @@ class SomaNode:
         self.service_port = self.service.bind(config.network_address)
         await self.service.start()
         await self._start_p2p()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_lag(), name="lag")
         logger.info(
             "validator %s serving on %s, P2P on %s, epoch %d",
             self.state.name,
@@ -125,7 +140,77 @@ class SomaNode:
         )
         await self.p2p.start()
 
-    async def _start_epoch(self) -> None:
+    # --- catching up ---------------------------------------------------------------------------
+
+    def _catch_up_after(self) -> int:
+        """Commits behind the certified chain beyond which consensus is given up for state
+        sync: half of what peers retain, so the history to resume from is still there."""
+        return self.parameters.retained_commits // 2
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL_S)
+            if self.epoch is None or self.p2p is None:
+                continue
+            try:
+                height, lag = await measure_lag(self.epoch.state, self.p2p)
+                if lag > self._catch_up_after():
+                    await self._catch_up(height, lag)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as e:
+                self._fatal(e)
+                return
+
+    async def _catch_up(self, height: int, lag: int) -> None:
+        assert self.store is not None and self.p2p is not None
+        logger.warning(
+            "%d commits behind the certified chain (commit %d); peers keep %d: catching up by"
+            " state sync, then resuming consensus",
+            lag,
+            height,
+            self.parameters.retained_commits,
+        )
+        self.catching_up = True
+        try:
+            await self._stop_epoch()
+            system_state = read_system_state(self.store)
+            committee = system_state.committee()
+            epoch_store = AuthorityPerEpochStore.open_rocksdb(
+                Path(self.config.db_path) / f"epoch-{committee.epoch}", committee, system_state
+            )
+            authority_key = self.config.keys.authority
+            assert authority_key is not None
+            state = AuthorityState(authority_key, self.store, epoch_store)
+            await state.start(None)
+
+            def committee_of(epoch: int) -> Committee:
+                if epoch != committee.epoch:
+                    raise SomaError(f"no committee known for epoch {epoch}")
+                return committee
+
+            try:
+                # Resume with a small lag, which commit sync makes up.
+                resume_at = await follow_until_close(
+                    state, self.p2p, committee_of, close=min(50, self._catch_up_after())
+                )
+            finally:
+                await state.stop()
+                epoch_store.close()
+            logger.warning("caught up to commit %d; resuming consensus", resume_at.index)
+            for attempt in range(RESUME_ATTEMPTS):
+                try:
+                    await self._start_epoch(resume_at)
+                    break
+                except ConsensusHistoryError as e:
+                    if attempt == RESUME_ATTEMPTS - 1:
+                        raise
+                    logger.warning("cannot resume consensus yet: %s", e)
+                    await asyncio.sleep(CHECK_INTERVAL_S)
+        finally:
+            self.catching_up = False
+
+    async def _start_epoch(self, resume_at: CommitRef | None = None) -> None:
         assert self.store is not None
         config = self.config
         system_state = read_system_state(self.store)
@@ -160,9 +245,17 @@ class SomaNode:
             last_processed_commit=state.last_consensus_commit(),
             on_fatal=self._fatal,
             block_listener=state.preparer.add_blocks,
+            processed_commit=state.last_consensus_commit,
         )
         await state.start(consensus.transaction_client)
-        await consensus.start()
+        try:
+            await consensus.start(resume_at)
+        except BaseException:
+            await consensus.stop()
+            await state.stop()
+            consensus_store.close()
+            epoch_store.close()
+            raise
         self.epoch = EpochComponents(epoch_store, state, consensus_store, consensus)
 
     async def _stop_epoch(self) -> None:
@@ -181,6 +274,10 @@ class SomaNode:
             self._on_fatal(error)
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.wait([self._watch])
+            self._watch = None
         if self.p2p is not None:
             await self.p2p.stop()
             self.p2p = None
