@@ -27,7 +27,7 @@ LAGGING, STOPPED_LATER = 3, 2
 #: A short consensus history (the least the parameters allow) so it is soon pruned.
 CONSENSUS = {"retained_commits": 110, "commits_per_schedule_update": 10, "gc_depth": 20}
 #: Commits the lagging validator misses: well beyond what its peers keep.
-MISSED = 400
+MISSED = 200
 TIMEOUT_S = 120.0
 
 
