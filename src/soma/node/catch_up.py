@@ -68,6 +68,10 @@ async def follow_until_close(
     sync.start()
     try:
         while True:
+            if state.failure is not None:
+                # A fork (its own summary differs from a certified one) or an execution
+                # fault: going on would only diverge further; the node stops and says why.
+                raise CatchUpError(f"execution stopped while catching up: {state.failure}")
             height, lag = await measure_lag(state, p2p)
             if lag <= close:
                 break
