@@ -79,3 +79,13 @@ def test_two_crashes_among_seven() -> None:
 def test_too_many_faults_refused() -> None:
     with pytest.raises(ValueError, match="exceed"):
         SimConfig(validators=4, equivocate=1, crash=1)
+
+
+def test_a_healed_partition_with_a_sender_of_bad_blocks_commits_again() -> None:
+    """Found by a sweep: after the heal, a node kept hearing a peer's fetch requests
+    while that peer's blocks no longer reached it, and never resubscribed (the rule
+    counted any message as progress); commits stopped for good."""
+    _check(
+        SimConfig(validators=4, rounds=60, seed=113, bad_blocks=1, partition=Partition(20, 3000)),
+        45,
+    )

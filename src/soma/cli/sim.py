@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from soma.sim.network import LatencyModel
-from soma.sim.runner import Partition, SimConfig, run_simulation
+from soma.sim.runner import COMMIT_SLACK_ROUNDS, Partition, SimConfig, SimResult, run_simulation
+from soma.sim.validator import Behaviour
 
 
 def sim(
@@ -44,7 +45,7 @@ def sim(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run all validators in one process on a virtual clock; exit 0 only if the honest
-    validators agree."""
+    validators agree and reach the target (the round, committing)."""
     logging.getLogger("soma").setLevel(logging.ERROR)
     try:
         config = SimConfig(
@@ -74,9 +75,33 @@ def sim(
             f"{result.wall_seconds:.1f} s wall; commits per honest node {counts}; "
             f"direct commits {report['direct_commits']}, direct skips {report['direct_skips']}, "
             f"indirect commits {report['indirect_commits']}; "
-            f"agreement {'yes' if result.agreement.agreement else 'NO'}"
+            f"agreement {'yes' if result.agreement.agreement else 'NO'}; "
+            f"target {'reached' if result.reached_target else 'MISSED'}"
         )
         for problem in result.agreement.problems[:10]:
             typer.echo(f"  {problem}")
-    if not result.agreement.agreement:
+        if not result.reached_target:
+            typer.echo(f"  {missed_target(result)}")
+    if not (result.agreement.agreement and result.reached_target):
         raise typer.Exit(code=1)
+
+
+def missed_target(result: SimResult) -> str:
+    """One line: which honest validators fell short of the target, and where they were."""
+    config = result.config
+    behind = [
+        f"{v.index} at round {v.clock_round}, last commit at round {v.last_committed_round}"
+        + ("" if v.up else ", down")
+        for v in result.validators
+        if v.behaviour is Behaviour.HONEST
+        and not (
+            v.up
+            and v.clock_round >= config.rounds
+            and v.last_committed_round >= config.rounds - COMMIT_SLACK_ROUNDS
+        )
+    ]
+    return (
+        f"target MISSED after {result.virtual_seconds:.1f} s virtual: round {config.rounds}"
+        f" with a commit at round {config.rounds - COMMIT_SLACK_ROUNDS} or later;"
+        f" validator {'; '.join(behind)}"
+    )

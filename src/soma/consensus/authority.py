@@ -50,6 +50,8 @@ SUBSCRIPTION_BATCH = 20
 #: Invalid messages from one peer before it is dropped, and for how long.
 MAX_BAD_MESSAGES = 20
 DROP_PEER_MS = 30_000
+#: A subscription that brought no block for this long is opened again.
+STALE_SUBSCRIPTION_S = 5.0
 #: How often the consensus store is pruned (`ConsensusParameters.retained_commits`).
 PRUNE_INTERVAL_S = 5.0
 #: How long `stop` waits for its cancelled tasks before cancelling them again.
@@ -363,16 +365,26 @@ class ConsensusAuthority:
                 await asyncio.sleep(1.0)
                 continue
             after = self.protocol.dag.last_block_of(peer).round
+            stream = self._client.subscribe_blocks(peer, after)
             try:
-                async for batch in self._client.subscribe_blocks(peer, after):
+                while not self.is_dropped(peer):
+                    # A stream can go stale without breaking (the peer's side of it
+                    # stalled, a link that drops packets silently): no block for a while
+                    # means resubscribing, whatever else the peer still sends us.
+                    async with asyncio.timeout(STALE_SUBSCRIPTION_S):
+                        batch = await anext(stream)
                     backoff = self.config.min_backoff_ms
                     self.dispatch(self.protocol.receive_blocks(peer, batch.blocks, now_ms()))
-                    if self.is_dropped(peer):
-                        break
+            except StopAsyncIteration:
+                pass
+            except TimeoutError:
+                logger.info("no block from %d in %.0f s: resubscribing", peer, STALE_SUBSCRIPTION_S)
             except PeerCallError as e:
                 logger.debug("subscription to %d broke: %s", peer, e)
                 if e.malformed:
                     self.report_bad_request(peer, str(e))
+            finally:
+                await stream.aclose()
             await asyncio.sleep(backoff / 1000)
             backoff = min(backoff * 2, self.config.max_backoff_ms)
 

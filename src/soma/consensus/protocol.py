@@ -7,10 +7,12 @@ Synchronizer, answers fetches and subscriptions, and says what to send where; th
 invalid input is counted against the sender and dropped.
 
 Liveness across disconnections: a node pushes each new block of its own to every peer;
-when it has heard nothing from a peer for `resubscribe_after_ms`, it asks that peer to
-resend its blocks above the last one it holds (a subscription resuming), so two halves of
-a healed partition, or a restarted node, pick up what they missed even if no new block is
-being proposed.
+when no new block of a peer has reached it for `resubscribe_after_ms`, it asks that peer
+to resend its blocks above the last one it holds (a subscription resuming), so two halves
+of a healed partition, or a restarted node, pick up what they missed even if no new block
+is being proposed. Only block progress counts: a peer that is heard from (its fetch
+requests, its subscriptions) but whose blocks stopped coming is exactly the peer whose
+stream went stale.
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ class ConsensusProtocol:
         self.core = Core(context, self.dag, key, transactions, now_ms, round_robin_schedule)
         self.sync = Synchronizer(context.own_index, context.size, context.parameters, rng)
         self._resubscribe_after_ms = resubscribe_after_ms
-        self._last_heard = [now_ms] * context.size
+        #: When a block of each authority above the highest one held last arrived.
+        self._last_progress = [now_ms] * context.size
         self._last_subscribed = [now_ms] * context.size
         #: Invalid messages per peer since it was last dropped (the authority resets it)...
         self.bad_messages: collections.Counter[int] = collections.Counter()
@@ -129,7 +132,6 @@ class ConsensusProtocol:
         except SomaError as e:
             self._bad(sender, f"undecodable message: {e}")
             return out
-        self._last_heard[sender] = now_ms
         if isinstance(message, BlockPush):
             self._on_blocks(sender, [message.block], now_ms, out, own_only=True)
         elif isinstance(message, FetchBlocksResponse):
@@ -152,7 +154,6 @@ class ConsensusProtocol:
         own) or otherwise sent."""
         out = Outgoing()
         if self._is_peer(sender):
-            self._last_heard[sender] = now_ms
             self._on_blocks(sender, list(raw), now_ms, out, own_only)
         return out
 
@@ -162,7 +163,6 @@ class ConsensusProtocol:
         """The answer to fetch request `request_id`."""
         out = Outgoing()
         if self._is_peer(sender):
-            self._last_heard[sender] = now_ms
             self._on_blocks(sender, list(raw), now_ms, out, own_only=False)
         self.sync.on_response(request_id)
         self._fetch(now_ms, out)
@@ -201,6 +201,7 @@ class ConsensusProtocol:
             verified.append(block)
             if block.round > self.highest_received[block.author]:
                 self.highest_received[block.author] = block.round
+                self._last_progress[block.author] = now_ms
             if block.author == self.own_index:
                 # A block of ours we do not remember (our store lost it): its round was
                 # signed already, whether or not the block reaches our DAG.
@@ -233,8 +234,8 @@ class ConsensusProtocol:
         for peer in range(self.context.size):
             if peer == self.own_index or self._resubscribe_after_ms is None:
                 continue
-            silent = now_ms - self._last_heard[peer] >= self._resubscribe_after_ms
-            if silent and now_ms - self._last_subscribed[peer] >= self._resubscribe_after_ms:
+            stale = now_ms - self._last_progress[peer] >= self._resubscribe_after_ms
+            if stale and now_ms - self._last_subscribed[peer] >= self._resubscribe_after_ms:
                 self._subscribe(peer, now_ms, out)
         return out
 

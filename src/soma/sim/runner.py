@@ -39,6 +39,10 @@ class Partition:
             raise ValueError(f"partition {text!r} is not ROUND:MS") from None
 
 
+#: How far below the target round the last committed leader may be when a run is done.
+COMMIT_SLACK_ROUNDS = 10
+
+
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
     validators: int = 4
@@ -154,8 +158,16 @@ def run_simulation(config: SimConfig) -> SimResult:
     if config.partition is not None:
         _schedule_partition(config.partition, scheduler, network, validators)
 
+    # The target: every honest validator up, at the target round, and committing: a
+    # leader at most `COMMIT_SLACK_ROUNDS` below it committed (a run whose rounds go on
+    # while its commits stopped has lost liveness, and must not pass for a success).
+    committed_by = config.rounds - COMMIT_SLACK_ROUNDS
+
     def done() -> bool:
-        return all(v.up and v.clock_round >= config.rounds for v in honest)
+        return all(
+            v.up and v.clock_round >= config.rounds and v.last_committed_round >= committed_by
+            for v in honest
+        )
 
     reached = scheduler.run(done, config.max_virtual_ms)
     commits = {v.index: v.commits() for v in honest}

@@ -185,3 +185,11 @@ class SimValidator:
     @property
     def clock_round(self) -> int:
         return 0 if self.protocol is None else self.protocol.core.clock.round
+
+    @property
+    def last_committed_round(self) -> int:
+        """The round of the last leader this validator committed (0 before any)."""
+        if self.protocol is None:
+            return 0
+        last = self.protocol.dag.last_commit
+        return 0 if last is None else last.leader.round

@@ -11,7 +11,7 @@ decode is a `PeerCallError` too.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TypeVar
 
 import grpc
@@ -91,7 +91,9 @@ class ConsensusClient:
         except SomaError as e:
             raise PeerCallError(peer, f"{method}: malformed response: {e}", malformed=True) from e
 
-    async def subscribe_blocks(self, peer: int, after_round: int) -> AsyncIterator[wire.BlockBatch]:
+    async def subscribe_blocks(
+        self, peer: int, after_round: int
+    ) -> AsyncGenerator[wire.BlockBatch, None]:
         """The peer's own blocks above `after_round`, then each new one, until the stream
         breaks (`PeerCallError`)."""
         call: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = self._channel(peer).unary_stream(
