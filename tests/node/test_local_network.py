@@ -220,3 +220,26 @@ def test_genesis_cli(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "error:" in again.stderr
     bad = runner.invoke(app, ["genesis", "--dir", str(tmp_path / "m"), "--validators", "0"])
     assert bad.exit_code == 2 and "validators" in bad.stderr
+
+
+@pytest.mark.parametrize("role", ["authority", "protocol", "network"])
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_node_refuses_a_key_file_open_to_other_users(
+    tmp_path: Path, role: str, mode: int
+) -> None:
+    net = create_local_network(tmp_path, validators=1, accounts=1)
+    path = net.validator_configs[0]
+    keys = yaml.safe_load(path.read_text())["keys"]
+    key_file = (path.parent / keys[role]).resolve()
+    assert key_file.stat().st_mode & 0o777 == 0o600  # as written
+    key_file.chmod(mode)
+    with pytest.raises(ConfigError) as info:
+        load_node_config(path)
+    assert info.value.field == f"keys.{role}"
+    assert str(key_file) in info.value.message and f"chmod 600 {key_file}" in info.value.message
+    # The same through the command that runs a node: one line, non-zero, nothing started.
+    result = CliRunner().invoke(app, ["node", "--config", str(path)])
+    assert result.exit_code != 0
+    assert str(key_file) in result.output
+    key_file.chmod(0o600)
+    load_node_config(path)

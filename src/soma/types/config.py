@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +158,21 @@ class _Fields:
         if not required and self.data.get(key) is None:
             self.used.add(key)
             return None
+        path = self.file(key)
         try:
-            return read_key_file(self.file(key), cls)
+            found = read_key_file(path, cls)
         except (SomaError, FormatError) as e:
             raise ConfigError(self.path, self._name(key), e.message) from None
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            # A node's secret keys sign blocks, effects and summaries in its name.
+            raise ConfigError(
+                self.path,
+                self._name(key),
+                f"key file {path} is open to other users (mode {mode:04o});"
+                f" run: chmod 600 {path}",
+            )
+        return found
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
