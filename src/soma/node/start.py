@@ -10,7 +10,9 @@ The flow, in order:
    process in its own session (a Ctrl-C in the terminal reaches `soma start` alone,
    which then stops the nodes in order), holding the directory's lock with it. The
    fullnode follows the validators by state sync and serves the HTTP API with a faucet.
-3. SIGINT or SIGTERM at any moment, during start-up too, stops everything: the
+3. While it runs, a node that dies is started again on its store, with backoff
+   (`soma.node.supervisor`).
+4. SIGINT or SIGTERM at any moment, during start-up too, stops everything: the
    fullnode, then the validators (SIGTERM, then SIGKILL after a grace period), and
    returns 128 + the signal's number. The nodes also die with this process if it is
    killed, so nothing is left behind.
@@ -42,6 +44,7 @@ from soma.node.local_network import (
     upgrade_fullnode_config,
 )
 from soma.node.parent import PARENT_PID_ENV
+from soma.node.supervisor import Supervisor
 from soma.types.config import load_keystore, load_node_config
 from soma.types.error import SomaError
 from soma.utils.interrupt import deferred_interrupts
@@ -88,6 +91,8 @@ class LocalNetworkRunner:
         self.lock_fd = lock_fd
         #: Node name (`validator-<i>`, `fullnode`) -> its process, in launch order.
         self.processes: dict[str, asyncio.subprocess.Process] = {}
+        #: Node name -> its config file.
+        self.configs: dict[str, Path] = {}
         self.logs = root / LOGS_DIR
 
     def log_path(self, name: str) -> Path:
@@ -107,10 +112,24 @@ class LocalNetworkRunner:
         """Launch one more node (a benchmark's fullnode) and wait for it."""
         await self._start({name: config})
 
+    async def restart(self, name: str) -> None:
+        """Start node `name` again on its store (it exited) and wait until it is ready;
+        `NodeStartError` with this start's cause if it is not (it is stopped then)."""
+        try:
+            await self._start({name: self.configs[name]})
+        except NodeStartError:
+            proc = self.processes[name]
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            raise
+
     async def _start(self, nodes: dict[str, Path]) -> None:
         self.logs.mkdir(exist_ok=True)
         offsets = {}
         for name, config in nodes.items():
+            self.configs[name] = config
             path = self.log_path(name)
             offsets[name] = path.stat().st_size if path.exists() else 0
             with path.open("ab") as log:
@@ -188,9 +207,8 @@ async def run_local_network(
     lock_fd: int | None = None,
     on_ready: Callable[[str, list[str]], None] | None = None,
 ) -> int:
-    """Run the network in `root` until a signal (returns 128 + its number) or until a
-    node that must not stop has (returns 1): the fullnode, or a third of the
-    validators."""
+    """Run the network in `root` until a signal (returns 128 + its number), restarting
+    any node that dies meanwhile."""
     fullnode = load_node_config(root / FULLNODE_CONFIG)
     runner = LocalNetworkRunner(root, validators, lock_fd)
     stop = asyncio.Event()
@@ -232,15 +250,6 @@ async def run_local_network(
 
 
 async def _watch(runner: LocalNetworkRunner, stop: asyncio.Event) -> int:
-    """Wait for a signal; 1 if the fullnode or a third of the validators died first."""
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1.0):
-                await stop.wait()
-        dead = runner.dead()
-        if dead:
-            logger.error("%s exited; see %s", ", ".join(dead), runner.logs)
-            validators = [name for name in dead if name != FULLNODE_NAME]
-            if FULLNODE_NAME in dead or len(validators) * 3 >= runner.validators:
-                return 1
+    """Keep the nodes up (`Supervisor`) until a signal."""
+    await Supervisor(runner).run(stop)
     return 0
