@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from soma.bench import consensus_bench
+from soma.bench import chaos_bench, consensus_bench
 from soma.bench.consensus_bench import ConsensusBenchConfig, LoadState
 from soma.bench.stats import LatencyRecorder
 from soma.cli.bench import Baseline, _LiveReporter
@@ -317,3 +317,45 @@ def test_smoke_four_validators_for_two_seconds(baseline: str | None) -> None:
     if baseline is not None:
         assert result["baseline"]["tps"] > 0
         assert result["ratio_vs_baseline"] == round(result["tps"] / result["baseline"]["tps"], 2)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--validators", "3"],
+        ["--duration", "0"],
+        ["--kill-every", "0"],
+        ["--accounts", "0"],
+    ],
+)
+def test_chaos_bad_arguments_exit_2_before_anything_starts(args: list[str]) -> None:
+    result = CliRunner().invoke(app, ["bench", "chaos", *args])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: --"), result.output
+
+
+def test_chaos_fails_when_a_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = {
+        "validators": 4,
+        "duration_s": 1.0,
+        "kills": 1,
+        "transfers": 10,
+        "tps": 10.0,
+        "latency_ms": {},
+        "resubmissions": 0,
+        "failed": 0,
+        "lost": 1,
+        "state_roots_agree": True,
+        "equivocations": 0,
+        "supply_conserved": True,
+    }
+
+    async def fake(config: object, progress: object) -> dict[str, object]:
+        return dict(figures)
+
+    monkeypatch.setattr(chaos_bench, "run_chaos_bench", fake)
+    result = CliRunner().invoke(app, ["bench", "chaos", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["lost"] == 1
+    figures["lost"] = 0
+    assert CliRunner().invoke(app, ["bench", "chaos", "--json"]).exit_code == 0

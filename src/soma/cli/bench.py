@@ -464,3 +464,64 @@ def sync(
             f"{result['seconds']} s: {result['sync_tps']} tx/s, the network made them at "
             f"{result['network_tps']} tx/s (ratio {result['ratio']})"
         )
+
+
+@bench_app.command("chaos")
+def chaos(
+    validators: Annotated[int, typer.Option("--validators", help="Validator processes.")] = 4,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of chaos.")] = 300.0,
+    kill_every: Annotated[
+        float, typer.Option("--kill-every", help="Seconds up between a restart and the next kill.")
+    ] = 1.0,
+    accounts: Annotated[
+        int, typer.Option("--accounts", help="Accounts sending transfers in a closed loop.")
+    ] = 40,
+    seed: Annotated[int, typer.Option("--seed", help="Which validators are killed.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A random validator SIGKILLed and restarted every KILL_EVERY seconds under a stream
+    of transfers; then: transfers lost or failed, state roots, equivocations, supply.
+    Exits 1 if any check fails."""
+    from soma.bench import chaos_bench as driver
+    from soma.utils.gc_tuning import tune_gc
+
+    try:
+        config = driver.ChaosBenchConfig(validators, duration, kill_every, accounts, seed)
+    except driver.ChaosBenchError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(code=2) from None
+    console = Console(stderr=True)
+
+    def progress(figures: dict[str, object]) -> None:
+        console.print(
+            f"[bold]soma[/bold] chaos {figures['elapsed_s']} s: {figures['kills']} kills, "
+            f"{figures['succeeded']} transfers, {figures['failed']} failed",
+            highlight=False,
+        )
+
+    tune_gc()
+    try:
+        result = asyncio.run(driver.run_chaos_bench(config, progress))
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the validators were stopped", 130) from None
+    except SomaError as e:
+        raise _fail(str(e), 1) from None
+    healthy = (
+        result["lost"] == 0
+        and result["failed"] == 0
+        and result["state_roots_agree"]
+        and result["equivocations"] == 0
+        and result["supply_conserved"]
+    )
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(
+            f"{result['kills']} kills in {result['duration_s']} s; {result['transfers']} "
+            f"transfers ({result['tps']}/s), {result['failed']} failed, {result['lost']} lost; "
+            f"state roots {'agree' if result['state_roots_agree'] else 'DIFFER'}; "
+            f"{result['equivocations']} equivocations; supply "
+            f"{'conserved' if result['supply_conserved'] else 'NOT conserved'}"
+        )
+    if not healthy:
+        raise typer.Exit(code=1)

@@ -169,8 +169,7 @@ class _Fields:
             raise ConfigError(
                 self.path,
                 self._name(key),
-                f"key file {path} is open to other users (mode {mode:04o});"
-                f" run: chmod 600 {path}",
+                f"key file {path} is open to other users (mode {mode:04o}); run: chmod 600 {path}",
             )
         return found
 

@@ -1,0 +1,290 @@
+"""`soma bench chaos`: validators SIGKILLed over and over under a stream of transfers.
+
+A fresh local network runs as validator processes on loopback. Accounts send transfers
+in a closed loop through the quorum driver; each transfer is one signed transaction,
+submitted again (the same bytes) after any error until it is certified, so a transfer
+either succeeds or its certificate says why it failed. Every `kill_every_s` one validator
+picked at random is SIGKILLed and restarted on its store (one down at a time: the
+committee tolerates f = 1 of 4). At the end the load stops and the run checks what an
+operator would:
+
+* `lost`: certified transactions that some validator does not hold with its effects;
+* `failed`: transfers that did not succeed (a failure status, or no certificate before
+  the end);
+* `state_roots_agree`: every validator reports the same state root;
+* `equivocations`: blocks of one author and round with two digests, in any store;
+* `supply_conserved`: coins and stake plus every fee charged equal genesis's supply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import random
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from soma.authority.service_client import ValidatorClient
+from soma.authority.store import AuthorityStore
+from soma.bench.stats import LatencyRecorder
+from soma.consensus.store import ConsensusStore
+from soma.node.layout import GENESIS_FILE, validator_config_name
+from soma.node.local_network import create_local_network, read_genesis
+from soma.node.start import LocalNetworkRunner
+from soma.orchestrator.remote_reader import RemoteReader
+from soma.types.config import load_keystore, load_node_config
+from soma.types.crypto import AccountKeyPair
+from soma.types.digests import TransactionDigest
+from soma.types.error import SomaError
+from soma.types.object import Object
+from soma.types.transaction import (
+    GenesisTransaction,
+    SignedTransaction,
+    TransactionData,
+    TransferCoin,
+)
+
+
+class ChaosBenchError(SomaError):
+    code = "BENCH_INVALID_ARGUMENT"
+
+
+#: After the load stops: how long in-flight transfers and the validators' agreement are
+#: waited for.
+SETTLE_S = 120.0
+#: A killed validator stays down this long before its restart.
+DOWN_S = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class ChaosBenchConfig:
+    validators: int = 4
+    duration_s: float = 300.0
+    kill_every_s: float = 1.0
+    accounts: int = 40
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not 4 <= self.validators <= 50:
+            raise ChaosBenchError("--validators must be 4 to 50 (one is always down)")
+        if not 0 < self.duration_s <= 24 * 3600:
+            raise ChaosBenchError("--duration must be above 0 and at most a day")
+        if not 0.1 <= self.kill_every_s <= 3600:
+            raise ChaosBenchError("--kill-every must be 0.1 to 3600 s")
+        if not 1 <= self.accounts <= 10_000:
+            raise ChaosBenchError("--accounts must be 1 to 10000")
+
+
+@dataclasses.dataclass
+class _Load:
+    succeeded: int = 0
+    failed: int = 0
+    retries: int = 0
+    certified: list[TransactionDigest] = dataclasses.field(default_factory=list)
+    latency: LatencyRecorder = dataclasses.field(default_factory=LatencyRecorder)
+
+
+async def run_chaos_bench(
+    config: ChaosBenchConfig, progress: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="soma-chaos-") as tmp:
+        root = Path(tmp)
+        create_local_network(root, validators=config.validators, accounts=config.accounts)
+        keys = load_keystore(root / "keystore.yaml")
+        runner = LocalNetworkRunner(root, config.validators)
+        addresses = [
+            load_node_config(root / validator_config_name(i)).network_address
+            for i in range(config.validators)
+        ]
+        try:
+            await runner.start_validators()
+            reader = await RemoteReader.connect(addresses)
+            try:
+                result = await _run(config, runner, reader, keys, addresses, progress)
+            finally:
+                await reader.close()
+        finally:
+            await runner.stop()
+        result["equivocations"] = _equivocations(root, config.validators)
+        result["supply_conserved"] = _supply_conserved(root, config.validators)
+        return result
+
+
+async def _run(
+    config: ChaosBenchConfig,
+    runner: LocalNetworkRunner,
+    reader: RemoteReader,
+    keys: list[AccountKeyPair],
+    addresses: list[str],
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    load = _Load()
+    stop = asyncio.Event()
+    kills = 0
+    start = time.monotonic()
+    senders = [
+        asyncio.ensure_future(_sender(reader, keys, i, stop, load)) for i in range(len(keys))
+    ]
+    rng = random.Random(config.seed)
+    try:
+        while time.monotonic() - start < config.duration_s:
+            await asyncio.sleep(config.kill_every_s)
+            name = f"validator-{rng.randrange(config.validators)}"
+            proc = runner.processes[name]
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            kills += 1
+            await asyncio.sleep(DOWN_S)
+            await runner.restart(name)
+            if progress is not None:
+                progress(
+                    {
+                        "elapsed_s": round(time.monotonic() - start, 1),
+                        "kills": kills,
+                        "succeeded": load.succeeded,
+                        "failed": load.failed,
+                    }
+                )
+        elapsed = time.monotonic() - start
+        stop.set()
+        _, pending = await asyncio.wait(senders, timeout=SETTLE_S)
+        unfinished = len(pending)
+    finally:
+        stop.set()
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+    roots_agree = await _roots_agree(addresses)
+    lost = await _lost(addresses, load.certified)
+    return {
+        "validators": config.validators,
+        "duration_s": round(elapsed, 1),
+        "kills": kills,
+        "transfers": load.succeeded,
+        "tps": round(load.succeeded / elapsed, 1),
+        "latency_ms": load.latency.percentiles(),
+        "resubmissions": load.retries,
+        "failed": load.failed + unfinished,
+        "lost": lost,
+        "state_roots_agree": roots_agree,
+    }
+
+
+async def _sender(
+    reader: RemoteReader, keys: list[AccountKeyPair], i: int, stop: asyncio.Event, load: _Load
+) -> None:
+    """One account's closed loop: each transfer is submitted until it is certified."""
+    key = keys[i]
+    sender = key.public_key.to_address()
+    to = keys[(i + 1) % len(keys)].public_key.to_address()
+    coin = (await reader.owned_objects(sender, None, 1)).items[0]
+    fee = reader.transaction_fee
+    while not stop.is_set():
+        data = TransactionData(TransferCoin(coin, 1, to), sender, coin, 10 * fee, None)
+        tx = SignedTransaction.sign(data, key)
+        sent = time.monotonic()
+        while True:
+            try:
+                certificate = await reader.driver.execute(tx, timeout_s=30)
+                break
+            except SomaError:
+                # A validator down, a quorum not yet reachable: the same transaction
+                # again (the committee executes it at most once).
+                load.retries += 1
+                await asyncio.sleep(0.2)
+        load.certified.append(tx.digest())
+        if certificate.data.status.is_success():
+            load.succeeded += 1
+            load.latency.add((time.monotonic() - sent) * 1000)
+        else:
+            load.failed += 1
+        gas = certificate.data.gas_object()
+        if gas is None:
+            return
+        coin = gas
+
+
+async def _roots_agree(addresses: list[str]) -> bool:
+    clients = [ValidatorClient(a) for a in addresses]
+    try:
+        deadline = time.monotonic() + SETTLE_S
+        while time.monotonic() < deadline:
+            try:
+                roots = {(await c.get_status()).state_root for c in clients}
+            except SomaError:
+                roots = set()
+            if len(roots) == 1:
+                return True
+            await asyncio.sleep(0.5)
+        return False
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def _lost(addresses: list[str], certified: list[TransactionDigest]) -> int:
+    """Certified transactions that some validator does not hold with their effects."""
+    lost = 0
+    clients = [ValidatorClient(a) for a in addresses]
+    try:
+        for digest in certified:
+            for client in clients:
+                answer = await client.get_transaction(digest)
+                if answer.transaction is None or answer.effects is None:
+                    lost += 1
+                    break
+    finally:
+        for client in clients:
+            await client.close()
+    return lost
+
+
+def _equivocations(root: Path, validators: int) -> int:
+    """(author, round) slots with two different blocks across every validator's store."""
+    seen: dict[tuple[int, int], set[bytes]] = {}
+    for i in range(validators):
+        db = Path(load_node_config(root / validator_config_name(i)).db_path)
+        for path in sorted(db.glob("consensus-*")):
+            store = ConsensusStore.open_rocksdb(path)
+            try:
+                for block in store.scan_blocks_from(1):
+                    ref = block.reference()
+                    seen.setdefault((ref.author, ref.round), set()).add(bytes(ref.digest))
+            finally:
+                store.close()
+    return sum(1 for digests in seen.values() if len(digests) > 1)
+
+
+def _value(obj: Object) -> int:
+    if obj.is_coin():
+        return obj.coin_balance()
+    if obj.object_type.name == "STAKED_SOMA":
+        return obj.staked_soma().principal
+    return 0
+
+
+def _supply_conserved(root: Path, validators: int) -> bool:
+    genesis = read_genesis(root / GENESIS_FILE)
+    assert isinstance(genesis.kind, GenesisTransaction)
+    supply = sum(_value(obj) for obj in genesis.kind.objects)
+    for i in range(validators):
+        db = Path(load_node_config(root / validator_config_name(i)).db_path)
+        store = AuthorityStore.open_rocksdb(db / "authority")
+        try:
+            held = 0
+            for ref in store.live_refs():
+                obj = store.get_live_object(ref.object_id)
+                if obj is not None:
+                    held += _value(obj)
+            fees = sum(e.gas_used for e in store.effects.values())
+        finally:
+            store.close()
+        if held + fees != supply:
+            return False
+    return True
