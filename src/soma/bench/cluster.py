@@ -205,17 +205,24 @@ class ConsensusCluster(ProcessCluster):
     """Validators running `soma.bench.consensus_node` (a ConsensusAuthority each).
 
     With `links`, every validator reaches every other through a `LinkProxy` of its own
-    (one per directed pair), so tests can cut validators off and heal them."""
+    (one per directed pair), so tests can cut validators off and heal them; with
+    `link_delay_ms`, every link adds that one-way latency."""
 
     module = "soma.bench.consensus_node"
 
     def __init__(
-        self, size: int, root: Path, parameters: dict[str, Any], links: bool = False
+        self,
+        size: int,
+        root: Path,
+        parameters: dict[str, Any],
+        links: bool = False,
+        link_delay_ms: float = 0.0,
     ) -> None:
         super().__init__(size, root, parameters)
         self.committee: Committee | None = None
         self.keys: list[ValidatorKeys] = []
-        self._use_links = links
+        self._use_links = links or link_delay_ms > 0
+        self._link_delay_s = link_delay_ms / 1000
         self.links: dict[tuple[int, int], LinkProxy] = {}
 
     async def start(self, only: Sequence[int] | None = None) -> None:
@@ -223,7 +230,7 @@ class ConsensusCluster(ProcessCluster):
             for i in range(self.size):
                 for j in range(self.size):
                     if i != j:
-                        proxy = LinkProxy()
+                        proxy = LinkProxy(delay_s=self._link_delay_s)
                         await proxy.start()
                         self.links[(i, j)] = proxy
         await super().start(only)

@@ -51,6 +51,8 @@ class ConsensusBenchConfig:
     tx_size: int = 512
     rate: int | None = None
     crash: int = 0
+    #: One-way latency added to every link between validators (soma only), in ms.
+    latency_ms: float = 0.0
     #: ConsensusParameters fields for every validator.
     parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -79,6 +81,8 @@ class ConsensusBenchConfig:
             raise BenchConfigError(f"rate must be positive (got {self.rate})")
         if self.crash < 0:
             raise BenchConfigError(f"crash must not be negative (got {self.crash})")
+        if not (math.isfinite(self.latency_ms) and 0 <= self.latency_ms <= 10_000):
+            raise BenchConfigError(f"latency-ms must be 0 to 10000 (got {self.latency_ms})")
         f = (self.validators - 1) // 3
         if self.crash > f:
             raise BenchConfigError(
@@ -229,7 +233,13 @@ async def _run_cluster(
 ) -> dict[str, Any]:
     """Start a cluster of `kind` (nodes configured with `parameters`), drive it, stop it."""
     with tempfile.TemporaryDirectory(prefix="soma-bench-") as tmp:
-        cluster = kind(config.validators, Path(tmp), parameters)
+        cluster: ProcessCluster
+        if kind is ConsensusCluster and config.latency_ms > 0:
+            cluster = ConsensusCluster(
+                config.validators, Path(tmp), parameters, link_delay_ms=config.latency_ms
+            )
+        else:
+            cluster = kind(config.validators, Path(tmp), parameters)
         try:
             await cluster.start()
             return await _drive(cluster, label, config, progress)
@@ -283,9 +293,19 @@ async def _drive(
     commits = max((s.last_commit_index for s in after), default=0) - max(
         (s.last_commit_index for s in before), default=0
     )
+    latency = state.recorder.percentiles()
+    delay = config.latency_ms if isinstance(cluster, ConsensusCluster) else 0.0
     return {
         "tps": round(state.committed / elapsed, 1),
-        "latency_ms": state.recorder.percentiles(),
+        "latency_ms": latency,
+        # Latency in units of the added one-way link latency (Mysticeti commits in about
+        # three message delays).
+        "link_latency_ms": delay,
+        "latency_delta": (
+            {k: round(v / delay, 2) for k, v in latency.items() if isinstance(v, (int, float))}
+            if delay > 0
+            else None
+        ),
         "commits": commits,
         "rounds_per_s": round(rounds / elapsed, 2),
         "validators": config.validators,

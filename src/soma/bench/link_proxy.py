@@ -5,7 +5,8 @@ the forwarder of link (i, j), which relays bytes both ways. Cutting a link close
 connections and refuses new ones until it is healed, so the two validators really lose
 each other (their gRPC calls fail, their streams break and reconnect with backoff), as
 in a network partition, while both processes keep running with their state. Cutting
-every link of one validator cuts it off from the committee.
+every link of one validator cuts it off from the committee. A link may also delay every
+byte by a fixed one-way latency (`delay_s`), in order, as a long-haul link would.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ class LinkProxy:
     """Forwards connections to its port on 127.0.0.1 to `target` ("host:port", which may
     be set after the proxy started listening)."""
 
-    def __init__(self, target: str | None = None) -> None:
+    def __init__(self, target: str | None = None, delay_s: float = 0.0) -> None:
         self.target = target
+        self.delay_s = delay_s
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -66,7 +68,9 @@ class LinkProxy:
             self._writers.add(upstream)
             if self.cut:
                 return
-            await asyncio.gather(_pump(reader, upstream), _pump(up_reader, writer))
+            await asyncio.gather(
+                _pump(reader, upstream, self.delay_s), _pump(up_reader, writer, self.delay_s)
+            )
         except OSError:
             pass
         finally:
@@ -78,7 +82,12 @@ class LinkProxy:
                     w.transport.abort()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float = 0.0
+) -> None:
+    if delay_s > 0:
+        await _delayed_pump(reader, writer, delay_s)
+        return
     try:
         while data := await reader.read(1 << 16):
             writer.write(data)
@@ -86,4 +95,36 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except OSError:
         pass
     finally:
+        writer.transport.abort()
+
+
+async def _delayed_pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float
+) -> None:
+    """Each chunk is written `delay_s` after it was read, in order (reading goes on
+    meanwhile, so the delay is latency, not a throughput cap)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    async def deliver() -> None:
+        while True:
+            due, data = await queue.get()
+            if not data:
+                return
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            writer.write(data)
+            await writer.drain()
+
+    sender = loop.create_task(deliver())
+    try:
+        while data := await reader.read(1 << 16):
+            queue.put_nowait((loop.time() + delay_s, data))
+        queue.put_nowait((0.0, b""))
+        await sender
+    except OSError:
+        pass
+    finally:
+        sender.cancel()
         writer.transport.abort()

@@ -311,6 +311,14 @@ def consensus(
         int,
         typer.Option("--crash", help="Validators killed (SIGKILL) 5 s in; at most f."),
     ] = 0,
+    latency_ms: Annotated[
+        float,
+        typer.Option(
+            "--latency-ms",
+            help="One-way latency added to every link between validators (ms); the report "
+            "then gives latency in units of it (latency_delta).",
+        ),
+    ] = 0.0,
     baseline: Annotated[
         Baseline | None,
         typer.Option(
@@ -327,7 +335,12 @@ def consensus(
 
     try:
         config = driver.ConsensusBenchConfig(
-            validators=validators, duration_s=duration, tx_size=tx_size, rate=rate, crash=crash
+            validators=validators,
+            duration_s=duration,
+            tx_size=tx_size,
+            rate=rate,
+            crash=crash,
+            latency_ms=latency_ms,
         )
     except driver.BenchConfigError as e:
         typer.echo(f"error: {e.message}", err=True)
