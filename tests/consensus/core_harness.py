@@ -8,10 +8,10 @@ import dataclasses
 from soma.consensus.context import Context
 from soma.consensus.core import Core, CoreOutput
 from soma.consensus.dag_state import DagState
+from soma.consensus.local_committee import build_committee
 from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
 from soma.consensus.transaction import TransactionQueue
-from soma.sim.runner import build_committee
 from soma.types.committee import Committee
 from soma.types.consensus.block import SignedBlock
 from soma.types.consensus.commit import CommittedSubDag

@@ -14,12 +14,12 @@ from soma.consensus.context import Context
 from soma.consensus.dag_builder import DagBuilder
 from soma.consensus.dag_state import DagState
 from soma.consensus.errors import CertifiedCommitError
+from soma.consensus.local_committee import build_committee
 from soma.consensus.messages import FetchBlocksRequest
 from soma.consensus.protocol import ConsensusProtocol
 from soma.consensus.store import ConsensusStore
 from soma.consensus.synchronizer import blocks_for_fetch
 from soma.consensus.transaction import TransactionQueue
-from soma.sim.runner import build_committee
 from soma.types.consensus.block import Block, BlockRef, SignedBlock
 from soma.types.digests import BlockDigest
 from tests.consensus.core_harness import Cluster

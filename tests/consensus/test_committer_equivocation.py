@@ -24,8 +24,8 @@ from soma.consensus.context import Context
 from soma.consensus.dag_builder import DagBuilder
 from soma.consensus.dag_state import DagState
 from soma.consensus.leader_schedule import LeaderSchedule
+from soma.consensus.local_committee import build_committee
 from soma.consensus.store import ConsensusStore
-from soma.sim.runner import build_committee
 from soma.types.consensus.block import (
     GENESIS_SIGNATURE,
     Block,

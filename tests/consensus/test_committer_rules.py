@@ -21,8 +21,8 @@ from soma.consensus.dag_decide import decide_dag_text
 from soma.consensus.dag_state import DagState
 from soma.consensus.dag_text import parse_dag
 from soma.consensus.leader_schedule import LeaderSchedule
+from soma.consensus.local_committee import build_committee
 from soma.consensus.store import ConsensusStore
-from soma.sim.runner import build_committee
 
 Row = tuple[int, str, str, str | None]
 

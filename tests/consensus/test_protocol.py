@@ -8,6 +8,7 @@ import random
 import pytest
 
 from soma.consensus.context import Context
+from soma.consensus.local_committee import build_committee
 from soma.consensus.messages import (
     BlockPush,
     ConsensusMessage,
@@ -18,7 +19,6 @@ from soma.consensus.messages import (
 from soma.consensus.protocol import ConsensusProtocol, Outgoing
 from soma.consensus.store import ConsensusStore
 from soma.consensus.transaction import TransactionQueue
-from soma.sim.runner import build_committee
 from soma.types.consensus.block import Block, SignedBlock
 from soma.types.crypto import ProtocolKeyPair
 

@@ -9,8 +9,8 @@ from soma.consensus.context import Context
 from soma.consensus.dag_state import DagState
 from soma.consensus.dag_text import parse_dag
 from soma.consensus.leader_schedule import LeaderSchedule
+from soma.consensus.local_committee import build_committee
 from soma.consensus.store import ConsensusStore
-from soma.sim.runner import build_committee
 
 
 def decide_dag_text(

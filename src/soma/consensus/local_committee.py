@@ -67,3 +67,11 @@ def generate_committee(
         authority[i].name: ValidatorKeys(authority[i], protocol[i], network[i]) for i in range(size)
     }
     return committee, [by_name[m.name] for m in committee.members]
+
+
+def build_committee(size: int, seed: int) -> tuple[Committee, list[ProtocolKeyPair]]:
+    """A committee of `size` equal-stake validators with keys derived from `seed`;
+    protocol keys are returned in committee index order (the simulator's and the DAG
+    tools' committees)."""
+    committee, keys = generate_committee(size, seed)
+    return committee, [k.protocol for k in keys]

@@ -14,14 +14,12 @@ import time
 from typing import Any
 
 from soma.consensus.context import Context
-from soma.consensus.local_committee import generate_committee
+from soma.consensus.local_committee import build_committee
 from soma.consensus.parameters import ConsensusParameters
 from soma.sim.checker import AgreementReport, check_agreement
 from soma.sim.network import LatencyModel, SimNetwork
 from soma.sim.scheduler import Scheduler
 from soma.sim.validator import Behaviour, SimValidator
-from soma.types.committee import Committee
-from soma.types.crypto import ProtocolKeyPair
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,13 +107,6 @@ class SimResult:
             "agreement": self.agreement.agreement,
             "agreement_problems": self.agreement.problems,
         }
-
-
-def build_committee(size: int, seed: int) -> tuple[Committee, list[ProtocolKeyPair]]:
-    """A committee of `size` equal-stake validators with keys derived from `seed`;
-    protocol keys are returned in committee index order."""
-    committee, keys = generate_committee(size, seed)
-    return committee, [k.protocol for k in keys]
 
 
 def run_simulation(config: SimConfig) -> SimResult:
