@@ -24,21 +24,38 @@ def genesis(
     epoch_duration_ms: Annotated[
         int, typer.Option("--epoch-duration-ms", help="Length of an epoch.")
     ] = 24 * 3600 * 1000,
+    hosts: Annotated[
+        str | None,
+        typer.Option(
+            "--hosts",
+            help="Each node's public address, for a network across machines: "
+            "validator-0=HOST:PORT,...,fullnode=HOST:PORT, or a YAML file of name: "
+            "HOST:PORT. A node takes PORT and the two after it. Default: this machine, "
+            "free loopback ports.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create genesis, one config per validator, a fullnode config and a client config
     with a keystore holding the funded accounts."""
     from soma.node.dir_lock import NetworkLock, NetworkRunningError
+    from soma.node.hosts import parse_hosts
     from soma.node.local_network import create_local_network
     from soma.types.error import SomaError
     from soma.utils.interrupt import deferred_interrupts
 
     root = directory.expanduser()
+    try:
+        addresses_by_node = None if hosts is None else parse_hosts(hosts, validators)
+    except SomaError as e:
+        fail(e.message, code=2, error_code=e.code)
     lock = NetworkLock(root)
     try:
         lock.acquire()
         with deferred_interrupts():
-            network = create_local_network(root, validators, accounts, balance, epoch_duration_ms)
+            network = create_local_network(
+                root, validators, accounts, balance, epoch_duration_ms, addresses_by_node
+            )
     except NetworkRunningError as e:
         fail(e.message, code=1, error_code=e.code)
     except SomaError as e:

@@ -15,11 +15,13 @@ import dataclasses
 import fcntl
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
 from soma.consensus.local_committee import free_ports
+from soma.node.hosts import NodeAddress
 from soma.node.layout import (
     CLIENT_CONFIG,
     FAUCET_KEY,
@@ -82,8 +84,11 @@ def create_local_network(
     accounts: int = 5,
     balance: int = 10**15,
     epoch_duration_ms: int = DEFAULT_PARAMETERS.epoch_duration_ms,
+    hosts: Mapping[str, NodeAddress] | None = None,
 ) -> LocalNetwork:
-    """Write a new network's files into `directory` (which must not hold one already)."""
+    """Write a new network's files into `directory` (which must not hold one already).
+    Without `hosts`, every node runs on this machine on free loopback ports; with it
+    (`soma.node.hosts`), each node binds and is dialled at the address given for it."""
     if not 1 <= validators <= MAX_VALIDATORS:
         raise GenesisArgumentError(f"validators must be 1 to {MAX_VALIDATORS}, got {validators}")
     if not 0 <= accounts <= MAX_ACCOUNTS:
@@ -103,6 +108,12 @@ def create_local_network(
     # Per validator its service, consensus and P2P ports; the fullnode's service, API
     # and P2P ports.
     ports = iter(free_ports(3 * validators + 3, HOST))
+
+    def node_addresses(name: str) -> list[str]:
+        if hosts is not None:
+            return [hosts[name].service(k) for k in range(3)]
+        return [f"{HOST}:{next(ports)}" for _ in range(3)]
+
     members = []
     keys = []
     for i in range(validators):
@@ -111,7 +122,7 @@ def create_local_network(
             ProtocolKeyPair.generate(),
             NetworkKeyPair.generate(),
         )
-        addresses = [f"{HOST}:{next(ports)}" for _ in range(3)]
+        addresses = node_addresses(f"validator-{i}")
         members.append(
             CommitteeMember(
                 name=authority.name,
@@ -175,8 +186,7 @@ def create_local_network(
 
     write_key_file(stage / "fullnode" / "protocol.key", ProtocolKeyPair.generate())
     write_key_file(stage / "fullnode" / "network.key", NetworkKeyPair.generate())
-    fullnode_address, api_port = f"{HOST}:{next(ports)}", next(ports)
-    fullnode_p2p = f"{HOST}:{next(ports)}"
+    fullnode_address, api_address, fullnode_p2p = node_addresses("fullnode")
     dump_yaml(
         stage / FULLNODE_CONFIG,
         {
@@ -185,13 +195,13 @@ def create_local_network(
             "db_path": "fullnode/db",
             "keys": {"protocol": "fullnode/protocol.key", "network": "fullnode/network.key"},
             "network_address": fullnode_address,
-            "api_address": f"{HOST}:{api_port}",
+            "api_address": api_address,
             "p2p_address": fullnode_p2p,
             "seed_peers": seed_peers(committee),
             "faucet_key": FAUCET_KEY,
         },
     )
-    api_url = f"http://{HOST}:{api_port}"
+    api_url = f"http://{api_address}"
     dump_yaml(stage / KEYSTORE, [a.to_base64() for a in funded], private=True)
     write_key_file(stage / FAUCET_KEY, faucet)
     dump_yaml(
@@ -202,7 +212,9 @@ def create_local_network(
             "active_address": funded[0].public_key.to_address().to_hex() if funded else None,
         },
     )
-    record_ports(stage, validators)
+    if hosts is None:
+        # Ports soma chose, which `soma start` may move; addresses given are kept as set.
+        record_ports(stage, validators)
     _move_into_place(stage, root)
     return LocalNetwork(
         root,
