@@ -89,3 +89,21 @@ def test_a_healed_partition_with_a_sender_of_bad_blocks_commits_again() -> None:
         SimConfig(validators=4, rounds=60, seed=113, bad_blocks=1, partition=Partition(20, 3000)),
         45,
     )
+
+
+def test_a_healed_half_served_only_by_relays_resubscribes() -> None:
+    """Found by the sweep: counting any block *of* a peer as that peer's progress (blocks
+    relayed by others included) kept two healed validators from ever resubscribing to
+    the other half; they stayed at round 16 while the rest went on."""
+    _check(
+        SimConfig(
+            validators=7,
+            rounds=40,
+            seed=145,
+            crash=1,
+            bad_blocks=1,
+            partition=Partition(15, 4000),
+            max_virtual_ms=120_000,
+        ),
+        25,
+    )

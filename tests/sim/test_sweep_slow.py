@@ -59,6 +59,9 @@ def config(options: dict[str, Any], seed: int) -> SimConfig:
         bad_blocks=options.get("--bad-blocks", 0),
         partition=None if partition is None else Partition.parse(partition),
         leaders_per_round=options.get("--leaders-per-round", 1),
+        # 40 rounds take seconds of virtual time; a run still short of them after two
+        # minutes has lost liveness (and would take very long to run out the default).
+        max_virtual_ms=120_000,
     )
 
 

@@ -7,12 +7,12 @@ Synchronizer, answers fetches and subscriptions, and says what to send where; th
 invalid input is counted against the sender and dropped.
 
 Liveness across disconnections: a node pushes each new block of its own to every peer;
-when no new block of a peer has reached it for `resubscribe_after_ms`, it asks that peer
-to resend its blocks above the last one it holds (a subscription resuming), so two halves
-of a healed partition, or a restarted node, pick up what they missed even if no new block
-is being proposed. Only block progress counts: a peer that is heard from (its fetch
-requests, its subscriptions) but whose blocks stopped coming is exactly the peer whose
-stream went stale.
+when a peer has sent it no new block of its own for `resubscribe_after_ms`, it asks that
+peer to resend its blocks above the last one it holds (a subscription resuming), so two
+halves of a healed partition, or a restarted node, pick up what they missed even if no
+new block is being proposed. Only that progress counts: a peer that is heard from (its
+fetch requests) but whose own blocks stopped coming, or whose blocks reach us only
+relayed by others, is exactly the peer whose stream went stale.
 """
 
 from __future__ import annotations
@@ -87,8 +87,11 @@ class ConsensusProtocol:
         self.core = Core(context, self.dag, key, transactions, now_ms, round_robin_schedule)
         self.sync = Synchronizer(context.own_index, context.size, context.parameters, rng)
         self._resubscribe_after_ms = resubscribe_after_ms
-        #: When a block of each authority above the highest one held last arrived.
+        #: When each peer last sent us a new block of its own (above the highest one it
+        #: sent), and that round: its stream's progress. Blocks of it relayed by others
+        #: do not count, or a healed node served only by relays would never resubscribe.
         self._last_progress = [now_ms] * context.size
+        self._highest_direct = [0] * context.size
         self._last_subscribed = [now_ms] * context.size
         #: Invalid messages per peer since it was last dropped (the authority resets it)...
         self.bad_messages: collections.Counter[int] = collections.Counter()
@@ -201,7 +204,9 @@ class ConsensusProtocol:
             verified.append(block)
             if block.round > self.highest_received[block.author]:
                 self.highest_received[block.author] = block.round
-                self._last_progress[block.author] = now_ms
+            if block.author == sender and block.round > self._highest_direct[sender]:
+                self._highest_direct[sender] = block.round
+                self._last_progress[sender] = now_ms
             if block.author == self.own_index:
                 # A block of ours we do not remember (our store lost it): its round was
                 # signed already, whether or not the block reaches our DAG.
