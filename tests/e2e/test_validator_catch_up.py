@@ -20,8 +20,8 @@ from soma.authority.service_client import RemoteError, ValidatorCallError, Valid
 from soma.node.local_network import create_local_network
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_client_config, load_keystore, load_node_config
-from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 from tests.e2e.test_validator_nodes import start_nodes, stop_nodes
+from tests.e2e.transfer_load import TransferLoad
 
 LAGGING, STOPPED_LATER = 3, 2
 #: A short consensus history (the least the parameters allow) so it is soon pruned.
@@ -51,25 +51,7 @@ async def test_a_validator_behind_the_retained_history_catches_up_and_rejoins(
     procs = start_nodes(net.validator_configs, tmp_path)
     clients = [ValidatorClient(c.network_address) for c in configs]
     gateway = await RemoteReader.connect([c.network_address for c in configs])
-    fee = gateway.transaction_fee
-    certified = 0
-    stop_sending = asyncio.Event()
-
-    async def sender(i: int) -> None:
-        nonlocal certified
-        key = keys[i]
-        address = key.public_key.to_address()
-        owned = await gateway.read(lambda c: c.get_owned_objects(address))
-        coin = owned.objects[0]
-        to = keys[(i + 1) % len(keys)].public_key.to_address()
-        while not stop_sending.is_set():
-            data = TransactionData(TransferCoin(coin, 1, to), address, coin, 10 * fee, None)
-            certificate = await gateway.driver.execute(SignedTransaction.sign(data, key), 60)
-            assert certificate.data.status.is_success()
-            new_coin = certificate.data.gas_object()
-            assert new_coin is not None
-            coin = new_coin
-            certified += 1
+    load = TransferLoad(gateway, keys)
 
     async def until(check: object, what: str) -> None:
         try:
@@ -79,9 +61,9 @@ async def test_a_validator_behind_the_retained_history_catches_up_and_rejoins(
         except TimeoutError:
             raise AssertionError(f"timed out waiting until {what}") from None
 
-    senders = [asyncio.ensure_future(sender(i)) for i in range(len(keys))]
+    load.start()
     try:
-        await until(lambda: _async(certified >= 10), "10 transfers are certified")
+        await load.until(10, TIMEOUT_S)
         procs[LAGGING].send_signal(signal.SIGKILL)
         procs[LAGGING].wait()
         left_at = await _ordered_commit(clients[0])
@@ -105,10 +87,8 @@ async def test_a_validator_behind_the_retained_history_catches_up_and_rejoins(
         # caught up.
         procs[STOPPED_LATER].send_signal(signal.SIGKILL)
         procs[STOPPED_LATER].wait()
-        before = certified
-        await until(lambda: _async(certified >= before + 20), "20 transfers certified")
-        stop_sending.set()
-        await asyncio.gather(*senders)
+        await load.until(load.certified + 20, TIMEOUT_S)
+        await load.stop()
 
         live = [c for i, c in enumerate(clients) if i != STOPPED_LATER]
 
@@ -121,15 +101,8 @@ async def test_a_validator_behind_the_retained_history_catches_up_and_rejoins(
 
         await until(one_root, "the three live validators report one state root")
     finally:
-        stop_sending.set()
-        for task in senders:
-            task.cancel()
-        await asyncio.gather(*senders, return_exceptions=True)
+        await load.cancel()
         await gateway.close()
         for client in clients:
             await client.close()
         stop_nodes(procs)
-
-
-async def _async(value: bool) -> bool:
-    return value

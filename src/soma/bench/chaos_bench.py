@@ -57,6 +57,8 @@ class ChaosBenchError(SomaError):
 #: After the load stops: how long in-flight transfers and the validators' agreement are
 #: waited for.
 SETTLE_S = 120.0
+#: Lookups of certified transactions in flight at once, at the end.
+LOOKUPS_IN_FLIGHT = 64
 #: A killed validator stays down this long before its restart.
 DOWN_S = 0.5
 
@@ -230,19 +232,20 @@ async def _roots_agree(addresses: list[str]) -> bool:
 
 async def _lost(addresses: list[str], certified: list[TransactionDigest]) -> int:
     """Certified transactions that some validator does not hold with their effects."""
-    lost = 0
     clients = [ValidatorClient(a) for a in addresses]
+    limit = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+
+    async def held_everywhere(digest: TransactionDigest) -> bool:
+        async with limit:
+            answers = await asyncio.gather(*(c.get_transaction(digest) for c in clients))
+        return all(a.transaction is not None and a.effects is not None for a in answers)
+
     try:
-        for digest in certified:
-            for client in clients:
-                answer = await client.get_transaction(digest)
-                if answer.transaction is None or answer.effects is None:
-                    lost += 1
-                    break
+        held = await asyncio.gather(*(held_everywhere(d) for d in certified))
     finally:
         for client in clients:
             await client.close()
-    return lost
+    return held.count(False)
 
 
 def _equivocations(root: Path, validators: int) -> int:

@@ -22,7 +22,7 @@ import enum
 import json
 import signal
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -226,6 +226,20 @@ async def _run(
             loop.remove_signal_handler(signal.SIGTERM)
 
 
+def _run_system_bench(run: Coroutine[Any, Any, dict[str, Any]], nodes: str) -> dict[str, Any]:
+    """Run a benchmark driver that starts node processes: a Ctrl-C is exit 130 once it
+    stopped its `nodes`, a failed run one error line and exit 1."""
+    from soma.utils.gc_tuning import tune_gc
+
+    tune_gc()  # the load generator is a busy process too, like the nodes
+    try:
+        return asyncio.run(run)
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; the {nodes} were stopped", 130) from None
+    except SomaError as e:
+        raise _fail(str(e), 1) from None
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     """Print `message` as the `error:` line (any further lines indented under it)."""
     first, _, rest = message.strip().partition("\n")
@@ -394,7 +408,6 @@ def transfers(
     """Coin transfers through a local network of VALIDATORS processes: throughput,
     submit-to-certificate latency and failures; progress goes to stderr."""
     from soma.bench import transfers_bench as driver
-    from soma.utils.gc_tuning import tune_gc
 
     try:
         config = driver.TransfersBenchConfig(validators, duration, accounts)
@@ -410,13 +423,7 @@ def transfers(
             highlight=False,
         )
 
-    tune_gc()  # the load generator is a busy process too, like the nodes
-    try:
-        result = asyncio.run(driver.run_transfers_bench(config, progress))
-    except KeyboardInterrupt:
-        raise _fail("interrupted; the validators were stopped", 130) from None
-    except SomaError as e:
-        raise _fail(str(e), 1) from None
+    result = _run_system_bench(driver.run_transfers_bench(config, progress), "validators")
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -442,7 +449,6 @@ def sync(
     new fullnode syncs it from genesis; sync and network rates and their ratio (progress
     goes to stderr)."""
     from soma.bench import sync_bench as driver
-    from soma.utils.gc_tuning import tune_gc
 
     try:
         config = driver.SyncBenchConfig(validators, transfers, accounts)
@@ -462,13 +468,7 @@ def sync(
             )
         console.print(f"[bold]soma[/bold] {line}", highlight=False)
 
-    tune_gc()
-    try:
-        result = asyncio.run(driver.run_sync_bench(config, progress))
-    except KeyboardInterrupt:
-        raise _fail("interrupted; the nodes were stopped", 130) from None
-    except SomaError as e:
-        raise _fail(str(e), 1) from None
+    result = _run_system_bench(driver.run_sync_bench(config, progress), "nodes")
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -496,7 +496,6 @@ def chaos(
     of transfers; then: transfers lost or failed, state roots, equivocations, supply.
     Exits 1 if any check fails."""
     from soma.bench import chaos_bench as driver
-    from soma.utils.gc_tuning import tune_gc
 
     try:
         config = driver.ChaosBenchConfig(validators, duration, kill_every, accounts, seed)
@@ -512,13 +511,7 @@ def chaos(
             highlight=False,
         )
 
-    tune_gc()
-    try:
-        result = asyncio.run(driver.run_chaos_bench(config, progress))
-    except KeyboardInterrupt:
-        raise _fail("interrupted; the validators were stopped", 130) from None
-    except SomaError as e:
-        raise _fail(str(e), 1) from None
+    result = _run_system_bench(driver.run_chaos_bench(config, progress), "validators")
     healthy = (
         result["lost"] == 0
         and result["failed"] == 0

@@ -32,9 +32,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from soma.consensus.block_verifier import BlockVerifier
 from soma.consensus.committer.base import SafetyViolationError
 from soma.consensus.context import Context
 from soma.consensus.dag_state import DagState
@@ -247,16 +248,7 @@ class CommitSyncer:
         return blocks
 
     def _verified_blocks(self, raw: Iterable[bytes]) -> list[SignedBlock]:
-        verifier = self._authority.protocol.core.verifier
-        blocks = []
-        for data in raw:
-            try:
-                block = SignedBlock.from_bytes(data)
-                verifier.verify(block, now_ms())
-            except (SomaError, BlockRejectedError) as e:
-                raise CommitSyncError(f"invalid block: {e}") from e
-            blocks.append(block)
-        return blocks
+        return decode_verified_blocks(self._authority.protocol.core.verifier, raw)
 
     async def _fetch_blocks(
         self, peer: int, refs: Sequence[BlockRef], timeout_s: float
@@ -271,7 +263,7 @@ class CommitSyncer:
             self._client,
             peer,
             [ref for ref in refs if ref not in held],
-            self._verified_blocks,
+            self._authority.protocol.core.verifier,
             self._authority.context,
             timeout_s,
         )
@@ -355,16 +347,30 @@ class CommitSyncer:
         }
 
 
+def decode_verified_blocks(verifier: BlockVerifier, raw: Iterable[bytes]) -> list[SignedBlock]:
+    """Decode each block and check its form and signature; `CommitSyncError` on the
+    first that fails."""
+    blocks = []
+    for data in raw:
+        try:
+            block = SignedBlock.from_bytes(data)
+            verifier.verify(block, now_ms())
+        except (SomaError, BlockRejectedError) as e:
+            raise CommitSyncError(f"invalid block: {e}") from e
+        blocks.append(block)
+    return blocks
+
+
 async def fetch_named_blocks(
     client: ConsensusClient,
     peer: int,
     refs: Sequence[BlockRef],
-    verify: Callable[[Iterable[bytes]], list[SignedBlock]],
+    verifier: BlockVerifier,
     context: Context,
     timeout_s: float,
 ) -> dict[BlockRef, SignedBlock]:
-    """The blocks `refs` names, from `peer`, each checked by `verify` (signature and
-    form) and kept only if it is one asked for (its digest is in its reference)."""
+    """The blocks `refs` names, from `peer`, each verified (form and signature) and kept
+    only if it is one asked for (its digest is in its reference)."""
     found: dict[BlockRef, SignedBlock] = {}
     needed = list(refs)
     cap = context.parameters.max_blocks_per_fetch
@@ -378,7 +384,7 @@ async def fetch_named_blocks(
         if len(batch.blocks) > len(chunk):
             raise CommitSyncError(f"{len(batch.blocks)} blocks for {len(chunk)} asked")
         wanted = set(chunk)
-        for block in verify(batch.blocks):
+        for block in decode_verified_blocks(verifier, batch.blocks):
             if block.reference() in wanted:
                 found[block.reference()] = block
         remaining = [r for r in needed if r not in found]

@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from soma.consensus.block_verifier import BlockVerifier
 from soma.consensus.commit_syncer import fetch_named_blocks
 from soma.consensus.context import Context
-from soma.consensus.errors import BlockRejectedError, ConsensusError
+from soma.consensus.errors import ConsensusError
 from soma.consensus.leader_schedule import ReputationTracker
 from soma.consensus.network import wire
 from soma.consensus.network.client import ConsensusClient, PeerCallError
-from soma.consensus.network.server import now_ms
 from soma.consensus.store import ConsensusStore
 from soma.types.consensus.block import BlockRef, SignedBlock
 from soma.types.consensus.commit import Commit, CommitInfo, CommittedSubDag
@@ -102,21 +101,10 @@ async def _fetch_from(
             commits.append(commit)
             start += 1
     verify_chain(commits, target)
-    verifier = BlockVerifier(context)
-
-    def verified(raw: Iterable[bytes]) -> list[SignedBlock]:
-        blocks = []
-        for data in raw:
-            try:
-                block = SignedBlock.from_bytes(data)
-                verifier.verify(block, now_ms())
-            except (SomaError, BlockRejectedError) as e:
-                raise ConsensusHistoryError(f"invalid block: {e}") from e
-            blocks.append(block)
-        return blocks
-
     refs = list(dict.fromkeys(ref for commit in commits for ref in commit.blocks))
-    blocks = await fetch_named_blocks(client, peer, refs, verified, context, timeout_s)
+    blocks = await fetch_named_blocks(
+        client, peer, refs, BlockVerifier(context), context, timeout_s
+    )
     return [(c, [blocks[ref] for ref in c.blocks]) for c in commits]
 
 

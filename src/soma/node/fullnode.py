@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from soma.authority.epoch_store import AuthorityPerEpochStore
-from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
+from soma.authority.state import AuthorityState
 from soma.authority.store import AuthorityStore
-from soma.node.local_network import read_genesis
+from soma.node.stores import committee_of_epoch, open_authority_store, open_epoch_store
 from soma.orchestrator.chain_reader import Peer
 from soma.orchestrator.faucet import Faucet
 from soma.orchestrator.local_reader import LocalReader
@@ -61,12 +60,6 @@ class FullNode:
             raise SomaError("the fullnode is not running")
         return self.epoch_store.committee
 
-    def _committee_of(self, epoch: int) -> Committee:
-        committee = self.committee
-        if epoch != committee.epoch:
-            raise SomaError(f"no committee known for epoch {epoch}")
-        return committee
-
     def _current_state(self) -> AuthorityState:
         if self.state is None:
             raise SomaError("the fullnode is not running")
@@ -74,19 +67,9 @@ class FullNode:
 
     async def start(self) -> None:
         config = self.config
-        try:
-            genesis = read_genesis(config.genesis_path)
-        except (OSError, SomaError) as e:
-            raise ConfigError(config.path, "genesis", f"unreadable genesis: {e}") from None
-        db = Path(config.db_path)
-        db.mkdir(parents=True, exist_ok=True)
-        self.store = AuthorityStore.open_rocksdb(db / "authority")
-        initialize_genesis(self.store, genesis)
-        system_state = read_system_state(self.store)
-        committee = system_state.committee()
-        self.epoch_store = AuthorityPerEpochStore.open_rocksdb(
-            db / f"epoch-{committee.epoch}", committee, system_state
-        )
+        self.store = open_authority_store(config)
+        self.epoch_store = open_epoch_store(config, self.store)
+        committee = self.epoch_store.committee
         self.state = AuthorityState(None, self.store, self.epoch_store)
         await self.state.start(None)
         self.p2p = P2pService(
@@ -101,7 +84,7 @@ class FullNode:
             self._current_state,
             self.p2p.client,
             self.p2p.peers,
-            self._committee_of,
+            committee_of_epoch(committee),
             on_misbehaviour=self._misbehaved,
         )
         self.sync.start()

@@ -21,7 +21,7 @@ from typing import Any
 
 from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.service import ValidatorService
-from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
+from soma.authority.state import AuthorityState, read_system_state
 from soma.authority.store import AuthorityStore
 from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
 from soma.consensus.history import ConsensusHistoryError
@@ -29,10 +29,9 @@ from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
 from soma.node.catch_up import CHECK_INTERVAL_S, CatchUpError, follow_until_close, measure_lag
 from soma.node.fullnode import FullNode
-from soma.node.local_network import read_genesis
+from soma.node.stores import committee_of_epoch, open_authority_store, open_epoch_store
 from soma.p2p.service import P2pService
 from soma.sync.server import SyncServer
-from soma.types.committee import Committee
 from soma.types.config import ConfigError, NodeConfig, NodeRole
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.error import SomaError
@@ -99,14 +98,7 @@ class SomaNode:
 
     async def start(self) -> None:
         config = self.config
-        try:
-            genesis = read_genesis(config.genesis_path)
-        except (OSError, SomaError) as e:
-            raise ConfigError(config.path, "genesis", f"unreadable genesis: {e}") from None
-        db = Path(config.db_path)
-        db.mkdir(parents=True, exist_ok=True)
-        self.store = AuthorityStore.open_rocksdb(db / "authority")
-        initialize_genesis(self.store, genesis)
+        self.store = open_authority_store(config)
         await self._start_epoch()
         self.service = ValidatorService(lambda: self.state)
         self.service_port = self.service.bind(config.network_address)
@@ -174,25 +166,19 @@ class SomaNode:
         self.catching_up = True
         try:
             await self._stop_epoch()
-            system_state = read_system_state(self.store)
-            committee = system_state.committee()
-            epoch_store = AuthorityPerEpochStore.open_rocksdb(
-                Path(self.config.db_path) / f"epoch-{committee.epoch}", committee, system_state
-            )
+            epoch_store = open_epoch_store(self.config, self.store)
             authority_key = self.config.keys.authority
             assert authority_key is not None
             state = AuthorityState(authority_key, self.store, epoch_store)
             await state.start(None)
 
-            def committee_of(epoch: int) -> Committee:
-                if epoch != committee.epoch:
-                    raise SomaError(f"no committee known for epoch {epoch}")
-                return committee
-
             try:
                 # Resume with a small lag, which commit sync makes up.
                 resume_at = await follow_until_close(
-                    state, self.p2p, committee_of, close=min(50, self._catch_up_after())
+                    state,
+                    self.p2p,
+                    committee_of_epoch(epoch_store.committee),
+                    close=min(50, self._catch_up_after()),
                 )
             finally:
                 await state.stop()
@@ -213,18 +199,14 @@ class SomaNode:
     async def _start_epoch(self, resume_at: CommitRef | None = None) -> None:
         assert self.store is not None
         config = self.config
-        system_state = read_system_state(self.store)
-        committee = system_state.committee()
+        committee = read_system_state(self.store).committee()
         epoch = committee.epoch
         authority_key = config.keys.authority
         assert authority_key is not None
         if not committee.is_member(authority_key.name):
             raise ConfigError(config.path, "keys.authority", f"not a member of epoch {epoch}")
-        db = Path(config.db_path)
-        epoch_store = AuthorityPerEpochStore.open_rocksdb(
-            db / f"epoch-{epoch}", committee, system_state
-        )
-        consensus_store = ConsensusStore.open_rocksdb(db / f"consensus-{epoch}")
+        epoch_store = open_epoch_store(config, self.store)
+        consensus_store = ConsensusStore.open_rocksdb(Path(config.db_path) / f"consensus-{epoch}")
         state = AuthorityState(authority_key, self.store, epoch_store)
         consensus = ConsensusAuthority(
             AuthorityConfig(
