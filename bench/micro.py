@@ -39,6 +39,7 @@ from soma.types.effects import (
 )
 from soma.types.object import AddressOwner, Object
 from soma.types.signature_info import Ed25519QuorumSignInfo
+from soma.types.tls import tls_identity
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 
 
@@ -76,12 +77,14 @@ def transfer_transaction() -> SignedTransaction:
 
 def committee_of(n: int) -> tuple[Committee, list[AuthorityKeyPair]]:
     keys = [AuthorityKeyPair.generate() for _ in range(n)]
+    network = [NetworkKeyPair.generate() for _ in range(n)]
     members = [
         CommitteeMember(
             name=k.name,
             stake=1,
             protocol_key=ProtocolKeyPair.generate().public_key,
-            network_key=NetworkKeyPair.generate().public_key,
+            network_key=network[i].public_key,
+            tls_certificate=tls_identity(network[i]).certificate_der,
             hostname=f"v{i}",
             network_address=f"127.0.0.1:{9000 + i}",
             consensus_address=f"127.0.0.1:{10000 + i}",

@@ -104,6 +104,9 @@ class TestNetwork:
             parameters,
         )
         self.genesis_coin_ids = [genesis_coin_id(i) for i in range(len(coins))]
+        #: Where validator i dials validator j instead of j's own consensus address
+        #: (`consensus_routes[i][j]`): a test's proxied links.
+        self.consensus_routes: dict[int, dict[int, str]] = {}
         self.validators: list[Validator] = []
         for i in range(size):
             self.validators.append(self._open_validator(i, keys[i]))
@@ -148,6 +151,7 @@ class TestNetwork:
                 protocol_key=v.keys.protocol,
                 network_key=v.keys.network,
                 max_backoff_ms=500,
+                peer_addresses=self.consensus_routes.get(index, {}),
             ),
             v.consensus_store,
             state.handle_commit,

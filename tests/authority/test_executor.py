@@ -40,6 +40,7 @@ from soma.types.effects import (
 from soma.types.genesis import DEFAULT_PARAMETERS
 from soma.types.object import AddressOwner, Object, ObjectRef, ObjectType, StakedSomaData
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, ValidatorMetadata
+from soma.types.tls import tls_identity
 from soma.types.transaction import (
     AddStake,
     AddValidator,
@@ -353,6 +354,7 @@ def new_validator(chain: Chain, sender: SomaAddress, seed: int = 9) -> AddValida
         authority_key=authority.public_key,
         protocol_key=ProtocolKeyPair(bytes([seed + 1]) * 32).public_key,
         network_key=NetworkKeyPair(bytes([seed + 2]) * 32).public_key,
+        tls_certificate=tls_identity(NetworkKeyPair(bytes([seed + 2]) * 32)).certificate_der,
         hostname="joiner",
         network_address="joiner:1",
         consensus_address="joiner:2",

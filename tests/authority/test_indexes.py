@@ -157,7 +157,7 @@ class Workload:
             kind = TransferObjects(tuple(chosen_refs) or (gas,), recipient)
         elif pick < 0.78:
             coin, balance = rng.choice(spare)
-            amount = None if rng.random() < 0.3 else rng.randint(1, balance)
+            amount = None if rng.random() < 0.3 or balance < 1 else rng.randint(1, balance)
             kind = AddStake(chain.validator_addresses[0], coin, amount)
         elif pick < 0.86 and self.stale:
             kind = TransferCoin(rng.choice(self.stale), None, recipient)  # consumed

@@ -17,6 +17,7 @@ from soma.authority import state as state_module
 from soma.authority.service import ValidatorService
 from soma.authority.service_client import RemoteError, ValidatorClient
 from soma.authority.state import AuthorityState
+from soma.consensus.network import tls
 from soma.types.base import ObjectID
 from soma.types.crypto import UserSignature
 from soma.types.digests import ObjectDigest, TransactionDigest
@@ -25,6 +26,7 @@ from soma.types.error import InvalidSignatureError
 from soma.types.object import ObjectRef
 from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaves
 from soma.types.signature_info import Ed25519BatchQuorumSignInfo
+from soma.types.tls import tls_identity
 from soma.types.transaction import SignedTransaction, TransferCoin
 from tests.authority.network import FEE, GAS_BUDGET, TestNetwork
 
@@ -66,12 +68,14 @@ async def served() -> AsyncIterator[Served]:
     try:
         await net.start()
         for v in net.validators:
-            service = ValidatorService(lambda v=v: _state_of(v.state))
+            service = ValidatorService(lambda v=v: _state_of(v.state), tls_identity(v.keys.network))
             port = service.bind("127.0.0.1:0")
             services.append(service)
             await service.start()
             addresses.append(f"127.0.0.1:{port}")
-            clients.append(ValidatorClient(addresses[-1]))
+            clients.append(
+                ValidatorClient(addresses[-1], net.committee.members[v.index].tls_certificate)
+            )
         yield Served(net, services, clients, addresses)
     finally:
         for client in clients:
@@ -120,8 +124,10 @@ async def executed(served: Served, tx: SignedTransaction) -> TransactionDigest:
     return tx.digest()
 
 
-def raw_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address)
+def raw_channel(served: Served, index: int = 0) -> grpc.aio.Channel:
+    """A bare gRPC channel to validator `index`'s service (TLS, pinned to its key)."""
+    certificate = served.net.committee.members[index].tls_certificate
+    return tls.dial(served.addresses[index], certificate, [])
 
 
 # --- SubmitTransactions ------------------------------------------------------------------------
@@ -158,7 +164,7 @@ async def test_a_mixed_batch_gets_one_outcome_per_entry_in_order(
         (unknown_gas.to_bytes(), unknown_gas.digest(), "OBJECT_NOT_FOUND"),
         (valid_a.to_bytes() + b"\x00", TransactionDigest.zero(), "BCS_TRAILING_BYTES"),
     ]
-    channel = raw_channel(served.addresses[0])
+    channel = raw_channel(served)
     try:
         call = channel.unary_unary(wire.SUBMIT_BATCH)
         request = wire.SubmitTransactionsRequest(tuple(raw for raw, _, _ in entries))
@@ -206,7 +212,7 @@ async def test_submit_transactions_through_the_client(served: Served) -> None:
 
 async def test_more_than_max_batch_entries_are_refused(served: Served) -> None:
     too_many = wire.SubmitTransactionsRequest((b"",) * (wire.MAX_BATCH + 1))
-    channel = raw_channel(served.addresses[0])
+    channel = raw_channel(served)
     try:
         call = channel.unary_unary(wire.SUBMIT_BATCH)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -375,7 +381,7 @@ async def test_more_than_max_batch_digests_are_refused(served: Served) -> None:
 
 async def test_garbage_requests_are_invalid_arguments(served: Served) -> None:
     valid = wire.StreamEffectsRequest((TransactionDigest.zero(),), 100).to_bytes()
-    channel = raw_channel(served.addresses[0])
+    channel = raw_channel(served)
     try:
         for garbage in (b"\xff\xff\xff\xff\xff\xff", valid + b"\x00", valid[:-1]):
             call = channel.unary_stream(wire.STREAM_EFFECTS)(garbage, timeout=LIVENESS_S)

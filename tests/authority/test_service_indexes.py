@@ -16,8 +16,11 @@ from soma.authority import service_wire as wire
 from soma.authority.service import ValidatorService
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
 from soma.authority.state import AuthorityState
+from soma.consensus.network import tls
 from soma.types.base import ObjectID, SomaAddress
+from soma.types.crypto import NetworkKeyPair
 from soma.types.object import Object
+from soma.types.tls import tls_identity
 from soma.types.transaction import SplitCoin, TransferCoin
 from tests.authority.helpers import Chain, coin_object, execute_in
 from tests.authority.index_scan import Expected, scan
@@ -40,6 +43,7 @@ class Served:
     state: AuthorityState
     client: ValidatorClient
     address: str
+    certificate: bytes
 
     def expected(self) -> Expected:
         return scan(self.state.cache)
@@ -49,13 +53,14 @@ class Served:
 async def served() -> AsyncIterator[Served]:
     chain = Chain(accounts=3, coins_per_account=2, extra_objects=_rich)
     state = chain.authority_state()
-    service = ValidatorService(lambda: state)
+    identity = tls_identity(NetworkKeyPair.generate())
+    service = ValidatorService(lambda: state, identity)
     port = service.bind("127.0.0.1:0")
     await service.start()
     address = f"127.0.0.1:{port}"
-    client = ValidatorClient(address)
+    client = ValidatorClient(address, identity.certificate_der)
     try:
-        yield Served(chain, state, client, address)
+        yield Served(chain, state, client, address, identity.certificate_der)
     finally:
         await client.close()
         await service.stop(0)
@@ -147,7 +152,7 @@ async def test_reads_include_transactions_not_yet_flushed(served: Served) -> Non
 
 
 async def test_garbage_requests_are_invalid_arguments(served: Served) -> None:
-    channel = grpc.aio.insecure_channel(served.address)
+    channel = tls.dial(served.address, served.certificate, [])
     valid = wire.GetCoinsRequest(served.chain.addresses[0], None, 3).to_bytes()
     try:
         for method, garbage in [
@@ -166,7 +171,9 @@ async def test_garbage_requests_are_invalid_arguments(served: Served) -> None:
 
 
 async def test_the_client_refuses_pages_an_honest_validator_never_sends() -> None:
-    client = ValidatorClient("127.0.0.1:9")  # never called: the check alone
+    client = ValidatorClient(
+        "127.0.0.1:9", tls_identity(NetworkKeyPair.generate()).certificate_der
+    )  # never called: the check alone
     ids = [ObjectID.from_int(i) for i in (3, 5, 8)]
     client._check_page(ids, ids[0], ObjectID.from_int(9), 3)  # cursor inclusive
     client._check_page(ids, ObjectID.from_int(1), None, 0)

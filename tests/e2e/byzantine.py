@@ -17,19 +17,23 @@ from typing import Any
 
 import grpc
 
-from soma.consensus.network import wire
+from soma.consensus.network import tls, wire
 from soma.consensus.network.server import channel_options
 from soma.types.committee import Committee
 from soma.types.consensus.block import Block, BlockRef, SignedBlock
-from soma.types.crypto import ProtocolKeyPair
+from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
 from soma.types.digests import BlockDigest
+from soma.types.tls import tls_identity
 
 
 class ByzantineServer:
-    def __init__(self, committee: Committee, index: int, key: ProtocolKeyPair) -> None:
+    def __init__(
+        self, committee: Committee, index: int, key: ProtocolKeyPair, network: NetworkKeyPair
+    ) -> None:
         self._committee = committee
         self._index = index
         self._key = key
+        self._tls = tls_identity(network)
         self._stranger = ProtocolKeyPair.generate()
         self.sent: collections.Counter[str] = collections.Counter()
         self._server = grpc.aio.server(options=channel_options())
@@ -46,8 +50,8 @@ class ByzantineServer:
 
     async def start(self) -> None:
         address = self._committee.members[self._index].consensus_address
-        if self._server.add_insecure_port(address) == 0:
-            raise OSError(f"cannot listen on {address}")
+        members = [m.tls_certificate for m in self._committee.members]
+        tls.listen(self._server, address, self._tls, members)
         await self._server.start()
 
     async def stop(self) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import grpc
 
 from soma.bench.cluster import ConsensusCluster
-from soma.consensus.network import wire
+from soma.consensus.network import tls, wire
 from soma.consensus.network.auth import PeerAuthenticator
 from soma.consensus.network.server import channel_options, now_ms
+from soma.types.committee import CommitteeMember
 from soma.types.crypto import NetworkKeyPair
+from soma.types.tls import TlsIdentity, tls_identity
 from tests.e2e.byzantine import ByzantineServer
 from tests.e2e.conftest import MakeCluster
 from tests.e2e.harness import Load, assert_same_commits, commit_index, wait_all_commit, wait_for
@@ -34,7 +36,12 @@ async def test_byzantine_peer_is_refused_dropped_and_the_rest_commit(
 ) -> None:
     cluster = await _honest_cluster(make_cluster)
     assert cluster.committee is not None
-    byzantine = ByzantineServer(cluster.committee, BYZANTINE, cluster.keys[BYZANTINE].protocol)
+    byzantine = ByzantineServer(
+        cluster.committee,
+        BYZANTINE,
+        cluster.keys[BYZANTINE].protocol,
+        cluster.keys[BYZANTINE].network,
+    )
     await byzantine.start()
     try:
         load = Load(cluster)
@@ -62,8 +69,16 @@ async def test_byzantine_peer_is_refused_dropped_and_the_rest_commit(
         await byzantine.stop()
 
 
-async def _call(address: str, metadata: tuple[tuple[str, bytes], ...] | None) -> grpc.StatusCode:
-    async with grpc.aio.insecure_channel(address, options=channel_options()) as channel:
+async def _call(
+    member: CommitteeMember,
+    identity: TlsIdentity,
+    metadata: tuple[tuple[str, bytes], ...] | None,
+) -> grpc.StatusCode:
+    """FetchBlocks at `member`'s consensus port, over a TLS link opened as `identity`."""
+    channel = tls.dial(
+        member.consensus_address, member.tls_certificate, channel_options(), identity
+    )
+    async with channel:
         call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             wire.FETCH_BLOCKS
         )
@@ -78,32 +93,37 @@ async def test_callers_outside_the_committee_are_refused(make_cluster: MakeClust
     cluster = await _honest_cluster(make_cluster)
     committee = cluster.committee
     assert committee is not None
-    target = 0
-    address = committee.members[target].consensus_address
+    target = committee.members[0]
     key = wire.AUTH_METADATA_KEY
+    # Over a link the member BYZANTINE opened with its own key (TLS admits members):
+    link = tls_identity(cluster.keys[BYZANTINE].network)
 
     # No handshake at all.
-    assert await _call(address, None) == grpc.StatusCode.UNAUTHENTICATED
-    # A stranger claiming to be validator 3, signing with its own key.
-    stranger = PeerAuthenticator(committee, BYZANTINE, NetworkKeyPair.generate())
-    forged = stranger.handshake_for(target, now_ms())
-    assert await _call(address, ((key, forged),)) == grpc.StatusCode.UNAUTHENTICATED
+    assert await _call(target, link, None) == grpc.StatusCode.UNAUTHENTICATED
+    # A stranger claiming to be validator 3, signing with its own key: over its own TLS
+    # key it is refused at the handshake; over a member's link, by the service.
+    stranger_key = NetworkKeyPair.generate()
+    stranger = PeerAuthenticator(committee, BYZANTINE, stranger_key)
+    forged = stranger.handshake_for(0, now_ms())
+    outsider = tls_identity(stranger_key)
+    assert await _call(target, outsider, ((key, forged),)) == grpc.StatusCode.UNAVAILABLE
+    assert await _call(target, link, ((key, forged),)) == grpc.StatusCode.UNAUTHENTICATED
     # Garbage in place of a handshake.
-    assert await _call(address, ((key, b"\x00" * 40),)) == grpc.StatusCode.UNAUTHENTICATED
+    assert await _call(target, link, ((key, b"\x00" * 40),)) == grpc.StatusCode.UNAUTHENTICATED
 
     member = PeerAuthenticator(committee, BYZANTINE, cluster.keys[BYZANTINE].network)
     # Addressed to another validator, or too old.
     misaddressed = member.handshake_for(1, now_ms())
-    assert await _call(address, ((key, misaddressed),)) == grpc.StatusCode.UNAUTHENTICATED
-    stale = member.handshake_for(target, now_ms() - 10 * 60_000)
-    assert await _call(address, ((key, stale),)) == grpc.StatusCode.UNAUTHENTICATED
+    assert await _call(target, link, ((key, misaddressed),)) == grpc.StatusCode.UNAUTHENTICATED
+    stale = member.handshake_for(0, now_ms() - 10 * 60_000)
+    assert await _call(target, link, ((key, stale),)) == grpc.StatusCode.UNAUTHENTICATED
     # A real member's handshake works once, and a replay of it is refused.
-    good = member.handshake_for(target, now_ms())
-    assert await _call(address, ((key, good),)) == grpc.StatusCode.OK
-    assert await _call(address, ((key, good),)) == grpc.StatusCode.UNAUTHENTICATED
+    good = member.handshake_for(0, now_ms())
+    assert await _call(target, link, ((key, good),)) == grpc.StatusCode.OK
+    assert await _call(target, link, ((key, good),)) == grpc.StatusCode.UNAUTHENTICATED
 
     # Refused callers cost the node nothing: it keeps committing.
-    before = await commit_index(cluster, target)
+    before = await commit_index(cluster, 0)
     await wait_all_commit(cluster, HONEST, before + 5)
 
 
@@ -114,10 +134,14 @@ async def test_malformed_requests_from_a_member_are_refused_and_it_is_dropped(
     committee = cluster.committee
     assert committee is not None
     target = 0
-    address = committee.members[target].consensus_address
+    listed = committee.members[target]
     member = PeerAuthenticator(committee, BYZANTINE, cluster.keys[BYZANTINE].network)
     codes = []
-    async with grpc.aio.insecure_channel(address, options=channel_options()) as channel:
+    identity = tls_identity(cluster.keys[BYZANTINE].network)
+    channel = tls.dial(
+        listed.consensus_address, listed.tls_certificate, channel_options(), identity
+    )
+    async with channel:
         for method in (wire.FETCH_BLOCKS, wire.FETCH_COMMITS, wire.SUBSCRIBE_BLOCKS):
             for _ in range(8):
                 metadata = ((wire.AUTH_METADATA_KEY, member.handshake_for(target, now_ms())),)

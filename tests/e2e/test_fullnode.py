@@ -21,6 +21,7 @@ import yaml
 
 from soma.bench.transfers_bench import drive_transfers
 from soma.node.layout import validator_config_name
+from soma.node.local_network import validator_routes
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import NetworkKeyPair, read_key_file
@@ -52,10 +53,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
 
 async def _load(directory: Path, transfers: int) -> None:
     """Transfers through the validators, to give the chain a history."""
-    addresses = [
-        load_node_config(directory / validator_config_name(i)).network_address for i in range(4)
-    ]
-    reader = await RemoteReader.connect(addresses)
+    configs = [load_node_config(directory / validator_config_name(i)) for i in range(4)]
+    reader = await RemoteReader.connect(*validator_routes(configs))
     try:
         keys = load_keystore(directory / "keystore.yaml")
         await drive_transfers(reader, keys, lambda done: done >= transfers, None)

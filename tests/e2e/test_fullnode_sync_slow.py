@@ -15,6 +15,7 @@ import pytest
 
 from soma.bench.transfers_bench import drive_transfers
 from soma.node.layout import validator_config_name
+from soma.node.local_network import validator_routes
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_keystore, load_node_config
 from tests.e2e.local_network import Network
@@ -26,10 +27,8 @@ CATCH_UP_S = 60.0
 
 
 async def _load_for(directory: Path, seconds: float) -> int:
-    addresses = [
-        load_node_config(directory / validator_config_name(i)).network_address for i in range(4)
-    ]
-    reader = await RemoteReader.connect(addresses)
+    configs = [load_node_config(directory / validator_config_name(i)) for i in range(4)]
+    reader = await RemoteReader.connect(*validator_routes(configs))
     try:
         deadline = time.monotonic() + seconds
         keys = load_keystore(directory / "keystore.yaml")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from soma.node.layout import GENESIS_FILE
 from soma.types.config import load_client_config, load_keystore
 from tests.e2e.netns import NamespaceLab, NamespaceUnavailableError
 
@@ -28,10 +29,12 @@ TIMEOUT_S = 90.0
 STATUS_SCRIPT = """
 import asyncio, json, sys
 from soma.authority.service_client import ValidatorClient
+from soma.node.local_network import genesis_committee, read_genesis
 async def main():
+    members = {m.hostname: m for m in genesis_committee(read_genesis(sys.argv[1])).members}
     out = []
-    for address in sys.argv[1:]:
-        client = ValidatorClient(address)
+    for name in sys.argv[2:]:
+        client = ValidatorClient.for_member(members[name])
         try:
             s = await client.get_status()
             out.append([s.latest_certified_commit, s.state_root.hex()])
@@ -78,9 +81,9 @@ def _transfer(lab: NamespaceLab, directory: Path, to: str, amount: int) -> None:
     assert json.loads(out.stdout)["status"] == "success", out.stdout
 
 
-def _statuses(lab: NamespaceLab) -> list[list[object]]:
-    addresses = [f"{lab.address(v)}:{PORT}" for v in VALIDATORS]
-    out = lab.run("client", [sys.executable, "-c", STATUS_SCRIPT, *addresses])
+def _statuses(lab: NamespaceLab, directory: Path) -> list[list[object]]:
+    genesis = str(directory / GENESIS_FILE)
+    out = lab.run("client", [sys.executable, "-c", STATUS_SCRIPT, genesis, *VALIDATORS])
     assert out.returncode == 0, out.stderr
     result: list[list[object]] = json.loads(out.stdout)
     return result
@@ -131,7 +134,7 @@ def test_five_hosts_survive_a_pulled_link(lab: NamespaceLab, tmp_path: Path) -> 
     lab.link(CUT, up=False)
     for amount in (4, 5, 6):
         _transfer(lab, directory, to, amount)
-    cut_status = _statuses(lab)[VALIDATORS.index(CUT)]
+    cut_status = _statuses(lab, directory)[VALIDATORS.index(CUT)]
     assert cut_status[0] is None, cut_status  # really unreachable
     lab.link(CUT, up=True)
     for amount in (7, 8):
@@ -140,7 +143,7 @@ def test_five_hosts_survive_a_pulled_link(lab: NamespaceLab, tmp_path: Path) -> 
     deadline = time.monotonic() + TIMEOUT_S
     statuses: list[list[object]] = []
     while time.monotonic() < deadline:
-        statuses = _statuses(lab)
+        statuses = _statuses(lab, directory)
         roots = {str(s[1]) for s in statuses}
         if len(roots) == 1 and all(s[0] is not None for s in statuses):
             break

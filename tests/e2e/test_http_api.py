@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from soma.consensus.local_committee import free_ports
-from soma.node.local_network import create_local_network
+from soma.node.local_network import create_local_network, validator_routes
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.rpc.app import create_app
 from soma.types.base import ObjectID
@@ -41,7 +41,7 @@ async def test_http_api_over_validator_nodes(tmp_path: Path) -> None:
     configs = [load_node_config(p) for p in net.validator_configs]
     keys = load_keystore(load_client_config(net.client_config).keystore_path)
     procs = start_nodes(net.validator_configs, tmp_path)
-    reader = await RemoteReader.connect([c.network_address for c in configs])
+    reader = await RemoteReader.connect(*validator_routes(configs))
     port = free_ports(1)[0]
     server = uvicorn.Server(
         uvicorn.Config(create_app(reader), host="127.0.0.1", port=port, log_level="warning")

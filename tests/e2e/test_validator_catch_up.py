@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from soma.authority.service_client import RemoteError, ValidatorCallError, ValidatorClient
-from soma.node.local_network import create_local_network
+from soma.node.local_network import create_local_network, validator_client, validator_routes
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from tests.e2e.test_validator_nodes import start_nodes, stop_nodes
@@ -49,8 +49,8 @@ async def test_a_validator_behind_the_retained_history_catches_up_and_rejoins(
     configs = [load_node_config(p) for p in net.validator_configs]
     keys = load_keystore(load_client_config(net.client_config).keystore_path)
     procs = start_nodes(net.validator_configs, tmp_path)
-    clients = [ValidatorClient(c.network_address) for c in configs]
-    gateway = await RemoteReader.connect([c.network_address for c in configs])
+    clients = [validator_client(c) for c in configs]
+    gateway = await RemoteReader.connect(*validator_routes(configs))
     load = TransferLoad(gateway, keys)
 
     async def until(check: object, what: str) -> None:

@@ -9,8 +9,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from soma.authority.service_client import ValidatorCallError, ValidatorClient
-from soma.node.local_network import create_local_network
+from soma.authority.service_client import ValidatorCallError
+from soma.node.local_network import create_local_network, validator_client, validator_routes
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from tests.e2e.test_validator_nodes import start_nodes, stop_nodes
@@ -25,7 +25,7 @@ async def test_sigkill_one_validator_under_transfers_and_restart(tmp_path: Path)
     configs = [load_node_config(p) for p in net.validator_configs]
     keys = load_keystore(load_client_config(net.client_config).keystore_path)
     procs = start_nodes(net.validator_configs, tmp_path)
-    gateway = await RemoteReader.connect([c.network_address for c in configs])
+    gateway = await RemoteReader.connect(*validator_routes(configs))
     load = TransferLoad(gateway, keys)
     load.start()
     restarted: subprocess.Popen[bytes] | None = None
@@ -40,7 +40,7 @@ async def test_sigkill_one_validator_under_transfers_and_restart(tmp_path: Path)
         await load.until(load.certified + 20, TIMEOUT_S)
         await load.stop()
 
-        clients = [ValidatorClient(c.network_address) for c in configs]
+        clients = [validator_client(c) for c in configs]
         try:
             async with asyncio.timeout(TIMEOUT_S):
                 while True:

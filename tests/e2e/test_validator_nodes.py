@@ -16,12 +16,14 @@ import grpc
 from soma.authority import service_wire
 from soma.authority.effects_certificate import EffectsCertifier
 from soma.authority.service_client import RemoteError, ValidatorClient
-from soma.node.local_network import create_local_network, read_genesis
+from soma.consensus.network import tls
+from soma.node.local_network import create_local_network, read_genesis, validator_client
 from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from soma.types.effects import ExecutionFailure, InputObjectConsumed
 from soma.types.genesis import DEFAULT_PARAMETERS
 from soma.types.system_state import SystemState
+from soma.types.tls import tls_identity
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 
 START_TIMEOUT_S = 60.0
@@ -80,7 +82,7 @@ async def test_transfer_through_validator_nodes_and_restart(tmp_path: Path) -> N
     keys = load_keystore(load_client_config(net.client_config).keystore_path)
     sender, recipient = keys[0], keys[1].public_key.to_address()
     procs = start_nodes(net.validator_configs, tmp_path)
-    clients = [ValidatorClient(c.network_address) for c in configs]
+    clients = [validator_client(c) for c in configs]
     try:
         status = await clients[0].get_status()
         committee = SystemState.committee(status.system_state)
@@ -126,7 +128,8 @@ async def test_transfer_through_validator_nodes_and_restart(tmp_path: Path) -> N
         else:
             raise AssertionError("a spent coin was accepted")
         # Garbage is refused as INVALID_ARGUMENT, and the node keeps serving.
-        async with grpc.aio.insecure_channel(configs[0].network_address) as channel:
+        pinned = tls_identity(configs[0].keys.network).certificate_der
+        async with tls.dial(configs[0].network_address, pinned, []) as channel:
             call = channel.unary_unary(service_wire.SUBMIT)
             try:
                 await call(b"\x01garbage", timeout=10)
@@ -142,7 +145,7 @@ async def test_transfer_through_validator_nodes_and_restart(tmp_path: Path) -> N
     assert codes == [0, 0, 0, 0]
 
     procs = start_nodes(net.validator_configs, tmp_path)
-    clients = [ValidatorClient(c.network_address) for c in configs]
+    clients = [validator_client(c) for c in configs]
     try:
         for client in clients:
             assert await balance_of(client, recipient) == 1_000_000 + 1234

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from soma.authority.service import ValidatorService
 from soma.authority.state import AuthorityState
+from soma.types.tls import tls_identity
 from tests.authority.network import TestNetwork, Validator
 
 
@@ -27,7 +28,7 @@ async def validator_services(
     try:
         for v in net.validators:
             assert v.keys.authority.name == net.committee.members[v.index].name
-            service = ValidatorService(lambda v=v: _state_of(v))
+            service = ValidatorService(lambda v=v: _state_of(v), tls_identity(v.keys.network))
             port = service.bind("127.0.0.1:0")
             services.append(service)
             await service.start()

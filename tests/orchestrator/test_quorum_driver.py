@@ -167,7 +167,7 @@ async def _serve(accounts: int) -> AsyncIterator[Driven]:
         async with validator_services(net) as (services, addresses):
             try:
                 for v in net.validators:
-                    proxies.append(Proxy(ValidatorClient(addresses[v.index]), v.index, net))
+                    proxies.append(Proxy(_client(net, addresses, v.index), v.index, net))
                 clients = {m.name: proxies[i] for i, m in enumerate(net.committee.members)}
                 driver = QuorumDriver(net.committee, clients)  # type: ignore[arg-type]
                 yield Driven(net, services, addresses, proxies, driver)
@@ -182,6 +182,10 @@ async def _serve(accounts: int) -> AsyncIterator[Driven]:
         await net.stop()
         net.close()
     assert failures == []
+
+
+def _client(net: TestNetwork, addresses: list[str], index: int) -> ValidatorClient:
+    return ValidatorClient(addresses[index], net.committee.members[index].tls_certificate)
 
 
 @pytest.fixture
@@ -201,7 +205,7 @@ async def test_a_certificate_forms_from_streamed_effects(driven: Driven) -> None
     """With plain ValidatorClients (no proxy): the production path."""
     net = driven.net
     clients = {
-        m.name: ValidatorClient(driven.addresses[i]) for i, m in enumerate(net.committee.members)
+        m.name: _client(net, driven.addresses, i) for i, m in enumerate(net.committee.members)
     }
     driver = QuorumDriver(net.committee, clients)
     try:

@@ -22,8 +22,12 @@ from soma.p2p.rate_limit import RateLimit
 from soma.p2p.server import P2pServer
 from soma.types.bcs import BcsStruct, u32
 from soma.types.error import SomaError
+from soma.types.tls import tls_identity
 
 from .support import T0, info, key
+
+#: The servers' TLS identity (any node key will do here).
+IDENTITY = tls_identity(key(7))
 
 
 class Echo(BcsStruct):
@@ -60,7 +64,7 @@ async def _echo(request: Echo, host: str) -> Echo:
 async def served() -> AsyncIterator[Served]:
     server = P2pServer(max_request_bytes=64 * 1024)
     server.add_unary("Echo", Echo, _echo, max_request_bytes=1024)
-    port = await server.start("127.0.0.1:0")
+    port = await server.start("127.0.0.1:0", IDENTITY)
     client = P2pClient()
     try:
         yield Served(server, f"127.0.0.1:{port}", client)
@@ -199,7 +203,7 @@ async def test_a_method_is_served_once(served: Served) -> None:
 async def test_calls_beyond_a_hosts_rate_are_refused() -> None:
     server = P2pServer(rate_limit=RateLimit(calls_per_s=2), clock=lambda: T0)
     server.add_unary("Echo", Echo, _echo)
-    port = await server.start("127.0.0.1:0")
+    port = await server.start("127.0.0.1:0", IDENTITY)
     client = P2pClient()
     served = Served(server, f"127.0.0.1:{port}", client)
     try:
@@ -220,7 +224,7 @@ async def test_the_client_keeps_a_bounded_number_of_channels() -> None:
         for _ in range(3):
             server = P2pServer()
             server.add_unary("Echo", Echo, _echo)
-            servers.append((server, await server.start("127.0.0.1:0")))
+            servers.append((server, await server.start("127.0.0.1:0", IDENTITY)))
         for _, port in servers:
             answer = await client.call(f"127.0.0.1:{port}", "Echo", Echo(b"z"), Echo, timeout_s=10)
             assert answer.data == b"z"

@@ -20,6 +20,7 @@ from soma.sync.state_sync import StateSync, SyncParameters
 from soma.types.bcs import BcsStruct
 from soma.types.committee import Committee
 from soma.types.crypto import NetworkKeyPair
+from soma.types.tls import tls_identity
 from soma.types.transaction import SignedTransaction, TransferCoin
 from tests.authority.network import TIMEOUT_S, TestNetwork
 
@@ -52,7 +53,7 @@ class ServedChain:
         self.port = 0
 
     async def start(self) -> str:
-        self.port = await self.server.start("127.0.0.1:0")
+        self.port = await self.server.start("127.0.0.1:0", tls_identity(self.key))
         return self.address
 
     @property

@@ -25,6 +25,7 @@ from soma.types.digests import ObjectDigest, TransactionDigest
 from soma.types.intent import Intent
 from soma.types.object import ObjectRef
 from soma.types.signature_info import AuthoritySignInfo, Ed25519QuorumSignInfo
+from soma.types.tls import tls_identity
 
 
 def seed(label: str, index: int) -> bytes:
@@ -48,6 +49,7 @@ def make_member(key: AuthorityKeyPair, stake: int, label: int = 0) -> CommitteeM
         stake=stake,
         protocol_key=ProtocolKeyPair(seed("protocol", label)).public_key,
         network_key=NetworkKeyPair(seed("network", label)).public_key,
+        tls_certificate=tls_identity(NetworkKeyPair(seed("network", label))).certificate_der,
         hostname=f"validator-{label}",
         network_address=f"127.0.0.1:{9000 + label}",
         consensus_address=f"127.0.0.1:{10000 + label}",

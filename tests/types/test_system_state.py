@@ -20,6 +20,7 @@ from soma.types.system_state import (
     ValidatorMetadata,
     ValidatorSet,
 )
+from soma.types.tls import tls_identity
 from tests.types.conftest import account_key, address, authority_key, seed, tx_digest
 
 
@@ -29,6 +30,7 @@ def validator(i: int, voting: int, next_epoch: int | None = None) -> Validator:
         authority_key=authority_key(200 + i).public_key,
         protocol_key=ProtocolKeyPair(seed("ss-protocol", i)).public_key,
         network_key=NetworkKeyPair(seed("ss-network", i)).public_key,
+        tls_certificate=tls_identity(NetworkKeyPair(seed("ss-network", i))).certificate_der,
         hostname=f"host-{i}",
         network_address=f"10.0.0.{i}:8080",
         consensus_address=f"10.0.0.{i}:8081",

@@ -65,6 +65,7 @@ def metadata() -> ValidatorMetadata:
         authority_key=authority_key(0).public_key,
         protocol_key=authority_key(1).public_key,
         network_key=authority_key(2).public_key,
+        tls_certificate=b"\x30\x82",
         hostname="v0",
         network_address="127.0.0.1:1",
         consensus_address="127.0.0.1:2",

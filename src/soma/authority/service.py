@@ -18,11 +18,13 @@ import grpc
 
 from soma.authority import service_wire as wire
 from soma.authority.state import AuthorityState, read_system_state
+from soma.consensus.network import tls
 from soma.consensus.network.server import server_options
 from soma.types.bcs import BcsStruct
 from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects, TransactionEffects
 from soma.types.error import SomaError
+from soma.types.tls import TlsIdentity
 from soma.types.transaction import SignedTransaction
 from soma.utils.wait import wait_event
 
@@ -43,9 +45,12 @@ class BatchTooLargeError(SomaError):
 
 
 class ValidatorService:
-    def __init__(self, state: Callable[[], AuthorityState]) -> None:
+    def __init__(self, state: Callable[[], AuthorityState], identity: TlsIdentity) -> None:
         #: The current epoch's AuthorityState (replaced at reconfiguration).
         self._state = state
+        #: Served over TLS with the node's identity; any node may call (no client
+        #: certificate), so fullnodes submit here as validators do.
+        self._identity = identity
         self._server = grpc.aio.server(
             options=server_options(MAX_RESPONSE_BYTES, max_receive_bytes=wire.MAX_REQUEST_BYTES)
         )
@@ -71,10 +76,7 @@ class ValidatorService:
         )
 
     def bind(self, address: str) -> int:
-        port: int = self._server.add_insecure_port(address)
-        if port == 0:
-            raise OSError(f"cannot listen on {address}")
-        return port
+        return tls.listen(self._server, address, self._identity)
 
     async def start(self) -> None:
         await self._server.start()

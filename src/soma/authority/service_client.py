@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import grpc
 
 from soma.authority import service_wire as wire
+from soma.consensus.network import tls
 from soma.consensus.network.server import channel_options
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.bcs import BcsStruct
+from soma.types.committee import CommitteeMember
 from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
 from soma.types.transaction import SignedTransaction
@@ -50,12 +52,21 @@ class RemoteError(SomaError):
 
 
 class ValidatorClient:
-    def __init__(self, address: str) -> None:
+    """Calls to the validator at `address`, over TLS pinned to `certificate` (the DER
+    certificate the committee lists for it): any other server fails the handshake."""
+
+    def __init__(self, address: str, certificate: bytes) -> None:
         self.address = address
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = tls.dial(
             address,
-            options=channel_options(wire.MAX_REQUEST_BYTES, max_receive_bytes=MAX_RESPONSE_BYTES),
+            certificate,
+            channel_options(wire.MAX_REQUEST_BYTES, max_receive_bytes=MAX_RESPONSE_BYTES),
         )
+
+    @classmethod
+    def for_member(cls, member: CommitteeMember, address: str | None = None) -> ValidatorClient:
+        """A client of a committee member, at its listed address unless `address`."""
+        return cls(address or member.network_address, member.tls_certificate)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -29,15 +29,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from soma.authority.service_client import ValidatorClient
 from soma.authority.store import AuthorityStore
 from soma.bench.stats import LatencyRecorder
 from soma.consensus.store import ConsensusStore
 from soma.node.layout import GENESIS_FILE, validator_config_name
-from soma.node.local_network import create_local_network, read_genesis
+from soma.node.local_network import (
+    create_local_network,
+    read_genesis,
+    validator_client,
+    validator_routes,
+)
 from soma.node.start import LocalNetworkRunner
 from soma.orchestrator.remote_reader import RemoteReader
-from soma.types.config import load_keystore, load_node_config
+from soma.types.config import NodeConfig, load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair
 from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
@@ -99,15 +103,14 @@ async def run_chaos_bench(
         create_local_network(root, validators=config.validators, accounts=config.accounts)
         keys = load_keystore(root / "keystore.yaml")
         runner = LocalNetworkRunner(root, config.validators)
-        addresses = [
-            load_node_config(root / validator_config_name(i)).network_address
-            for i in range(config.validators)
+        configs = [
+            load_node_config(root / validator_config_name(i)) for i in range(config.validators)
         ]
         try:
             await runner.start_validators()
-            reader = await RemoteReader.connect(addresses)
+            reader = await RemoteReader.connect(*validator_routes(configs))
             try:
-                result = await _run(config, runner, reader, keys, addresses, progress)
+                result = await _run(config, runner, reader, keys, configs, progress)
             finally:
                 await reader.close()
         finally:
@@ -122,7 +125,7 @@ async def _run(
     runner: LocalNetworkRunner,
     reader: RemoteReader,
     keys: list[AccountKeyPair],
-    addresses: list[str],
+    configs: list[NodeConfig],
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     load = _Load()
@@ -162,8 +165,8 @@ async def _run(
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
-    roots_agree = await _roots_agree(addresses)
-    lost = await _lost(addresses, load.certified)
+    roots_agree = await _roots_agree(configs)
+    lost = await _lost(configs, load.certified)
     return {
         "validators": config.validators,
         "duration_s": round(elapsed, 1),
@@ -212,8 +215,8 @@ async def _sender(
         coin = gas
 
 
-async def _roots_agree(addresses: list[str]) -> bool:
-    clients = [ValidatorClient(a) for a in addresses]
+async def _roots_agree(configs: list[NodeConfig]) -> bool:
+    clients = [validator_client(c) for c in configs]
     try:
         deadline = time.monotonic() + SETTLE_S
         while time.monotonic() < deadline:
@@ -230,9 +233,9 @@ async def _roots_agree(addresses: list[str]) -> bool:
             await client.close()
 
 
-async def _lost(addresses: list[str], certified: list[TransactionDigest]) -> int:
+async def _lost(configs: list[NodeConfig], certified: list[TransactionDigest]) -> int:
     """Certified transactions that some validator does not hold with their effects."""
-    clients = [ValidatorClient(a) for a in addresses]
+    clients = [validator_client(c) for c in configs]
     limit = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
 
     async def held_everywhere(digest: TransactionDigest) -> bool:

@@ -6,21 +6,28 @@ connections and refuses new ones until it is healed, so the two validators reall
 each other (their gRPC calls fail, their streams break and reconnect with backoff), as
 in a network partition, while both processes keep running with their state. Cutting
 every link of one validator cuts it off from the committee. A link may also delay every
-byte by a fixed one-way latency (`delay_s`), in order, as a long-haul link would.
+byte by a fixed one-way latency (`delay_s`), in order, as a long-haul link would. A tap
+sees every chunk relayed, either way (what an eavesdropper on the link would read).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+Tap = Callable[[bytes], None]
 
 
 class LinkProxy:
     """Forwards connections to its port on 127.0.0.1 to `target` ("host:port", which may
     be set after the proxy started listening)."""
 
-    def __init__(self, target: str | None = None, delay_s: float = 0.0) -> None:
+    def __init__(
+        self, target: str | None = None, delay_s: float = 0.0, tap: Tap | None = None
+    ) -> None:
         self.target = target
         self.delay_s = delay_s
+        self.tap = tap
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -69,7 +76,8 @@ class LinkProxy:
             if self.cut:
                 return
             await asyncio.gather(
-                _pump(reader, upstream, self.delay_s), _pump(up_reader, writer, self.delay_s)
+                _pump(reader, upstream, self.delay_s, self.tap),
+                _pump(up_reader, writer, self.delay_s, self.tap),
             )
         except OSError:
             pass
@@ -83,13 +91,18 @@ class LinkProxy:
 
 
 async def _pump(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float = 0.0
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    delay_s: float = 0.0,
+    tap: Tap | None = None,
 ) -> None:
     if delay_s > 0:
-        await _delayed_pump(reader, writer, delay_s)
+        await _delayed_pump(reader, writer, delay_s, tap)
         return
     try:
         while data := await reader.read(1 << 16):
+            if tap is not None:
+                tap(data)
             writer.write(data)
             await writer.drain()
     except OSError:
@@ -99,7 +112,7 @@ async def _pump(
 
 
 async def _delayed_pump(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float, tap: Tap | None
 ) -> None:
     """Each chunk is written `delay_s` after it was read, in order (reading goes on
     meanwhile, so the delay is latency, not a throughput cap)."""
@@ -120,6 +133,8 @@ async def _delayed_pump(
     sender = loop.create_task(deliver())
     try:
         while data := await reader.read(1 << 16):
+            if tap is not None:
+                tap(data)
             queue.put_nowait((loop.time() + delay_s, data))
         queue.put_nowait((0.0, b""))
         await sender

@@ -20,7 +20,7 @@ from typing import Any
 
 from soma.bench.stats import LatencyRecorder
 from soma.node.layout import validator_config_name
-from soma.node.local_network import create_local_network
+from soma.node.local_network import create_local_network, validator_routes
 from soma.node.start import LocalNetworkRunner
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_keystore, load_node_config
@@ -61,11 +61,10 @@ async def run_transfers_bench(
         runner = LocalNetworkRunner(root, config.validators)
         try:
             await runner.start_validators()
-            addresses = [
-                load_node_config(root / validator_config_name(i)).network_address
-                for i in range(config.validators)
+            configs = [
+                load_node_config(root / validator_config_name(i)) for i in range(config.validators)
             ]
-            reader = await RemoteReader.connect(addresses)
+            reader = await RemoteReader.connect(*validator_routes(configs))
             try:
                 deadline = time.monotonic() + config.duration_s
                 load = await drive_transfers(

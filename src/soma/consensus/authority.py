@@ -41,6 +41,7 @@ from soma.types.committee import Committee
 from soma.types.consensus.block import SignedBlock
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.crypto import NetworkKeyPair, ProtocolKeyPair
+from soma.types.tls import tls_identity
 from soma.utils.wait import wait_event
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,13 @@ class ConsensusAuthority:
         self._last_processed_commit = last_processed_commit
         self._processed_commit = processed_commit
         self._auth = PeerAuthenticator(committee, config.own_index, config.network_key)
+        self._tls = tls_identity(config.network_key)
         self._client = ConsensusClient(
-            committee, config.own_index, self._auth, peer_addresses=config.peer_addresses
+            committee,
+            config.own_index,
+            self._auth,
+            self._tls,
+            peer_addresses=config.peer_addresses,
         )
         self._server: ConsensusServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -183,7 +189,7 @@ class ConsensusAuthority:
         if guard:
             protocol.core.hold_proposals()
         self._syncer = CommitSyncer(self, self._client, self._rng)
-        self._server = ConsensusServer(self, self._auth)
+        self._server = ConsensusServer(self, self._auth, self._tls)
         own = config.committee.members[config.own_index]
         self.port = self._server.bind(config.listen_address or own.consensus_address)
         await self._server.start()

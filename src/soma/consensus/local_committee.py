@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from soma.types.committee import Committee, CommitteeMember
 from soma.types.crypto import AuthorityKeyPair, NetworkKeyPair, ProtocolKeyPair
+from soma.types.tls import tls_identity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,7 @@ def generate_committee(
             stake=1 if stakes is None else stakes[i],
             protocol_key=protocol[i].public_key,
             network_key=network[i].public_key,
+            tls_certificate=tls_identity(network[i]).certificate_der,
             hostname=f"validator-{i}",
             network_address=f"sim-{i}:1",
             consensus_address=(

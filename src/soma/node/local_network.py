@@ -15,11 +15,12 @@ import dataclasses
 import fcntl
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
+from soma.authority.service_client import ValidatorClient
 from soma.consensus.local_committee import free_ports
 from soma.node.hosts import NodeAddress
 from soma.node.layout import (
@@ -34,8 +35,9 @@ from soma.node.layout import (
     validator_config_name,
 )
 from soma.node.ports import record_ports
+from soma.types.base import AuthorityName
 from soma.types.committee import Committee, CommitteeMember
-from soma.types.config import dump_yaml
+from soma.types.config import NodeConfig, dump_yaml
 from soma.types.crypto import (
     AccountKeyPair,
     AuthorityKeyPair,
@@ -51,6 +53,7 @@ from soma.types.genesis import (
     validators_from_committee,
 )
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
+from soma.types.tls import tls_identity
 from soma.types.transaction import GenesisTransaction, TransactionData
 
 #: The faucet's account (`FAUCET_KEY`) is funded at genesis with this, in one coin.
@@ -129,6 +132,7 @@ def create_local_network(
                 stake=1,
                 protocol_key=protocol.public_key,
                 network_key=network.public_key,
+                tls_certificate=tls_identity(network).certificate_der,
                 hostname=f"validator-{i}",
                 network_address=addresses[0],
                 consensus_address=addresses[1],
@@ -344,3 +348,22 @@ def genesis_committee(genesis: TransactionData) -> Committee:
             if obj.id == SYSTEM_STATE_OBJECT_ID:
                 return SystemState.from_object(obj).committee()
     raise GenesisArgumentError("the genesis transaction holds no system state")
+
+
+def validator_routes(configs: Sequence[NodeConfig]) -> tuple[Committee, dict[AuthorityName, str]]:
+    """The genesis committee of the network the validators of `configs` run, and the
+    address each of them listens on now (the committee's may have moved)."""
+    if not configs:
+        raise GenesisArgumentError("no validator configuration given")
+    committee = genesis_committee(read_genesis(configs[0].genesis_path))
+    routes = {
+        c.keys.authority.name: c.network_address for c in configs if c.keys.authority is not None
+    }
+    return committee, routes
+
+
+def validator_client(config: NodeConfig) -> ValidatorClient:
+    """A client of the validator that `config` runs, pinned to its TLS certificate."""
+    return ValidatorClient(
+        config.network_address, tls_identity(config.keys.network).certificate_der
+    )

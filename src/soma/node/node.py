@@ -35,6 +35,7 @@ from soma.sync.server import SyncServer
 from soma.types.config import ConfigError, NodeConfig, NodeRole
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.error import SomaError
+from soma.types.tls import tls_identity
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class SomaNode:
         config = self.config
         self.store = open_authority_store(config)
         await self._start_epoch()
-        self.service = ValidatorService(lambda: self.state)
+        self.service = ValidatorService(lambda: self.state, tls_identity(config.keys.network))
         self.service_port = self.service.bind(config.network_address)
         await self.service.start()
         await self._start_p2p()
@@ -205,6 +206,17 @@ class SomaNode:
         assert authority_key is not None
         if not committee.is_member(authority_key.name):
             raise ConfigError(config.path, "keys.authority", f"not a member of epoch {epoch}")
+        listed = committee.members[committee.index_of(authority_key.name)].network_key
+        if listed != config.keys.network.public_key:
+            # Said once, loudly: every peer refuses this node's links at the TLS handshake.
+            logger.error(
+                "keys.network of %s is %s, but the committee of epoch %d lists %s for this "
+                "validator: its peers will refuse every link it opens (TLS)",
+                config.path,
+                config.keys.network.public_key.hex()[:16],
+                epoch,
+                listed.hex()[:16],
+            )
         epoch_store = open_epoch_store(config, self.store)
         consensus_store = ConsensusStore.open_rocksdb(Path(config.db_path) / f"consensus-{epoch}")
         state = AuthorityState(authority_key, self.store, epoch_store)

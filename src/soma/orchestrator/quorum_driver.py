@@ -94,10 +94,7 @@ class QuorumDriver:
         where = dict(addresses or {})
         return cls(
             committee,
-            {
-                m.name: ValidatorClient(where.get(m.name, m.network_address))
-                for m in committee.members
-            },
+            {m.name: ValidatorClient.for_member(m, where.get(m.name)) for m in committee.members},
         )
 
     async def close(self) -> None:

@@ -61,17 +61,19 @@ class RemoteReader:
 
     @classmethod
     async def connect(
-        cls, addresses: list[str], overrides: Mapping[AuthorityName, str] | None = None
+        cls, known: Committee, overrides: Mapping[AuthorityName, str] | None = None
     ) -> RemoteReader:
-        """Learn the committee from the first validator at `addresses` that answers;
-        `overrides` says where to reach validators elsewhere than the committee lists."""
+        """Learn the current committee from the first member of `known` (a committee the
+        caller trusts, such as genesis's) that answers; `overrides` says where to reach
+        validators elsewhere than the committee lists."""
         last: Exception | None = None
-        for address in addresses:
-            client = ValidatorClient(address)
+        where = dict(overrides or {})
+        for member in known.members:
+            client = ValidatorClient.for_member(member, where.get(member.name))
             try:
                 status = await client.get_status()
                 state = status.system_state
-                return cls(state.committee(), state.parameters.transaction_fee, overrides)
+                return cls(state.committee(), state.parameters.transaction_fee, where)
             except ValidatorCallError as e:
                 last = e
             finally:

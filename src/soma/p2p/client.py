@@ -7,6 +7,11 @@ naming the peer (address, and peer id when the caller expects one) and the gRPC 
 (and the peer's error code when it refused with one); an answer that does not decode as
 the expected message, or is larger than the method allows, is a `PeerCallError` with
 `malformed` set, which the caller should treat as misbehaviour rather than a fault.
+
+Links are TLS: before the first call to an address the client reads the certificate
+the node there presents, checks that it is bound to a network key (the peer id the
+caller expects, when it names one) and pins the channel to it; a node with another key
+at that address then fails the handshake.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from typing import TypeVar
 
 import grpc
 
+from soma.consensus.network import tls
 from soma.consensus.network.server import channel_options
+from soma.consensus.network.tls import TlsHandshakeError
 from soma.p2p import wire
 from soma.p2p.errors import PeerCallError
 from soma.p2p.node_info import SignedNodeInfo
 from soma.types.bcs import BcsStruct
 from soma.types.crypto import Ed25519PublicKey
 from soma.types.error import SomaError
+from soma.types.tls import network_key_of_certificate
 
 R = TypeVar("R", bound=BcsStruct)
 _REMOTE_CODE = re.compile(r"\[([A-Z0-9_]+)\] ", re.ASCII)
@@ -43,6 +51,10 @@ class P2pClient:
         self._max_channels = max_channels
         self._channels: OrderedDict[str, grpc.aio.Channel] = OrderedDict()
         self._in_flight: dict[str, int] = {}
+        #: The network key each open channel's certificate is bound to.
+        self._peer_ids: dict[str, Ed25519PublicKey] = {}
+        #: Addresses whose channel failed to connect: re-learn the certificate there.
+        self._stale: set[str] = set()
 
     async def call(
         self,
@@ -58,7 +70,7 @@ class P2pClient:
         """Call method `name` of the P2P service at `address`; `peer_id` is who the
         caller expects there (named in errors)."""
         cap = self._max_response_bytes if max_response_bytes is None else max_response_bytes
-        channel = await self._acquire(address)
+        channel = await self._acquire(address, peer_id, timeout_s)
         method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             wire.method_path(name)
         )
@@ -67,6 +79,10 @@ class P2pClient:
         except grpc.aio.AioRpcError as e:
             details = e.details() or ""
             remote = _REMOTE_CODE.match(details)
+            if e.code() is grpc.StatusCode.UNAVAILABLE:
+                # Perhaps another node (another certificate) answers there now: learn
+                # the certificate afresh on the next call.
+                self._stale.add(address)
             raise PeerCallError(
                 address,
                 f"{name}: {e.code().name} {details}",
@@ -119,8 +135,17 @@ class P2pClient:
         for address in list(self._channels):
             await self._close(address)
 
-    async def _acquire(self, address: str) -> grpc.aio.Channel:
-        """The channel to `address`, counted as in use until `_release`."""
+    async def _acquire(
+        self, address: str, peer_id: Ed25519PublicKey | None, timeout_s: float
+    ) -> grpc.aio.Channel:
+        """The channel to `address`, counted as in use until `_release`: over TLS pinned
+        to the certificate found there, bound to `peer_id` when the caller expects one."""
+        renew = address in self._stale or (
+            peer_id is not None and self._peer_ids.get(address, peer_id) != peer_id
+        )
+        if renew and address not in self._in_flight and address in self._channels:
+            await self._close(address)
+        self._stale.discard(address)
         while address not in self._channels and len(self._channels) >= self._max_channels:
             idle = next((a for a in self._channels if a not in self._in_flight), None)
             if idle is None:
@@ -128,12 +153,47 @@ class P2pClient:
             await self._close(idle)
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=self._options)
+            certificate = b""
+            if not tls.plaintext_links():
+                certificate = await self._certificate_at(address, peer_id, timeout_s)
+            channel = self._channels.get(address)  # another call may have opened it
+        if channel is None:
+            channel = tls.dial(address, certificate, self._options)
             self._channels[address] = channel
         else:
             self._channels.move_to_end(address)
         self._in_flight[address] = self._in_flight.get(address, 0) + 1
         return channel
+
+    async def _certificate_at(
+        self, address: str, peer_id: Ed25519PublicKey | None, timeout_s: float
+    ) -> bytes:
+        """The certificate the node at `address` presents, checked to be bound to a
+        network key (to `peer_id`, when given); a `PeerCallError` otherwise."""
+        try:
+            certificate = await tls.fetch_certificate(address, timeout_s)
+            bound = network_key_of_certificate(certificate)
+        except TlsHandshakeError as e:
+            raise PeerCallError(
+                address, str(e), peer_id=peer_id, status=grpc.StatusCode.UNAVAILABLE
+            ) from None
+        except SomaError as e:
+            raise PeerCallError(
+                address, f"TLS: {e}", peer_id=peer_id, status=grpc.StatusCode.UNAUTHENTICATED
+            ) from None
+        if peer_id is not None and bound != peer_id:
+            raise PeerCallError(
+                address,
+                f"TLS: the node there is {bound.hex()[:16]}",
+                peer_id=peer_id,
+                status=grpc.StatusCode.UNAUTHENTICATED,
+            )
+        self._peer_ids[address] = bound
+        return certificate
+
+    def peer_id_at(self, address: str) -> Ed25519PublicKey | None:
+        """The peer id the node at `address` proved over TLS (None before any call)."""
+        return self._peer_ids.get(address)
 
     def _release(self, address: str) -> None:
         left = self._in_flight[address] - 1
@@ -143,4 +203,5 @@ class P2pClient:
             del self._in_flight[address]
 
     async def _close(self, address: str) -> None:
+        self._peer_ids.pop(address, None)
         await self._channels.pop(address).close()

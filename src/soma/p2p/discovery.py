@@ -93,6 +93,18 @@ class Discovery:
                 logger.info("dropping a P2P peer after repeated failures: %s", e.message)
                 await self._client.forget(target.address)
             return
+        proven = self._client.peer_id_at(target.address)
+        if proven is not None and reply.info.peer_id != proven:
+            # Its TLS key said one node, its signed info another: someone relays.
+            logger.warning(
+                "dropping P2P peer %s: answered as %s over a link proven by %s",
+                target.address,
+                reply.info.peer_id.hex()[:16],
+                proven.hex()[:16],
+            )
+            self.table.record_invalid(target, self._clock())
+            await self._client.forget(target.address)
+            return
         outcome = self.table.handle_reply(target, reply.info, reply.peers, self._clock())
         if outcome.invalid is not None:
             logger.warning("dropping P2P peer %s: %s", target.address, outcome.invalid)

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
+from soma.consensus.network import tls
 from soma.consensus.network.server import now_ms, server_options
 from soma.p2p import wire
 from soma.p2p.errors import InvalidP2pRequestError, P2pBusyError, P2pError, P2pRefusedError
 from soma.p2p.rate_limit import HostRateLimiter, RateLimit, caller_host
 from soma.types.bcs import BcsStruct
 from soma.types.error import BcsError, SomaError
+from soma.types.tls import TlsIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +118,11 @@ class P2pServer:
     def method_names(self) -> list[str]:
         return sorted(path.rpartition("/")[2] for path in self._methods)
 
-    async def start(self, address: str) -> int:
-        """Listen on `host:port` (port 0 picks a free one) and serve; returns the port."""
-        port: int = self._server.add_insecure_port(address)
-        if port == 0:
-            raise OSError(f"cannot listen on {address}")
+    async def start(self, address: str, identity: TlsIdentity) -> int:
+        """Listen on `host:port` (port 0 picks a free one) over TLS as `identity` (the
+        node's, bound to its peer id) and serve; returns the port. Any node may call:
+        callers present no certificate, dialers pin ours to the peer id they dial."""
+        port = tls.listen(self._server, address, identity)
         await self._server.start()
         return port
 

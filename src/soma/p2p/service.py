@@ -20,6 +20,7 @@ from soma.p2p.server import P2pServer
 from soma.types.committee import Committee
 from soma.types.config import SeedPeer
 from soma.types.crypto import Ed25519PublicKey, NetworkKeyPair
+from soma.types.tls import tls_identity
 
 
 def committee_peers(committee: Committee) -> dict[Ed25519PublicKey, str]:
@@ -65,7 +66,7 @@ class P2pService:
         return f"{self._listen.rpartition(':')[0]}:{self.port}"
 
     async def start(self) -> None:
-        self.port = await self.server.start(self._listen)
+        self.port = await self.server.start(self._listen, tls_identity(self.key))
         table = PeerTable(
             self.key,
             [self.address],

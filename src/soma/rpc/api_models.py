@@ -107,6 +107,9 @@ class CommitteeMember(_Model):
     stake: U64
     protocol_key: str = Field(description="Ed25519 public key, base64.")
     network_key: str = Field(description="Ed25519 public key, base64.")
+    tls_certificate: str = Field(
+        description="DER TLS certificate bound to the network key, base64."
+    )
     hostname: str
     network_address: str
     consensus_address: str

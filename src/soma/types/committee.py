@@ -40,6 +40,9 @@ class CommitteeMember(BcsStruct):
     stake: u64
     protocol_key: Ed25519PublicKey
     network_key: Ed25519PublicKey
+    #: DER certificate of the node's TLS key, bound to `network_key` (soma.types.tls):
+    #: the certificate peers pin on this member's links.
+    tls_certificate: bytes
     hostname: str
     network_address: str
     consensus_address: str

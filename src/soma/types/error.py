@@ -135,6 +135,12 @@ class KeyFileError(CryptoError):
     code = "KEY_FILE"
 
 
+class InvalidTlsCertificateError(CryptoError):
+    """A node's TLS certificate does not parse or is not bound to its network key."""
+
+    code = "INVALID_TLS_CERTIFICATE"
+
+
 # --- committee and quorum signatures --------------------------------------------------
 
 

@@ -90,6 +90,7 @@ def validators_from_committee(
             authority_key=Ed25519PublicKey(bytes(member.name)),
             protocol_key=member.protocol_key,
             network_key=member.network_key,
+            tls_certificate=member.tls_certificate,
             hostname=member.hostname,
             network_address=member.network_address,
             consensus_address=member.consensus_address,

@@ -27,6 +27,8 @@ class ValidatorMetadata(BcsStruct):
     authority_key: Ed25519PublicKey
     protocol_key: Ed25519PublicKey
     network_key: Ed25519PublicKey
+    #: DER TLS certificate bound to `network_key` (soma.types.tls).
+    tls_certificate: bytes
     hostname: str
     network_address: str
     consensus_address: str
@@ -96,6 +98,7 @@ class SystemState(BcsStruct):
                     stake=v.voting_stake,
                     protocol_key=v.metadata.protocol_key,
                     network_key=v.metadata.network_key,
+                    tls_certificate=v.metadata.tls_certificate,
                     hostname=v.metadata.hostname,
                     network_address=v.metadata.network_address,
                     consensus_address=v.metadata.consensus_address,

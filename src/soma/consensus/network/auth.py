@@ -75,6 +75,19 @@ class PeerAuthenticator:
         )
         return SignedPeerHandshake(handshake, self._key.sign(handshake.signing_digest())).to_bytes()
 
+    def committee_certificates(self) -> list[bytes]:
+        """The TLS certificates of the committee: the only ones a caller may present."""
+        return [m.tls_certificate for m in self._committee.members]
+
+    def check_link(self, sender: int, certificate: bytes | None) -> None:
+        """Refuse a handshake of `sender` that came over a TLS link opened with another
+        member's certificate (`certificate` is None only on plain-text test links)."""
+        if (
+            certificate is not None
+            and certificate != self._committee.members[sender].tls_certificate
+        ):
+            raise PeerAuthError(f"handshake of {sender} over a link with another's certificate")
+
     def authenticate(self, data: bytes | None, now_ms: int) -> int:
         """The authority index of the caller, or `PeerAuthError`."""
         if not data:

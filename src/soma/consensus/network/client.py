@@ -16,12 +16,13 @@ from typing import TypeVar
 
 import grpc
 
-from soma.consensus.network import wire
+from soma.consensus.network import tls, wire
 from soma.consensus.network.auth import PeerAuthenticator
 from soma.consensus.network.server import MAX_MESSAGE_BYTES, channel_options, now_ms
 from soma.types.bcs import BcsStruct
 from soma.types.committee import Committee
 from soma.types.error import SomaError
+from soma.types.tls import TlsIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class ConsensusClient:
         committee: Committee,
         own_index: int,
         authenticator: PeerAuthenticator,
+        identity: TlsIdentity,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         peer_addresses: Mapping[int, str] | None = None,
     ) -> None:
@@ -60,6 +62,7 @@ class ConsensusClient:
         self._peer_addresses = dict(peer_addresses or {})
         self._own = own_index
         self._auth = authenticator
+        self._identity = identity
         self._options = channel_options(max_message_bytes)
         self._channels: dict[int, grpc.aio.Channel] = {}
 
@@ -69,7 +72,12 @@ class ConsensusClient:
             address = (
                 self._peer_addresses.get(peer) or self._committee.members[peer].consensus_address
             )
-            channel = grpc.aio.insecure_channel(address, options=self._options)
+            channel = tls.dial(
+                address,
+                self._committee.members[peer].tls_certificate,
+                self._options,
+                self._identity,
+            )
             self._channels[peer] = channel
         return channel
 

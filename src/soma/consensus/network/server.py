@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import grpc
 
 from soma.consensus.errors import InvalidRequestError
-from soma.consensus.network import wire
+from soma.consensus.network import tls, wire
 from soma.consensus.network.auth import PeerAuthenticator, PeerAuthError
 from soma.types.bcs import BcsStruct
 from soma.types.error import SomaError
+from soma.types.tls import TlsIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +111,12 @@ class ConsensusServer:
         self,
         handler: ConsensusServiceHandler,
         authenticator: PeerAuthenticator,
+        identity: TlsIdentity,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self._handler = handler
         self._auth = authenticator
+        self._identity = identity
         self._server = grpc.aio.server(
             options=server_options(max_message_bytes, max_receive_bytes=MAX_REQUEST_BYTES)
         )
@@ -141,10 +144,9 @@ class ConsensusServer:
 
     def bind(self, address: str) -> int:
         """Listen on `host:port` (port 0 picks a free one); returns the port."""
-        port: int = self._server.add_insecure_port(address)
-        if port == 0:
-            raise OSError(f"cannot listen on {address}")
-        return port
+        return tls.listen(
+            self._server, address, self._identity, self._auth.committee_certificates()
+        )
 
     async def start(self) -> None:
         await self._server.start()
@@ -161,6 +163,7 @@ class ConsensusServer:
                 handshake = value
         try:
             peer = self._auth.authenticate(handshake, now_ms())
+            self._auth.check_link(peer, tls.caller_certificate(context))
         except PeerAuthError as e:
             logger.warning("refused call from %s: %s", context.peer(), e)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(e))
