@@ -58,6 +58,8 @@ def node(
 @contextlib.asynccontextmanager
 async def running(nodes: Sequence[P2pService]) -> AsyncIterator[None]:
     started = []
+    for n in nodes:
+        tls_identity(n.key)  # derived (and cached) before any starts: starts stay quick
     try:
         for n in nodes:
             await n.start()
