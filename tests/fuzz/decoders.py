@@ -1,6 +1,6 @@
 """Every decoder of bytes that come from outside a node, behind one entry point for the
 fuzzers: transactions, blocks, commits, consensus, validator-service, P2P and
-state-sync messages, summaries, node and client config files.
+state-sync messages, summaries, node and client config files, TLS certificates.
 
 `decode(data)` picks a decoder by the first byte and feeds it the rest. A decoder may
 refuse its input only with the project's typed errors (`SomaError`); anything else
@@ -29,6 +29,7 @@ from soma.types import commit_summary, effects, transaction
 from soma.types.config import load_client_config, load_keystore, load_node_config
 from soma.types.consensus import block, commit
 from soma.types.error import SomaError
+from soma.types.tls import network_key_of_certificate
 
 _MODULES: tuple[ModuleType, ...] = (
     transaction,
@@ -83,6 +84,8 @@ DECODERS: list[tuple[str, Callable[[bytes], object]]] = [
     ("node config", _config_loader(load_node_config, "node.yaml")),
     ("client config", _config_loader(load_client_config, "client.yaml")),
     ("keystore", _config_loader(load_keystore, "keystore.yaml")),
+    # A peer's TLS certificate, as the P2P client reads it before pinning it.
+    ("TLS certificate", network_key_of_certificate),
 ]
 
 

@@ -10,6 +10,8 @@ from soma.consensus import messages
 from soma.consensus.network import wire as consensus_wire
 from soma.node.local_network import create_local_network, read_genesis
 from soma.types.config import load_keystore
+from soma.types.crypto import NetworkKeyPair
+from soma.types.tls import tls_identity
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
 from tests.consensus.core_harness import Cluster
 from tests.fuzz import decoders
@@ -35,6 +37,7 @@ def samples() -> dict[str, list[bytes]]:
     add("node config", (net_dir / "fullnode.yaml").read_bytes())
     add("client config", net.client_config.read_bytes())
     add("keystore", (net_dir / "keystore.yaml").read_bytes())
+    add("TLS certificate", tls_identity(NetworkKeyPair(bytes([5]) * 32)).certificate_der)
     genesis = read_genesis(net_dir / "genesis.blob")
     add("soma.types.transaction.TransactionData", genesis.to_bytes())
     keys = load_keystore(net_dir / "keystore.yaml")
