@@ -110,6 +110,25 @@ def test_requests_per_peer_are_bounded() -> None:
     assert len(in_flight) == sum(len(r.refs) for r in requests)  # no ref twice
 
 
+def test_references_nobody_serves_do_not_starve_new_ones() -> None:
+    """Found by the sweep (seed 368, seven validators, one sending bad blocks): made-up
+    ancestors of a Byzantine author's blocks sat at the lowest rounds, were asked first
+    on every poll, filled every request slot, and the real missing blocks of a healed
+    node were never asked for."""
+    sync = _sync(max_fetches_per_peer=1, max_blocks_per_fetch=4, fetch_timeout_ms=10)
+    junk = [_ref(r, 1, 200) for r in range(1, 40)]
+    sync.set_missing(junk, hint=1)
+    now = 0
+    for _ in range(30):  # asked, never served: each one tried again and again
+        for request in sync.poll(now):
+            sync.on_response(request.request_id)
+        now += 10
+    real = _ref(50, 2, 7)
+    sync.set_missing([*junk, real], hint=3)
+    asked = {ref for request in sync.poll(now) for ref in request.refs}
+    assert real in asked
+
+
 def test_no_deadline_when_idle() -> None:
     sync = _sync()
     assert sync.next_deadline_ms() is None

@@ -107,3 +107,22 @@ def test_a_healed_half_served_only_by_relays_resubscribes() -> None:
         ),
         25,
     )
+
+
+def test_made_up_ancestors_do_not_starve_a_healed_nodes_fetches() -> None:
+    """Found by the 10,000-run sweep: the bad-blocks validator's blocks name ancestors
+    that do not exist; the synchronizer asked for those (the lowest rounds) first on
+    every poll, so the two healed validators never fetched the real blocks they lacked
+    and stayed at round 16 while the other five went on."""
+    _check(
+        SimConfig(
+            validators=7,
+            rounds=40,
+            seed=368,
+            crash=1,
+            bad_blocks=1,
+            partition=Partition(15, 4000),
+            max_virtual_ms=120_000,
+        ),
+        25,
+    )

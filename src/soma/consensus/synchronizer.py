@@ -5,8 +5,9 @@ decides whom to ask and when: first a peer that sent a block linking the missing
 must have accepted it, so it holds the ancestor) or the missing block's author; if that
 request times out or comes back without it, the next candidate, and after a while random
 peers. Requests are bounded per peer, a reference is never in two requests at once, and
-each request has a deadline. The network layer (or the simulator) carries out the
-requests `poll` returns and reports the outcome.
+each request has a deadline. References tried least often go first, so ones nobody can
+serve (ancestors a Byzantine block made up) cannot crowd out the rest. The network layer
+(or the simulator) carries out the requests `poll` returns and reports the outcome.
 
 The answering side is `blocks_for_fetch`: the blocks asked for, plus those of their
 ancestors the asker lacks (above its highest accepted round of each author, and above
@@ -94,8 +95,12 @@ class Synchronizer:
         self.expire(now_ms)
         batches: dict[int, list[BlockRef]] = {}
         cap = self._params.max_blocks_per_fetch
-        for ref in sorted(self._missing):
-            entry = self._missing[ref]
+        # The least tried first (then the lowest round): a Byzantine author's blocks may
+        # name ancestors that do not exist, and asking for those first, every time, would
+        # fill every request slot and starve the real ones for good.
+        for ref, entry in sorted(
+            self._missing.items(), key=lambda item: (item[1].attempts, item[0])
+        ):
             if entry.in_flight is not None:
                 continue
             peer = self._choose_peer(ref, entry, batches)
