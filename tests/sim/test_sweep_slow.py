@@ -3,7 +3,8 @@ parallel processes, each required to agree and to reach its target (committing).
 failure is reported with the exact `soma sim` command that reproduces it.
 
 Slow (tens of minutes on two cores): `pytest -m slow tests/sim/test_sweep_slow.py`;
-`SOMA_SWEEP_RUNS` changes the number of runs.
+`SOMA_SWEEP_RUNS` changes the number of runs, `SOMA_SWEEP_FIRST_SEED` the first seed of
+each mix (to sweep other seeds than the last time).
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def run_one(job: tuple[int, int]) -> str | None:
 @pytest.mark.slow
 def test_ten_thousand_seeded_runs_over_every_fault_mix_agree_and_reach_their_target() -> None:
     runs = int(os.environ.get("SOMA_SWEEP_RUNS", "10000"))
+    first = int(os.environ.get("SOMA_SWEEP_FIRST_SEED", "0"))
     per_mix = -(-runs // len(MIXES))
-    jobs = [(mix, seed) for mix in range(len(MIXES)) for seed in range(per_mix)]
+    jobs = [(mix, seed) for mix in range(len(MIXES)) for seed in range(first, first + per_mix)]
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         failures = [f for f in pool.map(run_one, jobs, chunksize=16) if f is not None]
     print(f"sweep: {len(jobs)} runs over {len(MIXES)} fault mixes, {len(failures)} failures")
