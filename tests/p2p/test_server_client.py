@@ -233,3 +233,15 @@ async def test_the_client_keeps_a_bounded_number_of_channels() -> None:
         await client.close()
         for server, _ in servers:
             await server.stop()
+
+
+async def test_a_link_is_pinned_to_the_peer_id_its_certificate_proves(served: Served) -> None:
+    """The server's certificate is bound to key 7: a call expecting key 7 goes through,
+    one expecting another key is refused before any request is sent, and the open
+    link to key 7 is never lent to it."""
+    assert (await served.echo(b"a", peer_id=key(7).public_key)).data == b"a"
+    assert served.client.peer_id_at(served.address) == key(7).public_key
+    with pytest.raises(PeerCallError) as failure:
+        await served.echo(b"b", peer_id=key(8).public_key)
+    assert failure.value.status is grpc.StatusCode.UNAUTHENTICATED
+    assert (await served.echo(b"c", peer_id=key(7).public_key)).data == b"c"

@@ -140,12 +140,22 @@ class P2pClient:
     ) -> grpc.aio.Channel:
         """The channel to `address`, counted as in use until `_release`: over TLS pinned
         to the certificate found there, bound to `peer_id` when the caller expects one."""
-        renew = address in self._stale or (
-            peer_id is not None and self._peer_ids.get(address, peer_id) != peer_id
-        )
-        if renew and address not in self._in_flight and address in self._channels:
-            await self._close(address)
-        self._stale.discard(address)
+        bound = self._peer_ids.get(address)
+        mismatch = peer_id is not None and bound is not None and bound != peer_id
+        renew = address in self._stale or mismatch
+        if renew and address in self._channels and address not in self._in_flight:
+            await self._close(address)  # learn afresh who is there
+        if address not in self._channels:
+            self._stale.discard(address)
+        elif mismatch and bound is not None:
+            # Still in use by calls to the node that is there: never to be reused as
+            # a link to another.
+            raise PeerCallError(
+                address,
+                f"TLS: the node there is {bound.hex()[:16]}",
+                peer_id=peer_id,
+                status=grpc.StatusCode.UNAUTHENTICATED,
+            )
         while address not in self._channels and len(self._channels) >= self._max_channels:
             idle = next((a for a in self._channels if a not in self._in_flight), None)
             if idle is None:
