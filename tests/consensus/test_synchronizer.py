@@ -129,6 +129,24 @@ def test_references_nobody_serves_do_not_starve_new_ones() -> None:
     assert real in asked
 
 
+def test_a_peer_that_answered_without_a_block_is_not_asked_again_at_once() -> None:
+    """Found by the sweep (seed 145, after the least-tried-first rule): the answer of a
+    peer lacking the block freed the only open request slot, the block went straight
+    back to that peer, and two lagging validators asked each other for ever."""
+    sync = _sync(max_fetches_per_peer=1)
+    wanted, other_2, other_3 = _ref(5, 2), _ref(6, 2, 1), _ref(6, 3, 2)
+    sync.set_missing([wanted], hint=1)
+    sync.set_missing([wanted, other_2, other_3])
+    first = {r.peer: r for r in sync.poll(0)}
+    assert first[1].refs == (wanted,)
+    sync.on_response(first[1].request_id)  # peer 1 lacks it too
+    # Peer 1 is the only one free: it is not asked again, the others are busy.
+    assert all(wanted not in r.refs for r in sync.poll(1))
+    sync.on_response(first[2].request_id)
+    [again] = [r for r in sync.poll(2) if wanted in r.refs]
+    assert again.peer == 2
+
+
 def test_no_deadline_when_idle() -> None:
     sync = _sync()
     assert sync.next_deadline_ms() is None

@@ -3,11 +3,12 @@
 The block manager reports references its suspended blocks wait for. The synchronizer
 decides whom to ask and when: first a peer that sent a block linking the missing one (it
 must have accepted it, so it holds the ancestor) or the missing block's author; if that
-request times out or comes back without it, the next candidate, and after a while random
-peers. Requests are bounded per peer, a reference is never in two requests at once, and
-each request has a deadline. References tried least often go first, so ones nobody can
-serve (ancestors a Byzantine block made up) cannot crowd out the rest. The network layer
-(or the simulator) carries out the requests `poll` returns and reports the outcome.
+request times out or comes back without it, the next candidate, then the other peers in
+random order, each asked once before any is asked again. Requests are bounded per peer,
+a reference is never in two requests at once, and each request has a deadline.
+References tried least often go first, so ones nobody can serve (ancestors a Byzantine
+block made up) cannot crowd out the rest. The network layer (or the simulator) carries
+out the requests `poll` returns and reports the outcome.
 
 The answering side is `blocks_for_fetch`: the blocks asked for, plus those of their
 ancestors the asker lacks (above its highest accepted round of each author, and above
@@ -38,6 +39,8 @@ class _Missing:
     hints: list[int]  # peers known to hold it, in the order we learned of them
     attempts: int = 0
     in_flight: int | None = None  # request id
+    #: Peers asked for it since every peer last was: not asked again before the rest.
+    asked: set[int] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass
@@ -122,23 +125,27 @@ class Synchronizer:
                 entry = self._missing[ref]
                 entry.in_flight = request_id
                 entry.attempts += 1
+                entry.asked.add(peer)
             requests.append(FetchRequest(request_id, peer, refs))
         return requests
 
     def _choose_peer(
         self, ref: BlockRef, entry: _Missing, batches: dict[int, list[BlockRef]]
     ) -> int | None:
-        """Known holders first (hints, then the author), in turn across attempts; once
-        they have all been tried, random peers."""
+        """Known holders first (hints, then the author), then random peers, each asked
+        once before any is asked again. A peer that answered without the block lacks it
+        too; its answer freed the one request slot open, so asking it again at once
+        would go on forever (two lagging validators did so, each asking the other)."""
+        if len(entry.asked) >= len(self._peers):
+            entry.asked.clear()
         known = list(entry.hints)
         if ref.author != self._own and ref.author not in known:
             known.append(ref.author)
-        if entry.attempts < len(known):
-            order = known[entry.attempts :] + known[: entry.attempts]
-        else:
-            order = list(self._peers)
-            self._rng.shuffle(order)
-        for peer in order:
+        others = [p for p in self._peers if p not in known]
+        self._rng.shuffle(others)
+        for peer in [*known, *others]:
+            if peer in entry.asked:
+                continue
             busy = self._per_peer[peer] >= self._params.max_fetches_per_peer
             if peer in batches or not busy:
                 return peer
