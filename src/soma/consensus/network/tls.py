@@ -106,20 +106,12 @@ def caller_certificate(context: Any) -> bytes | None:
     return _pem_to_der(bytes(pems[0]))
 
 
-_DER_OF_PEM: dict[bytes, bytes] = {}
-
-
+@functools.lru_cache(maxsize=1024)
 def _pem_to_der(pem: bytes) -> bytes:
-    der = _DER_OF_PEM.get(pem)
-    if der is None:
-        try:
-            der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
-        except ValueError as e:
-            raise InvalidTlsCertificateError(f"caller certificate does not parse: {e}") from e
-        if len(_DER_OF_PEM) >= 1024:
-            _DER_OF_PEM.clear()
-        _DER_OF_PEM[pem] = der
-    return der
+    try:
+        return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    except ValueError as e:
+        raise InvalidTlsCertificateError(f"caller certificate does not parse: {e}") from e
 
 
 @functools.cache
