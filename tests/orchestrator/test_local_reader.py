@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from soma.authority.paging import Page
+from soma.authority.service_client import RemoteError
 from soma.authority.state import AuthorityState
 from soma.orchestrator.chain_reader import ChainReader
 from soma.orchestrator.faucet import Faucet
@@ -364,6 +365,73 @@ async def test_a_node_that_does_not_catch_up_answers_local_execution_timeout(
         assert await reader.balance(recipient) == (BALANCE + 300, 3)
     finally:
         await reader.close()
+
+
+async def test_a_refusal_of_inputs_read_here_while_behind_waits_for_the_node(
+    lagging: Lagging,
+) -> None:
+    """A client read a coin here while this node was behind; the validators refuse the
+    old version. The refusal is answered once this node has caught up on the coin, so
+    that the client's next read here is fresh; a refusal for inputs this node already
+    knows to be stale is answered at once, and one the node cannot catch up on in time
+    is answered as it came."""
+    net, node = lagging.net, lagging.gated
+    reader, impatient = lagging.reader(), lagging.reader(timeout_s=0.3)
+    recipient = net.addresses[7]
+    certify = reader.driver.execute
+    refusals = 0
+
+    async def refuse(tx: SignedTransaction, timeout_s: float = 60.0) -> Any:
+        nonlocal refusals
+        refusals += 1
+        raise RemoteError("OBJECT_VERSION_UNAVAILABLE", "object is at a newer version")
+
+    async def spend_without_the_node(account: int) -> SignedTransaction:
+        """A transfer of `account`'s coin certified by the others, and another naming
+        the same coin version (as a client reading this node would sign)."""
+        stale = lagging.transfer(account, 200, recipient)
+        spent = lagging.transfer(account, 100, recipient)
+        async with asyncio.timeout(LIVENESS_S):
+            await certify(spent)
+        return stale
+
+    try:
+        node.gate.clear()
+        stale = await spend_without_the_node(4)
+        reader.driver.execute = refuse  # type: ignore[method-assign]
+        answering = asyncio.ensure_future(reader.execute(stale))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert refusals == 1 and not answering.done()  # held while this node is behind
+        node.gate.set()
+        with pytest.raises(RemoteError) as raised:
+            async with asyncio.timeout(LIVENESS_S):
+                await answering
+        assert raised.value.remote_code == "OBJECT_VERSION_UNAVAILABLE"
+        assert "caught up" in raised.value.message
+        live = await reader.get_object(net.genesis_coin_ids[4])
+        assert stale.data.gas_payment is not None
+        assert live is not None and live.version > stale.data.gas_payment.version
+
+        # Stale here too: answered at once, as it came.
+        with pytest.raises(RemoteError) as raised:
+            async with asyncio.timeout(1.0):
+                await reader.execute(stale)
+        assert raised.value.message == "object is at a newer version"
+
+        # Behind, and not catching up in time: the refusal as it came.
+        node.gate.clear()
+        stale = await spend_without_the_node(5)
+        impatient.driver.execute = refuse  # type: ignore[method-assign]
+        with pytest.raises(RemoteError) as raised:
+            async with asyncio.timeout(LIVENESS_S):
+                await impatient.execute(stale)
+        assert raised.value.message == "object is at a newer version"
+        assert refusals == 3
+    finally:
+        node.gate.set()
+        await reader.close()
+        await impatient.close()
 
 
 async def test_the_faucet_grants_through_a_local_reader(lagging: Lagging) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 import threading
@@ -67,6 +68,9 @@ class FakeNetwork:
         self.fail_with: httpx.HTTPError | None = None
         #: Answer the POST with this number (1 = the first) with a 504 (not executed).
         self.time_out_post: int | None = None
+        #: Answer the next `stale_listings` coin listings as a node behind the network
+        #: would: the coins listed move on to a new version right after.
+        self.stale_listings = 0
         self._minted = 0
 
     # --- state -------------------------------------------------------------------------
@@ -165,6 +169,10 @@ class FakeNetwork:
             case "GET", ["addresses", text, "coins"]:
                 coins = self.coins_of(SomaAddress.from_hex(text))
                 rows = [{**_ref_json(o.reference()), "balance": o.coin_balance()} for o in coins]
+                if self.stale_listings > 0:
+                    self.stale_listings -= 1
+                    for coin in coins:
+                        self.live[coin.id] = dataclasses.replace(coin, version=coin.version + 1)
                 return self._page("coins", rows, query)
             case "GET", ["objects", text]:
                 obj = self.live.get(ObjectID.from_hex(text))

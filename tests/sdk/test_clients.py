@@ -168,6 +168,45 @@ async def test_transfer_needs_merges_first(
     assert sum(1 for q in net.requests if q[1].endswith("/coins")) == 4
 
 
+@pytest.mark.parametrize("stale", [1, 3])
+async def test_a_transfer_refused_for_stale_coins_reads_them_again(
+    api: Harness, net: FakeNetwork, key: AccountKeyPair, other: SomaAddress, stale: int
+) -> None:
+    """Coins read from a node behind the network (or spent by another client of the
+    account) are refused at their old version: the SDK reads them again and retries."""
+    owner = mint(net, key, 500, 40)
+    net.stale_listings = stale
+    result = await api("transfer", key, other, 100)
+    assert result["status"] == "success"
+    assert (net.balance(other), net.balance(owner)) == (100, 430)
+    assert net.posts() == stale + 1 and len(net.sent) == 1
+    listings = sum(1 for q in net.requests if q[1].endswith("/coins"))
+    assert listings == stale + 1
+
+
+async def test_stale_coins_are_retried_a_bounded_number_of_times(
+    api: Harness, net: FakeNetwork, key: AccountKeyPair, other: SomaAddress
+) -> None:
+    mint(net, key, 500)
+    net.stale_listings = 100
+    with pytest.raises(ApiError) as raised:
+        await api("transfer", key, other, 100)
+    assert raised.value.api_code == "OBJECT_VERSION_UNAVAILABLE"
+    assert net.posts() == 4 and net.sent == []  # the first try and three more
+
+
+async def test_split_and_merge_read_stale_coins_again(
+    api: Harness, net: FakeNetwork, key: AccountKeyPair
+) -> None:
+    owner = mint(net, key, 500, 40, 30)
+    net.stale_listings = 1
+    assert (await api("split_coin", key, [100]))["status"] == "success"
+    net.stale_listings = 1
+    results = await api("merge_coins", key)
+    assert [r["status"] for r in results] == ["success"]
+    assert len(net.coins_of(owner)) == 1 and net.posts() == 4
+
+
 async def test_transfer_beyond_the_balance(
     api: Harness, net: FakeNetwork, key: AccountKeyPair, other: SomaAddress
 ) -> None:

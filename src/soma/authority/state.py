@@ -386,6 +386,11 @@ class AuthorityState:
 
     # --- effects -------------------------------------------------------------------------
 
+    async def wait_for_flush(self) -> None:
+        """Until the next flush of executed outputs (their objects, indexes and effects
+        readable together): a reader waiting for this node's state to move."""
+        await self._flushed.wait()
+
     async def wait_for_effects(self, digest: TransactionDigest) -> TransactionEffects:
         """The effects of `digest` once they are durable (cancel to stop waiting)."""
         values = await self._effects.read([digest], self._fetch_effects)

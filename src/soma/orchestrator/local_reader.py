@@ -17,6 +17,7 @@ from collections.abc import Callable
 from soma.authority import service_wire as wire
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
+from soma.authority.service_client import RemoteError
 from soma.authority.state import AuthorityState, read_system_state
 from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage, Peer
 from soma.orchestrator.quorum_driver import QuorumDriver
@@ -27,11 +28,14 @@ from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects, TransactionEffects
 from soma.types.error import SomaError
 from soma.types.object import Object
-from soma.types.transaction import SignedTransaction
+from soma.types.transaction import ImmOrOwnedInput, SignedTransaction
 
 #: How long `execute` waits, after the certificate, for this node to execute the
 #: transaction (state sync brings it once its commit's summary is certified).
 LOCAL_EXECUTION_TIMEOUT_S = 30.0
+#: The refusal of an owned input named at a version that is no longer live: from a
+#: client that read this node while it was behind, it is answered once caught up.
+STALE_INPUT_CODE = "OBJECT_VERSION_UNAVAILABLE"
 
 
 class LocalExecutionTimeoutError(SomaError):
@@ -130,7 +134,16 @@ class LocalReader:
         """Certified by the validators, then executed here: a read after this returns
         sees the transaction. `LocalExecutionTimeoutError` if this node does not execute
         it within `local_timeout_s` of the certificate."""
-        certificate = await self.driver.execute(tx)
+        try:
+            certificate = await self.driver.execute(tx)
+        except RemoteError as e:
+            if e.remote_code != STALE_INPUT_CODE or not await self._catch_up_on_inputs(tx):
+                raise
+            raise RemoteError(
+                e.remote_code,
+                f"{e.message} (this node was behind the network and has caught up on these "
+                "objects: read them again)",
+            ) from None
         digest = certificate.data.transaction_digest
         try:
             async with asyncio.timeout(self.local_timeout_s):
@@ -142,3 +155,33 @@ class LocalReader:
                 "it once the node catches up)"
             ) from None
         return certificate
+
+    async def _catch_up_on_inputs(self, tx: SignedTransaction) -> bool:
+        """After the validators refused `tx` for an owned input at an old version: if
+        this node still holds every owned input at the version `tx` names, it is behind
+        (the client read them here, the network has moved on), and it waits, up to
+        `local_timeout_s`, until one of them moves here too, so that the client's next
+        read here is fresh. Whether the node was behind and caught up."""
+        named = {
+            entry.object_ref.object_id: entry.object_ref.version
+            for entry in tx.data.input_objects()
+            if isinstance(entry, ImmOrOwnedInput)
+        }
+
+        def stale() -> bool:
+            state = self._state()
+            for object_id, version in named.items():
+                live = state.get_object(object_id)
+                if live is None or live.version != version:
+                    return False
+            return True
+
+        if not named or not stale():
+            return False
+        try:
+            async with asyncio.timeout(self.local_timeout_s):
+                while stale():
+                    await self._state().wait_for_flush()
+        except TimeoutError:
+            return False
+        return True

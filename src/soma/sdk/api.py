@@ -25,7 +25,7 @@ from soma.sdk.coins import (
     select_coins,
 )
 from soma.sdk.coins import gas_budget as budget_for
-from soma.sdk.core import DEFAULT_MAX_RETRIES, Flow, Parallel, Request, call, path
+from soma.sdk.core import DEFAULT_MAX_RETRIES, Flow, Parallel, Request, Sleep, call, path
 from soma.sdk.errors import ApiError
 from soma.sdk.transactions import check_amounts, payment_kind, sign
 from soma.sdk.wire import Address, Page, address, as_dict, int_field, object_id
@@ -45,6 +45,13 @@ T = TypeVar("T")
 Gas: TypeAlias = ObjectRef | Coin
 #: Coins a payment lists per page: most payments are covered by the first page.
 PAYMENT_PAGE = 100
+#: Refusals of inputs read a moment too early: the node that answered the reads was
+#: behind the network, or another client of the same account spent the coins first.
+#: The flows that choose their own coins read them again and retry.
+STALE_INPUT_CODES = frozenset({"OBJECT_VERSION_UNAVAILABLE", "OBJECT_NOT_FOUND"})
+STALE_INPUT_RETRIES = 3
+#: The wait before the first retry; the n-th waits n times as long.
+STALE_INPUT_BACKOFF_S = 0.2
 
 
 @dataclass
@@ -179,10 +186,33 @@ class Api:
             budget = budget_for(fee, coin)
         return (yield from self.execute(sign(key, kind, ref, budget)))
 
+    def _with_fresh_inputs(self, flow: Callable[[], Flow[T]]) -> Flow[T]:
+        """Run `flow` (one that reads the coins it spends); when its transaction is
+        refused for stale inputs before anything executed, read them again and retry
+        (`STALE_INPUT_RETRIES` times, backing off)."""
+        attempt = 0
+        while True:
+            try:
+                return (yield from flow())
+            except ApiError as e:
+                if (
+                    e.api_code not in STALE_INPUT_CODES
+                    or e.completed
+                    or attempt >= STALE_INPUT_RETRIES
+                ):
+                    raise
+            attempt += 1
+            yield Sleep(STALE_INPUT_BACKOFF_S * attempt)
+
     def transfer(self, key: AccountKeyPair, to: Address, amount: int) -> Flow[dict[str, Any]]:
         """Send `amount` to `to` from as few of the sender's coins as cover it and the
         fee (see `_pay`)."""
-        return (yield from self._pay(key, (address(to),), check_amounts([amount]), True))
+        amounts = check_amounts([amount])
+        return (
+            yield from self._with_fresh_inputs(
+                lambda: self._pay(key, (address(to),), amounts, True)
+            )
+        )
 
     def pay(
         self,
@@ -192,7 +222,8 @@ class Api:
     ) -> Flow[dict[str, Any]]:
         """Pay `amounts[i]` to `recipients[i]` in one transaction (see `_pay`)."""
         parsed = tuple(address(r) for r in recipients)
-        return (yield from self._pay(key, parsed, check_amounts(amounts, len(parsed)), False))
+        values = check_amounts(amounts, len(parsed))
+        return (yield from self._with_fresh_inputs(lambda: self._pay(key, parsed, values, False)))
 
     def _pay(
         self,
@@ -225,7 +256,10 @@ class Api:
                 return {**done.failure, "merges": merges}
             chosen = select_coins(done.coins, total, fee, sender, self.max_inputs)
         kind = payment_kind(chosen, amounts, recipients, transfer)
-        result = yield from self.sign_and_execute(key, kind, chosen[0])
+        try:
+            result = yield from self.sign_and_execute(key, kind, chosen[0])
+        except ApiError as e:
+            raise e.after(merges) from None
         return {**result, "merges": merges} if merges else result
 
     def merge_coins(
@@ -235,8 +269,13 @@ class Api:
         they fit in a transaction, else rounds of concurrent merges of up to
         `max_inputs` coins each, then a merge of what they left. Returns every result;
         stops after a round in which a merge failed."""
-        owner = key.public_key.to_address()
         wanted = None if coins is None else list(dict.fromkeys(object_id(c) for c in coins))
+        return (yield from self._with_fresh_inputs(lambda: self._merge_coins(key, wanted)))
+
+    def _merge_coins(
+        self, key: AccountKeyPair, wanted: list[ObjectID] | None
+    ) -> Flow[list[dict[str, Any]]]:
+        owner = key.public_key.to_address()
         fee = yield from self.fee()
         current = yield from self._list_coins(owner, wire.MAX_PAGE_LIMIT)
         if wanted is not None:
@@ -291,6 +330,9 @@ class Api:
     def split_coin(self, key: AccountKeyPair, amounts: Sequence[int]) -> Flow[dict[str, Any]]:
         """Split new coins of `amounts` off the largest coin, which pays the fee."""
         values = check_amounts(amounts)
+        return (yield from self._with_fresh_inputs(lambda: self._split_coin(key, values)))
+
+    def _split_coin(self, key: AccountKeyPair, values: tuple[int, ...]) -> Flow[dict[str, Any]]:
         owner = key.public_key.to_address()
         fee = yield from self.fee()
         page = yield from self.coins(owner, None, 1)
