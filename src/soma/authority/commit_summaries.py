@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from soma.types.commit_summary import (
     CertifiedCommitSummary,
     CommitSummary,
+    EndOfEpochData,
     SignedCommitSummary,
     effects_digest,
     transactions_digest,
@@ -61,9 +62,11 @@ def build_summary(
     transactions: Sequence[SignedTransaction],
     effects: Sequence[TransactionEffects],
     state_root: bytes,
+    end_of_epoch: EndOfEpochData | None = None,
 ) -> CommitSummary:
     """The summary of commit `index` (global), whose transactions (prologue first) and
-    their effects are given in execution order, chained to `previous`."""
+    their effects are given in execution order, chained to `previous`; the last commit
+    of an epoch carries `end_of_epoch`."""
     if index != previous.index + 1:
         raise SomaError(f"summary {index} built after summary {previous.index}")
     prologue = transactions[0].data.kind if transactions else None
@@ -78,7 +81,7 @@ def build_summary(
         effects_digest=effects_digest([e.digest() for e in effects]),
         state_root=state_root,
         timestamp_ms=prologue.commit_timestamp_ms,
-        end_of_epoch=None,
+        end_of_epoch=end_of_epoch,
     )
 
 

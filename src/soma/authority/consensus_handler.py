@@ -15,11 +15,19 @@ a restart are harmless):
    current next version, and a mutable use moves it on to the transaction's Lamport
    version — the same on every validator, because it depends only on the order and the
    declared inputs;
-5. record all of it in the epoch store in one synced batch, then hand the transactions
+5. count the end-of-publish messages of the commit (`soma.authority.epoch_end`): the
+   commit that closes the epoch is marked, and in the commit where they reach 2f+1
+   stake, the epoch's last, the epoch change (`ChangeEpoch`) is ordered after the
+   commit's transactions;
+6. record all of it in the epoch store in one synced batch, then hand the transactions
    to execution, and the summary signatures the commit carried to the certifier.
 
-A commit fetched by state sync (`handle_certified`) skips steps 1 to 3: its transactions
-come as the committee ordered them, checked against a certified summary.
+Commits after the epoch's last carry only summary signatures (consensus runs on until
+the epoch's summaries are certified): their transactions are not ordered in this epoch.
+
+A commit fetched by state sync (`handle_certified`) skips steps 1 to 3 and 5: its
+transactions come as the committee ordered them, checked against a certified summary,
+and one ending with the epoch change is the epoch's last.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from soma.authority.epoch_end import CommitVerdict, EpochEnd
 from soma.authority.epoch_store import AuthorityPerEpochStore, PendingTransaction, SharedVersion
 from soma.authority.execution.executor import lamport_version
 from soma.types.base import ObjectID
@@ -35,6 +44,7 @@ from soma.types.consensus.commit import CommittedSubDag
 from soma.types.consensus.transaction import (
     CommitSummarySignature,
     ConsensusTransaction,
+    EndOfPublish,
     UserTransaction,
 )
 from soma.types.digests import TransactionDigest
@@ -42,6 +52,7 @@ from soma.types.error import SomaError
 from soma.types.genesis import SYSTEM_ADDRESS
 from soma.types.object import Object
 from soma.types.transaction import (
+    ChangeEpoch,
     ConsensusCommitPrologue,
     SharedInput,
     SignedTransaction,
@@ -49,6 +60,30 @@ from soma.types.transaction import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def change_epoch(epoch_store: AuthorityPerEpochStore, timestamp_ms: int) -> SignedTransaction:
+    """The epoch change ordered after the epoch's last commit: it depends only on the
+    epoch and the commit's timestamp (the next epoch's start), so every node builds the
+    same transaction."""
+    kind = ChangeEpoch(
+        epoch=epoch_store.epoch + 1,
+        protocol_version=epoch_store.system_state.protocol_version,
+        epoch_start_timestamp_ms=timestamp_ms,
+    )
+    return SignedTransaction(TransactionData(kind, SYSTEM_ADDRESS, None, 0, None), ())
+
+
+def epoch_end_of(epoch_store: AuthorityPerEpochStore) -> EpochEnd:
+    """The epoch's end as its store recorded it so far."""
+    system_state = epoch_store.system_state
+    return EpochEnd(
+        epoch_store.committee,
+        system_state.epoch_start_timestamp_ms + system_state.parameters.epoch_duration_ms,
+        epoch_store.closing_commit(),
+        epoch_store.last_commit(),
+        epoch_store.end_of_publish(),
+    )
 
 
 def commit_prologue(epoch: int, subdag: CommittedSubDag) -> SignedTransaction:
@@ -78,6 +113,7 @@ class ConsensusHandler:
         and verified already (`TransactionPreparer.take`), else None. `signature_sink`
         takes the summary signatures each commit ordered, once they are recorded."""
         self.epoch_store = epoch_store
+        self.epoch_end = epoch_end_of(epoch_store)
         self._executed_many = executed_many
         self._live_object = live_object
         self._verify = verify
@@ -91,9 +127,25 @@ class ConsensusHandler:
         index = subdag.commit.index
         if not self._is_next(index):
             return []
-        candidates, signatures = self._decode(subdag)
+        candidates, signatures, published = self._decode(subdag)
+        if self.epoch_end.ended:
+            self.epoch_store.record_after_last(index, signatures)
+            if signatures:
+                self._signature_sink(signatures)
+            return []
         ordered = [commit_prologue(self.epoch_store.epoch, subdag), *self._fresh(candidates)]
-        return self._record(index, subdag.timestamp_ms, ordered, signatures)
+        verdict = self.epoch_end.observe(index, subdag.timestamp_ms, published)
+        if verdict.closing:
+            logger.info("commit %d closes epoch %d", index, self.epoch_store.epoch)
+        if verdict.last:
+            ordered.append(change_epoch(self.epoch_store, subdag.timestamp_ms))
+            logger.info(
+                "commit %d is the last of epoch %d (end of publish from %d authorities)",
+                index,
+                self.epoch_store.epoch,
+                len(self.epoch_end.published),
+            )
+        return self._record(index, subdag.timestamp_ms, ordered, signatures, verdict=verdict)
 
     def handle_certified(
         self, index: int, transactions: Sequence[SignedTransaction]
@@ -107,7 +159,17 @@ class ConsensusHandler:
         prologue = transactions[0].data.kind if transactions else None
         if not isinstance(prologue, ConsensusCommitPrologue) or prologue.commit_index != index:
             raise SomaError(f"synced commit {index} does not start with its commit prologue")
-        return self._record(index, prologue.commit_timestamp_ms, transactions, [], sync=False)
+        if self.epoch_end.ended:
+            raise SomaError(
+                f"synced commit {index} after the last commit of epoch {self.epoch_store.epoch}"
+            )
+        last = isinstance(transactions[-1].data.kind, ChangeEpoch)
+        if last:
+            self.epoch_end.last_commit = index
+        verdict = CommitVerdict(closing=False, last=last, end_of_publish=())
+        return self._record(
+            index, prologue.commit_timestamp_ms, transactions, [], verdict=verdict, sync=False
+        )
 
     def _is_next(self, index: int) -> bool:
         """False for a commit handled already (a replay); an error for one out of order."""
@@ -127,11 +189,20 @@ class ConsensusHandler:
         ordered: Sequence[SignedTransaction],
         signatures: list[SignedCommitSummary],
         *,
+        verdict: CommitVerdict,
         sync: bool = True,
     ) -> list[PendingTransaction]:
         pending, next_versions = self._assign_shared_versions(index, ordered)
         self.epoch_store.record_commit(
-            index, timestamp_ms, pending, next_versions, signatures, sync=sync
+            index,
+            timestamp_ms,
+            pending,
+            next_versions,
+            signatures,
+            end_of_publish=verdict.end_of_publish,
+            closing=verdict.closing,
+            last=verdict.last,
+            sync=sync,
         )
         self._sink(pending)
         if signatures:
@@ -140,11 +211,13 @@ class ConsensusHandler:
 
     def _decode(
         self, subdag: CommittedSubDag
-    ) -> tuple[list[SignedTransaction], list[SignedCommitSummary]]:
-        """The commit's user transactions (valid, first copy of each) and its summary
-        signatures (checked by the certifier), in block order."""
+    ) -> tuple[list[SignedTransaction], list[SignedCommitSummary], list[int]]:
+        """The commit's user transactions (valid, first copy of each), its summary
+        signatures (checked by the certifier) and the authors of its end-of-publish
+        messages, in block order."""
         out: list[SignedTransaction] = []
         signatures: list[SignedCommitSummary] = []
+        published: list[int] = []
         seen: set[TransactionDigest] = set()
         for block in subdag.blocks:
             for raw in block.transactions:
@@ -171,6 +244,9 @@ class ConsensusHandler:
                 if isinstance(entry, CommitSummarySignature):
                     signatures.append(entry.signed)
                     continue
+                if isinstance(entry, EndOfPublish):
+                    published.append(block.author)
+                    continue
                 if not isinstance(entry, UserTransaction):
                     continue
                 tx = entry.transaction
@@ -191,7 +267,7 @@ class ConsensusHandler:
                     continue
                 seen.add(digest)
                 out.append(tx)
-        return out, signatures
+        return out, signatures, published
 
     def _fresh(self, candidates: list[SignedTransaction]) -> list[SignedTransaction]:
         if not candidates:
@@ -216,14 +292,14 @@ class ConsensusHandler:
             data = tx.data
             assigned: dict[ObjectID, int] = {}
             mutable: list[ObjectID] = []
-            if not data.kind.is_system():
-                for entry in data.input_objects():
-                    if not isinstance(entry, SharedInput):
-                        continue
-                    object_id = entry.object_id
-                    assigned[object_id] = self._current_version(object_id, next_versions)
-                    if entry.mutable:
-                        mutable.append(object_id)
+            # Every declared shared input, the epoch change's system state too.
+            for entry in data.input_objects():
+                if not isinstance(entry, SharedInput):
+                    continue
+                object_id = entry.object_id
+                assigned[object_id] = self._current_version(object_id, next_versions)
+                if entry.mutable:
+                    mutable.append(object_id)
             if mutable:
                 lamport = lamport_version(data, assigned)
                 for object_id in mutable:

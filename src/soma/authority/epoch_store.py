@@ -93,8 +93,12 @@ SUMMARY_SIGNATURES = TableSpec(
     tuple_codec(U64_BE, U64_BE, U32_BE),
     StructCodec(SignedCommitSummary),
 )
+#: Authorities (committee index) whose end-of-publish consensus ordered, and the commit
+#: that ordered each (`soma.authority.epoch_end`).
+END_OF_PUBLISH = TableSpec("end_of_publish", U32_BE, U64_BE)
 TABLES = (
     META,
+    END_OF_PUBLISH,
     PROCESSED,
     NEXT_SHARED_VERSION,
     SHARED_ASSIGNMENTS,
@@ -104,12 +108,24 @@ TABLES = (
 )
 
 _WATERMARK = "consensus_watermark"
+#: The first commit whose timestamp reached the epoch's end time.
+_CLOSING = "closing_commit"
+#: The epoch's last commit: the one that ordered 2f+1 stake of end-of-publish (or, on a
+#: node that syncs, the one ending with the epoch change).
+_LAST = "last_commit"
 
 
 class AuthorityPerEpochStore:
     """One epoch's committee, system state (as of its start) and tables."""
 
-    def __init__(self, db: Database, committee: Committee, system_state: SystemState) -> None:
+    def __init__(
+        self,
+        db: Database,
+        committee: Committee,
+        system_state: SystemState,
+        commit_offset: int = 0,
+    ) -> None:
+        """`commit_offset`: the global index of the last commit before this epoch."""
         if committee.epoch != system_state.epoch:
             raise ValueError(
                 f"committee of epoch {committee.epoch} with the system state of epoch "
@@ -118,6 +134,7 @@ class AuthorityPerEpochStore:
         self.db = db
         self.committee = committee
         self.system_state = system_state
+        self.commit_offset = commit_offset
         self._meta = db.table(META)
         self._processed = db.table(PROCESSED)
         self._next_shared = db.table(NEXT_SHARED_VERSION)
@@ -125,19 +142,26 @@ class AuthorityPerEpochStore:
         self._pending = db.table(PENDING)
         self._commits = db.table(COMMITS)
         self._signatures = db.table(SUMMARY_SIGNATURES)
+        self._end_of_publish = db.table(END_OF_PUBLISH)
         #: Every signature below this summary index is forgotten already.
         first = self._signatures.first()
         self._signatures_floor = 0 if first is None else first[0][0]
 
     @classmethod
-    def open_memory(cls, committee: Committee, system_state: SystemState) -> AuthorityPerEpochStore:
-        return cls(Database.open_memory(TABLES), committee, system_state)
+    def open_memory(
+        cls, committee: Committee, system_state: SystemState, commit_offset: int = 0
+    ) -> AuthorityPerEpochStore:
+        return cls(Database.open_memory(TABLES), committee, system_state, commit_offset)
 
     @classmethod
     def open_rocksdb(
-        cls, path: str | os.PathLike[str], committee: Committee, system_state: SystemState
+        cls,
+        path: str | os.PathLike[str],
+        committee: Committee,
+        system_state: SystemState,
+        commit_offset: int = 0,
     ) -> AuthorityPerEpochStore:
-        return cls(Database.open_rocksdb(path, TABLES), committee, system_state)
+        return cls(Database.open_rocksdb(path, TABLES), committee, system_state, commit_offset)
 
     @property
     def epoch(self) -> int:
@@ -155,6 +179,18 @@ class AuthorityPerEpochStore:
     def last_consensus_commit(self) -> int:
         """The last commit ordered in this epoch (0 before the first)."""
         return self._meta.get(_WATERMARK) or 0
+
+    def closing_commit(self) -> int | None:
+        """The commit that closed the epoch (its timestamp reached the end time)."""
+        return self._meta.get(_CLOSING)
+
+    def last_commit(self) -> int | None:
+        """The epoch's last commit, once fixed."""
+        return self._meta.get(_LAST)
+
+    def end_of_publish(self) -> dict[int, int]:
+        """Authority index -> the commit that ordered its end-of-publish."""
+        return dict(self._end_of_publish.items())
 
     def is_processed(self, digest: TransactionDigest) -> bool:
         return self._processed.contains(digest)
@@ -192,6 +228,9 @@ class AuthorityPerEpochStore:
         next_versions: dict[ObjectID, int],
         signatures: Sequence[SignedCommitSummary] = (),
         *,
+        end_of_publish: Sequence[int] = (),
+        closing: bool = False,
+        last: bool = False,
         sync: bool = True,
     ) -> None:
         """Everything commit `index` decided, in one batch: its transactions and the
@@ -214,6 +253,24 @@ class AuthorityPerEpochStore:
             batch.put(self._next_shared, object_id, next_versions[object_id])
         digests = tuple(item.transaction.digest() for item in ordered)
         batch.put(self._commits, index, CommitTransactions(digests, timestamp_ms))
+        for author in end_of_publish:
+            batch.put(self._end_of_publish, author, index)
+        if closing:
+            batch.put(self._meta, _CLOSING, index)
+        if last:
+            batch.put(self._meta, _LAST, index)
+        batch.put(self._meta, _WATERMARK, index)
+        self.db.write(batch, sync=sync)
+
+    def record_after_last(
+        self, index: int, signatures: Sequence[SignedCommitSummary], *, sync: bool = True
+    ) -> None:
+        """A commit after the epoch's last one: consensus runs on only until the epoch's
+        summaries are certified, so only the summary signatures it ordered count; it
+        orders no transaction and has no summary."""
+        batch = self.db.batch()
+        for position, signed in enumerate(signatures):
+            batch.put(self._signatures, (signed.data.index, index, position), signed)
         batch.put(self._meta, _WATERMARK, index)
         self.db.write(batch, sync=sync)
 

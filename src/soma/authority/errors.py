@@ -60,9 +60,17 @@ class TransactionExpiredError(TransactionRejectedError):
 
 
 class EpochEndedError(TransactionRejectedError):
-    """The validator's epoch is closing or closed: submit again in the next one."""
+    """The validator's epoch is over (or the validator is stopping): submit again in
+    the next one. Retryable: the transaction is still valid."""
 
     code = "EPOCH_ENDED"
+
+
+class EpochEndingError(EpochEndedError):
+    """The epoch is closing: this validator takes no new user transactions until the
+    epoch change. Retryable: submit the same transaction again in the next epoch."""
+
+    code = "EPOCH_ENDING"
 
 
 class TransactionTooLargeError(TransactionRejectedError):

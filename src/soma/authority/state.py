@@ -39,6 +39,7 @@ from soma.authority.epoch_store import AuthorityPerEpochStore, PendingTransactio
 from soma.authority.errors import (
     AuthorityStoppedError,
     EpochEndedError,
+    EpochEndingError,
     ObjectNotFoundError,
     ObjectVersionUnavailableError,
 )
@@ -47,21 +48,35 @@ from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.authority.summary_signer import SummarySigner
+from soma.authority.supply import Supply, live_supply
 from soma.authority.transaction_manager import TransactionManager
 from soma.authority.transaction_preparer import TransactionPreparer
 from soma.authority.validation import check_inputs, check_signature_and_expiry
 from soma.types.base import ObjectID, SomaAddress
-from soma.types.commit_summary import CertifiedCommitSummary, CommitSummary, SignedCommitSummary
+from soma.types.commit_summary import (
+    CertifiedCommitSummary,
+    CommitSummary,
+    EndOfEpochData,
+    SignedCommitSummary,
+)
 from soma.types.consensus.commit import CommittedSubDag
+from soma.types.consensus.transaction import EndOfPublish
 from soma.types.crypto import AuthorityKeyPair
 from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects, TransactionEffects
+from soma.types.epoch_start import EpochStart
 from soma.types.error import SomaError
 from soma.types.object import Object, ObjectRef
 from soma.types.signature_batch import BATCH_INTENT, MerkleTree, batch_leaves
 from soma.types.signature_info import AuthoritySignInfo
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
-from soma.types.transaction import ImmOrOwnedInput, SignedTransaction, TransactionData
+from soma.types.transaction import (
+    ChangeEpoch,
+    GenesisTransaction,
+    ImmOrOwnedInput,
+    SignedTransaction,
+    TransactionData,
+)
 from soma.utils.notify_read import NotifyRead, Registrations
 
 logger = logging.getLogger(__name__)
@@ -81,6 +96,11 @@ FLUSH_EVERY = 2_048
 MAX_RESIGNED = 1_000
 #: How long a submission waits for an input version this validator has not reached.
 INPUT_WAIT_S = 5.0
+#: Once the epoch closes: the longest wait for this validator's own submissions to be
+#: sequenced before its end-of-publish, and the interval at which it is sent again
+#: until a commit counts it.
+END_OF_PUBLISH_WAIT_S = 2.0
+END_OF_PUBLISH_RETRY_S = 5.0
 #: Digests of transactions this validator verified on submit (not verified again when
 #: they come back through consensus).
 VERIFIED_CACHE_SIZE = 100_000
@@ -120,6 +140,8 @@ def initialize_genesis(store: AuthorityStore, genesis: TransactionData) -> Trans
         acc = StateAccumulator()
         acc.apply_effects(effects)
         store.put_accumulator(0, 0, acc.to_bytes(), sync=True)
+    if store.epoch_start(0) is None:
+        store.put_epoch_start(EpochStart(genesis_system_state(genesis), 0))
     if store.summaries.summary(0) is None:
         raw = store.accumulator_at(0, 0)
         assert raw is not None
@@ -129,6 +151,15 @@ def initialize_genesis(store: AuthorityStore, genesis: TransactionData) -> Trans
         store.summaries.add_summary(batch, summary, (digest,))
         store.db.write(batch, sync=True)
     return effects
+
+
+def genesis_system_state(genesis: TransactionData) -> SystemState:
+    """The system state genesis creates (the live one moves on within epoch 0)."""
+    if isinstance(genesis.kind, GenesisTransaction):
+        for obj in genesis.kind.objects:
+            if obj.id == SYSTEM_STATE_OBJECT_ID:
+                return SystemState.from_object(obj)
+    raise SomaError("the genesis transaction creates no system state")
 
 
 def read_system_state(store: AuthorityStore) -> SystemState:
@@ -145,10 +176,11 @@ class AuthorityState:
         store: AuthorityStore,
         epoch_store: AuthorityPerEpochStore,
         cache: WritebackCache | None = None,
-        commit_offset: int = 0,
+        commit_offset: int | None = None,
     ) -> None:
         """`commit_offset`: the global index of the last commit of the epochs before
-        this one (summaries are indexed globally; consensus counts from 1 per epoch)."""
+        this one (summaries are indexed globally; consensus counts from 1 per epoch);
+        the epoch store's unless given."""
         #: The validator's authority key; None on a fullnode, which executes what the
         #: committee certified but signs nothing.
         self._key = key
@@ -200,9 +232,9 @@ class AuthorityState:
         # Commit summaries (soma.authority.commit_summaries): the last one built, the
         # certifier of this epoch's signatures, this validator's signer (with consensus
         # only), and the fork once one is found (execution then stops for good).
-        self.commit_offset = commit_offset
+        self.commit_offset = epoch_store.commit_offset if commit_offset is None else commit_offset
         self._last_summary: CommitSummary | None = None
-        through, above = store.summaries.certified_extent(commit_offset)
+        through, above = store.summaries.certified_extent(self.commit_offset)
         self.certifier = SummaryCertifier(epoch_store.committee, through)
         for index in above:
             self.certifier.mark_certified(index)
@@ -216,6 +248,10 @@ class AuthorityState:
         self._synced_unsynced = False
         #: Summaries signed again this run, not yet certified.
         self._resigned: set[int] = set()
+        #: Consensus (validators only) and the task that sends this validator's
+        #: end-of-publish once the epoch closes.
+        self._consensus: ConsensusSubmitter | None = None
+        self._publisher: asyncio.Task[None] | None = None
 
     @property
     def epoch(self) -> int:
@@ -236,6 +272,7 @@ class AuthorityState:
         self._recover()
         self.preparer.start()
         if consensus is not None:
+            self._consensus = consensus
             self.adapter = ConsensusAdapter(consensus, self.epoch_store.is_processed)
             self.adapter.start()
             self._signer = SummarySigner(self.key, consensus, self.certifier.is_certified)
@@ -245,9 +282,14 @@ class AuthorityState:
             self._resign_uncertified(self.executed_commit)
         self._driver = asyncio.get_running_loop().create_task(self._drive(), name="execution")
         self._work.set()
+        self._on_epoch_end_progress()
 
     async def stop(self) -> None:
         self.accepting = False
+        if self._publisher is not None:
+            self._publisher.cancel()
+            await asyncio.wait([self._publisher])
+            self._publisher = None
         await self.preparer.close()
         if self.adapter is not None:
             await self.adapter.close()
@@ -302,16 +344,29 @@ class AuthorityState:
 
     def validate_transaction(self, tx: SignedTransaction) -> None:
         """Raise the typed error that says why `tx` would not be offered to consensus."""
-        if not self.accepting:
-            raise EpochEndedError(f"epoch {self.epoch} no longer accepts transactions")
+        self._check_accepting()
         check_signature_and_expiry(tx, self.epoch)
         self._remember_verified(tx)
         self.validate_inputs(tx)
 
     def validate_inputs(self, tx: SignedTransaction) -> None:
+        self._check_accepting()
+        check_inputs(tx.data, self.cache, self.epoch_store.transaction_fee)
+
+    def _check_accepting(self) -> None:
+        """Refuse user transactions once the epoch closes (both errors are retryable:
+        the same transaction is taken in the next epoch)."""
         if not self.accepting:
             raise EpochEndedError(f"epoch {self.epoch} no longer accepts transactions")
-        check_inputs(tx.data, self.cache, self.epoch_store.transaction_fee)
+        end = self.handler.epoch_end
+        if end.ended:
+            raise EpochEndedError(
+                f"epoch {self.epoch} has ended: submit again in epoch {self.epoch + 1}"
+            )
+        if end.closing:
+            raise EpochEndingError(
+                f"epoch {self.epoch} is closing: submit again in epoch {self.epoch + 1}"
+            )
 
     async def submit(self, tx: SignedTransaction) -> TransactionDigest:
         """Validate `tx` and offer it to consensus (a no-op once executed or ordered).
@@ -440,6 +495,67 @@ class AuthorityState:
         if self.adapter is not None:
             for item in pending:
                 self.adapter.forget(item.transaction.digest())
+        self._on_epoch_end_progress()
+
+    # --- the epoch's end -----------------------------------------------------------------
+
+    @property
+    def last_commit(self) -> int | None:
+        """The epoch's last commit (local index), once fixed."""
+        return self.handler.epoch_end.last_commit
+
+    def epoch_done(self) -> bool:
+        """The epoch's last commit is executed, its summary (with the next committee)
+        built and certified: the node can enter the next epoch."""
+        last = self.last_commit
+        if last is None or self.fork is not None:
+            return False
+        index = self.commit_offset + last
+        return self.executed_commit >= index and self.certifier.certified_through >= index
+
+    async def wait_epoch_done(self) -> CommitSummary:
+        """The summary of the epoch's last commit, once `epoch_done`."""
+        while not self.epoch_done():
+            if self.failure is not None:
+                raise SomaError(f"execution stopped before the epoch's end: {self.failure}")
+            await self.wait_for_progress(1.0)
+        last = self.last_commit
+        assert last is not None
+        summary = self.store.summaries.summary(self.commit_offset + last)
+        assert summary is not None and summary.end_of_epoch is not None
+        return summary
+
+    def _on_epoch_end_progress(self) -> None:
+        """Once the epoch closes, a validator sends its end-of-publish (once)."""
+        end = self.handler.epoch_end
+        if self._consensus is None or not end.closing or end.ended or self._publisher is not None:
+            return
+        logger.info(
+            "epoch %d closes: no new transactions; end of publish once ours are sequenced",
+            self.epoch,
+        )
+        self._publisher = asyncio.get_running_loop().create_task(
+            self._publish_end(), name="end-of-publish"
+        )
+
+    async def _publish_end(self) -> None:
+        """Wait until what this validator offered to consensus is sequenced (or
+        `END_OF_PUBLISH_WAIT_S`), then send its end-of-publish, and again every
+        `END_OF_PUBLISH_RETRY_S` until a commit counts it (its block may be lost)."""
+        assert self._consensus is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + END_OF_PUBLISH_WAIT_S
+        while self.adapter is not None and self.adapter.pending and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        own = self.epoch_store.committee.index_of(self.key.name)
+        raw = EndOfPublish().to_bytes()
+        end = self.handler.epoch_end
+        while not end.ended and own not in end.published:
+            try:
+                await self._consensus.submit([raw])
+            except SomaError as e:
+                logger.warning("end of publish not offered yet: %s", e)
+            await asyncio.sleep(END_OF_PUBLISH_RETRY_S)
 
     async def _wait_for_room(self) -> None:
         """Hold the caller (consensus output, state sync) while execution is too far
@@ -540,12 +656,16 @@ class AuthorityState:
         else:
             fresh = not self.cache.is_executed(digest)
         if fresh:
+            epoch_fees = 0
+            if isinstance(tx.data.kind, ChangeEpoch):
+                epoch_fees = self._epoch_fees(item)
             outputs = execute_transaction(
                 tx,
                 item.shared_version_map(),
                 self.cache,
                 self.epoch,
                 self.epoch_store.transaction_fee,
+                epoch_fees=epoch_fees,
             )
             self._unflushed[digest] = item.key
             self._unaccumulated[digest] = outputs.effects
@@ -558,6 +678,26 @@ class AuthorityState:
         remaining = self._commit_remaining.get(item.commit_index)
         if remaining is not None:
             remaining.discard(digest)
+
+    def _epoch_fees(self, change: PendingTransaction) -> int:
+        """The fees every transaction of the epoch charged, for the epoch change to pay
+        out: it runs last (a barrier in the transaction manager), so all of them have
+        executed, here or, for those ordered again after a restart, before."""
+        if len(self.tx_manager) != 1:
+            raise SomaError(
+                f"the epoch change of epoch {self.epoch} ran with "
+                f"{len(self.tx_manager) - 1} transactions of the epoch still to execute"
+            )
+        total = 0
+        for index in range(1, change.commit_index + 1):
+            ordered = self.epoch_store.commit_transactions(index)
+            if ordered is None:
+                raise SomaError(f"the epoch store lost the transactions of commit {index}")
+            for digest in ordered.digests:
+                if digest == change.transaction.digest():
+                    continue
+                total += self._effects_of(index, digest).gas_used
+        return total
 
     def _on_flush(self, flushed: list[TransactionOutputs]) -> None:
         keys = [self._unflushed.pop(o.digest) for o in flushed if o.digest in self._unflushed]
@@ -634,9 +774,37 @@ class AuthorityState:
             if tx is None:
                 raise SomaError(f"commit {index}: transaction {digest} is missing")
             transactions.append(tx)
+        end_of_epoch = None
+        if index == self.last_commit:
+            # The epoch change has run: the live system state is the next epoch's.
+            system_state = self._live_system_state()
+            end_of_epoch = EndOfEpochData(
+                next_committee=system_state.committee(),
+                next_epoch_start_timestamp_ms=system_state.epoch_start_timestamp_ms,
+                final_state_root=state_root,
+            )
         return build_summary(
-            previous, self.epoch, self.commit_offset + index, transactions, effects, state_root
+            previous,
+            self.epoch,
+            self.commit_offset + index,
+            transactions,
+            effects,
+            state_root,
+            end_of_epoch,
         )
+
+    def _live_system_state(self) -> SystemState:
+        obj = self.cache.get_live_object(SYSTEM_STATE_OBJECT_ID)
+        if obj is None:
+            raise SomaError("the store has no system state")
+        return SystemState.from_object(obj)
+
+    def next_epoch_start(self) -> EpochStart:
+        """Where the next epoch begins, once this one is done (`epoch_done`)."""
+        last = self.last_commit
+        if last is None:
+            raise SomaError(f"epoch {self.epoch} has not ended")
+        return EpochStart(self._live_system_state(), self.commit_offset + last)
 
     def _summarised(self, summary: CommitSummary) -> None:
         """A summary was built and stored: sign it (validators), check it against the
@@ -814,3 +982,25 @@ class AuthorityState:
 
     def live_refs(self) -> list[ObjectRef]:
         return list(self.cache.live_refs())
+
+    def supply(self) -> Supply:
+        """Every coin and every validator's stake in the live state, summed from the
+        objects themselves, and the fees charged in this epoch that its epoch change has
+        not paid out yet (a full scan: for operators and checks, not a hot path)."""
+        objects = (self.get_object(ref.object_id) for ref in self.live_refs())
+        return live_supply((o for o in objects if o is not None), self._unpaid_fees())
+
+    def _unpaid_fees(self) -> int:
+        last = self.last_commit
+        if last is not None:
+            ordered = self.epoch_store.commit_transactions(last)
+            if ordered is not None and self.cache.is_executed(ordered.digests[-1]):
+                return 0  # the epoch change ran and paid them
+        total = 0
+        for index in range(1, self.epoch_store.last_consensus_commit() + 1):
+            ordered = self.epoch_store.commit_transactions(index)
+            for digest in () if ordered is None else ordered.digests:
+                effects = self._unaccumulated.get(digest) or self.cache.get_effects(digest)
+                if effects is not None and effects.executed_epoch == self.epoch:
+                    total += effects.gas_used
+        return total

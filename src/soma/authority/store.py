@@ -46,6 +46,7 @@ from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CommitSummary
 from soma.types.digests import TransactionDigest, TransactionEffectsDigest
 from soma.types.effects import TransactionEffects
+from soma.types.epoch_start import EpochStart
 from soma.types.error import SomaError
 from soma.types.object import Object, ObjectRef
 from soma.types.transaction import SignedTransaction
@@ -74,6 +75,8 @@ BALANCE_INDEX = TableSpec("balance_index", _ADDRESS, BALANCE_CODEC)
 COIN_INDEX = TableSpec("coin_index", COIN_KEY_CODEC, StructCodec(ObjectRef))
 #: Facts about the store itself (which indexes it has built).
 METADATA = TableSpec("metadata", UTF8, RAW_BYTES)
+#: Epoch -> where it began (its system state and commit offset), recorded on entering it.
+EPOCH_STARTS = TableSpec("epoch_starts", U64_BE, StructCodec(EpochStart))
 
 TABLES = (
     OBJECTS,
@@ -86,6 +89,7 @@ TABLES = (
     BALANCE_INDEX,
     COIN_INDEX,
     METADATA,
+    EPOCH_STARTS,
     *SUMMARY_TABLES,
 )
 
@@ -135,6 +139,7 @@ class AuthorityStore:
         self.balance_index = db.table(BALANCE_INDEX)
         self.coin_index = db.table(COIN_INDEX)
         self.metadata = db.table(METADATA)
+        self.epoch_starts = db.table(EPOCH_STARTS)
         self.summaries = SummaryStore(db)
         if self.metadata.get(INDEXES_KEY) != INDEXES_VERSION:
             self.backfill_indexes()
@@ -205,6 +210,18 @@ class AuthorityStore:
     def live_refs(self) -> Iterator[ObjectRef]:
         """Every live object (for checks and tests: a full scan)."""
         return self.live.values()
+
+    def epoch_start(self, epoch: int) -> EpochStart | None:
+        return self.epoch_starts.get(epoch)
+
+    def current_epoch_start(self) -> EpochStart | None:
+        """The last epoch this node entered."""
+        last = self.epoch_starts.last()
+        return None if last is None else last[1]
+
+    def put_epoch_start(self, start: EpochStart) -> None:
+        """Enter `start.epoch` (synced: on restart the node resumes in it)."""
+        self.epoch_starts.put(start.epoch, start, sync=True)
 
     def accumulator_at(self, epoch: int, index: int) -> bytes | None:
         return self.accumulators.get((epoch, index))

@@ -10,6 +10,9 @@ the versions it names, or never will at this point of the order, and execution d
 deterministically. Transactions on disjoint objects do not wait for each other: a coin
 transfer is not held up behind a slow system-state queue or an unrelated stalled input.
 
+The epoch change is a barrier: it waits for every transaction ordered before it (it
+pays out the fees all of them charged), so it touches every object queued when it comes.
+
 Sans-IO: the execution driver feeds it ordered transactions, takes released ones, and
 reports each executed one.
 """
@@ -23,7 +26,7 @@ from collections.abc import Iterable
 from soma.authority.epoch_store import PendingTransaction
 from soma.authority.execution.executor import created_object_count
 from soma.types.base import ObjectID
-from soma.types.transaction import ImmOrOwnedInput, SharedInput
+from soma.types.transaction import ChangeEpoch, ImmOrOwnedInput, SharedInput
 
 Key = tuple[int, int]
 
@@ -32,12 +35,11 @@ def touched_objects(item: PendingTransaction) -> list[ObjectID]:
     """Every object the transaction may read or write, without repeats."""
     data = item.transaction.data
     ids: dict[ObjectID, None] = {}
-    if not data.kind.is_system():
-        for entry in data.input_objects():
-            if isinstance(entry, ImmOrOwnedInput):
-                ids[entry.object_ref.object_id] = None
-            elif isinstance(entry, SharedInput):
-                ids[entry.object_id] = None
+    for entry in data.input_objects():
+        if isinstance(entry, ImmOrOwnedInput):
+            ids[entry.object_ref.object_id] = None
+        elif isinstance(entry, SharedInput):
+            ids[entry.object_id] = None
     digest = item.transaction.digest()
     for index in range(created_object_count(data.kind)):
         ids[ObjectID.derive(digest, index)] = None
@@ -70,6 +72,8 @@ class TransactionManager:
             if key in self._items:
                 continue
             touched = touched_objects(item)
+            if isinstance(item.transaction.data.kind, ChangeEpoch):
+                touched = list(dict.fromkeys([*touched, *self._queues]))
             waits = 0
             for object_id in touched:
                 queue = self._queues.get(object_id)

@@ -2,26 +2,24 @@
 
 Peers keep `retained_commits` commits of consensus data. A validator that was down or cut
 off for longer finds the commits it lacks gone, so commit sync cannot help it. The node
-watches for that (`LagWatch`): every few seconds it asks the committee how far the
-certified chain reaches (`vouched_height`: what f+1 stake can serve) and compares it with
-what it executed. Beyond half the retention it stops its consensus instance, follows the
-chain by state sync like a fullnode (certified summaries, contents checked against them,
-its own effects and state roots checked against theirs) until it is close to the tip,
-and resumes consensus at the last commit it executed (`ConsensusAuthority.start` with
-`resume_at`, which installs the consensus history before it from peers). Commit sync
-covers what remains.
+watches for that: every few seconds it asks the committee how far the certified chain
+reaches (`vouched_height`: what f+1 stake can serve) and compares it with what it
+executed. Beyond half the retention it stops its consensus instance, follows the chain
+by state sync like a fullnode (certified summaries, contents checked against them, its
+own effects and state roots checked against theirs; across epoch changes too) until it
+is close to the tip, and resumes consensus at the last commit it executed
+(`ConsensusAuthority.start` with `resume_at`, which installs the consensus history
+before it from peers). Commit sync covers what remains. The steps are the node's
+(`soma.node.node.SomaNode._catch_up`); the measures are here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from soma.authority.state import AuthorityState
 from soma.p2p.service import P2pService
-from soma.sync.state_sync import StateSync
 from soma.sync.vouched_height import vouched_height
-from soma.types.committee import Committee
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.crypto import Ed25519PublicKey
 from soma.types.error import SomaError
@@ -49,46 +47,18 @@ async def measure_lag(state: AuthorityState, p2p: P2pService) -> tuple[int, int]
     return height, height - state.executed_commit
 
 
-async def follow_until_close(
-    state: AuthorityState,
-    p2p: P2pService,
-    committee_of: Callable[[int], Committee],
-    close: int,
-) -> CommitRef:
-    """Run state sync into `state` until its execution is within `close` commits of the
-    vouched height; return the last commit executed, as a consensus commit reference of
-    its epoch (its digest from the certified summary)."""
-    sync = StateSync(
-        lambda: state,
-        p2p.client,
-        p2p.peers,
-        committee_of,
-        on_misbehaviour=lambda peer, _reason: _report(p2p, peer),
-    )
-    sync.start()
-    try:
-        while True:
-            if state.failure is not None:
-                # A fork (its own summary differs from a certified one) or an execution
-                # fault: going on would only diverge further; the node stops and says why.
-                raise CatchUpError(f"execution stopped while catching up: {state.failure}")
-            height, lag = await measure_lag(state, p2p)
-            if lag <= close:
-                break
-            logger.info(
-                "catching up by state sync: executed commit %d of %d",
-                state.executed_commit,
-                height,
-            )
-            await state.wait_for_progress(CHECK_INTERVAL_S)
-    finally:
-        await sync.stop()
-    # Everything handed to execution, executed: consensus resumes right after it.
+async def follow_until_executed(state: AuthorityState) -> CommitRef | None:
+    """Once state sync stopped feeding `state`: wait until everything handed to it is
+    executed, and return the last commit as a consensus commit reference of its epoch
+    (its digest from the certified summary), where consensus resumes; None if the epoch
+    has no commit yet (consensus then starts afresh)."""
     handled = state.commit_offset + state.last_consensus_commit()
     while state.executed_commit < handled:
         if state.failure is not None:
             raise CatchUpError(f"execution failed while catching up: {state.failure}")
         await state.wait_for_progress(1.0)
+    if handled == state.commit_offset:
+        return None
     certified = state.store.summaries.certified_summary(handled)
     if certified is None:
         raise CatchUpError(f"commit {handled} was executed without its certificate")

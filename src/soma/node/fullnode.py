@@ -7,17 +7,29 @@ discovery), checks them, and hands them to its AuthorityState, which checks its 
 execution against each summary. It serves what it holds onwards on its P2P port, and
 the public HTTP API from its own state (reads) and through the validators (writes:
 submitted by the quorum driver, answered once executed here too).
+
+Epochs: once the last commit of its epoch is executed and its summary certified, the
+node enters the next epoch (`_follow_epochs`): it records the epoch's start (the
+system state the epoch change left, from certified data alone), replaces its epoch
+store and AuthorityState, and tells discovery the new committee. State sync goes on
+through the switch: its verifier learnt the next committee from the certified summary.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.state import AuthorityState
 from soma.authority.store import AuthorityStore
-from soma.node.stores import committee_of_epoch, open_authority_store, open_epoch_store
+from soma.node.stores import (
+    committees_of,
+    enter_next_epoch,
+    open_authority_store,
+    open_epoch_store,
+)
 from soma.orchestrator.chain_reader import Peer
 from soma.orchestrator.faucet import Faucet
 from soma.orchestrator.local_reader import LocalReader
@@ -53,6 +65,9 @@ class FullNode:
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
         #: Where the HTTP API serves, once started (None without one).
         self.api_address: str | None = None
+        self._epochs: asyncio.Task[None] | None = None
+        #: Called with each epoch's committee as the node enters it (the API's driver).
+        self.on_new_committee: list[Callable[[Committee], None]] = []
 
     @property
     def committee(self) -> Committee:
@@ -84,10 +99,11 @@ class FullNode:
             self._current_state,
             self.p2p.client,
             self.p2p.peers,
-            committee_of_epoch(committee),
+            committees_of(self.store),
             on_misbehaviour=self._misbehaved,
         )
         self.sync.start()
+        self._epochs = asyncio.get_running_loop().create_task(self._follow_epochs(), name="epochs")
         if config.api_address is not None:
             await self._start_api(config.api_address)
         logger.info(
@@ -122,6 +138,33 @@ class FullNode:
         self.on_stop.append(api.stop)
         self.api_address = address
 
+    async def _follow_epochs(self) -> None:
+        while True:
+            state = self._current_state()
+            await state.wait_epoch_done()
+            await self._enter_next_epoch(state)
+
+    async def _enter_next_epoch(self, state: AuthorityState) -> None:
+        assert self.store is not None and self.epoch_store is not None
+        start = state.next_epoch_start()
+        await state.stop()
+        self.epoch_store.close()
+        enter_next_epoch(self.config, self.store, start)
+        self.epoch_store = open_epoch_store(self.config, self.store)
+        self.state = AuthorityState(None, self.store, self.epoch_store)
+        await self.state.start(None)
+        committee = self.epoch_store.committee
+        if self.p2p is not None:
+            self.p2p.set_committee(committee)
+        for listener in self.on_new_committee:
+            listener(committee)
+        logger.info(
+            "entered epoch %d at commit %d: %d validators",
+            start.epoch,
+            start.commit_offset,
+            committee.size,
+        )
+
     def _misbehaved(self, peer_id: Ed25519PublicKey, reason: str) -> None:
         """A peer sent data that failed verification: discovery forgets it too."""
         if self.p2p is not None:
@@ -143,6 +186,10 @@ class FullNode:
         return 0 if self.sync is None else self.sync.highest_known
 
     async def stop(self) -> None:
+        if self._epochs is not None:
+            self._epochs.cancel()
+            await asyncio.wait([self._epochs])
+            self._epochs = None
         for stop in reversed(self.on_stop):
             await stop()
         self.on_stop = []

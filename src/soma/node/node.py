@@ -2,11 +2,21 @@
 
 Perpetual parts live as long as the process: the authority store, the validator
 service and the P2P service (discovery). Everything that belongs to one epoch (the
-epoch store, the AuthorityState over it, the consensus store and ConsensusAuthority) is
-built by `_start_epoch` and torn down by `_stop_epoch`, so reconfiguration can replace
-the epoch's components whole, and so can a catch-up: a validator that fell further
-behind than its peers keep consensus data stops its consensus, follows the chain by
-state sync and resumes consensus where that left it (`soma.node.catch_up`).
+epoch store, the AuthorityState over it, and either the consensus store and
+ConsensusAuthority or, when the node follows the chain without consensus, a state
+sync) is built by `_start_epoch` and torn down by `_stop_epoch`, so reconfiguration
+replaces the epoch's components whole:
+
+- `_follow_epochs`: once the epoch's last commit is executed and its summary (naming
+  the next committee) certified, the node records the next epoch's start, and starts
+  it: with consensus if it is a member of the next committee, following by state sync
+  otherwise (a validator that left goes on as a fullnode; one that joined starts
+  consensus at the boundary it reached by state sync).
+- a catch-up: a validator that fell further behind than its peers keep consensus data
+  stops its consensus, follows the chain by state sync (across epochs if need be) and
+  resumes consensus where that left it (`soma.node.catch_up`).
+
+Both go through one lock, so an epoch change and a catch-up never interleave.
 """
 
 from __future__ import annotations
@@ -16,22 +26,34 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.service import ValidatorService
-from soma.authority.state import AuthorityState, read_system_state
+from soma.authority.state import AuthorityState
 from soma.authority.store import AuthorityStore
 from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
 from soma.consensus.history import ConsensusHistoryError
 from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
-from soma.node.catch_up import CHECK_INTERVAL_S, CatchUpError, follow_until_close, measure_lag
+from soma.node.catch_up import (
+    CHECK_INTERVAL_S,
+    CatchUpError,
+    follow_until_executed,
+    measure_lag,
+)
 from soma.node.fullnode import FullNode
-from soma.node.stores import committee_of_epoch, open_authority_store, open_epoch_store
+from soma.node.stores import (
+    committees_of,
+    consensus_store_path,
+    enter_next_epoch,
+    open_authority_store,
+    open_epoch_store,
+)
 from soma.p2p.service import P2pService
 from soma.sync.server import SyncServer
+from soma.sync.state_sync import StateSync
+from soma.types.committee import Committee
 from soma.types.config import ConfigError, NodeConfig, NodeRole
 from soma.types.consensus.commit_ref import CommitRef
 from soma.types.error import SomaError
@@ -64,8 +86,11 @@ def consensus_parameters(config: NodeConfig) -> ConsensusParameters:
 class EpochComponents:
     epoch_store: AuthorityPerEpochStore
     state: AuthorityState
-    consensus_store: ConsensusStore
-    consensus: ConsensusAuthority
+    #: With consensus (a member, not catching up) ...
+    consensus_store: ConsensusStore | None = None
+    consensus: ConsensusAuthority | None = None
+    #: ... or following the chain by state sync.
+    sync: StateSync | None = None
 
 
 class SomaNode:
@@ -81,6 +106,9 @@ class SomaNode:
         self.service_port = 0
         self.p2p: P2pService | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._epochs: asyncio.Task[None] | None = None
+        #: Held while the epoch's components are replaced.
+        self._switching = asyncio.Lock()
         #: True while the node catches up by state sync (it has no consensus then).
         self.catching_up = False
 
@@ -97,15 +125,23 @@ class SomaNode:
             raise SomaError("the node is not running")
         return self.epoch.state
 
+    @property
+    def in_consensus(self) -> bool:
+        return self.epoch is not None and self.epoch.consensus is not None
+
     async def start(self) -> None:
         config = self.config
         self.store = open_authority_store(config)
+        # P2P first: a node that follows the chain (not a member of the epoch's
+        # committee) needs its peers to sync from.
+        await self._start_p2p()
         await self._start_epoch()
         self.service = ValidatorService(lambda: self.state, tls_identity(config.keys.network))
         self.service_port = self.service.bind(config.network_address)
         await self.service.start()
-        await self._start_p2p()
-        self._watch = asyncio.get_running_loop().create_task(self._watch_lag(), name="lag")
+        loop = asyncio.get_running_loop()
+        self._watch = loop.create_task(self._watch_lag(), name="lag")
+        self._epochs = loop.create_task(self._follow_epochs(), name="epochs")
         logger.info(
             "validator %s serving on %s, P2P on %s, epoch %d",
             self.state.name,
@@ -116,15 +152,26 @@ class SomaNode:
 
     async def _start_p2p(self) -> None:
         config = self.config
-        committee = self.state.epoch_store.committee
+        assert self.store is not None
+        start = self.store.current_epoch_start()
+        assert start is not None
+        committee = start.committee()
         address = config.p2p_address
         if address is None:
             # Where the committee says this validator listens.
-            address = committee.members[committee.index_of(self.state.key.name)].p2p_address
+            authority_key = config.keys.authority
+            assert authority_key is not None
+            if not committee.is_member(authority_key.name):
+                raise ConfigError(
+                    config.path,
+                    "p2p_address",
+                    f"needed: the validator is not in the committee of epoch {start.epoch}",
+                )
+            address = committee.members[committee.index_of(authority_key.name)].p2p_address
         self.p2p = P2pService(
             config.keys.network,
             address,
-            committee=self.state.epoch_store.committee,
+            committee=committee,
             seeds=config.seed_peers,
         )
         # Serve the certified chain to followers (fullnodes, validators catching up).
@@ -132,6 +179,42 @@ class SomaNode:
             self.p2p.server
         )
         await self.p2p.start()
+
+    # --- epochs --------------------------------------------------------------------------------
+
+    async def _follow_epochs(self) -> None:
+        """Enter each next epoch once the current one is done."""
+        try:
+            while True:
+                state = self.state if self.epoch is not None else None
+                if state is None:
+                    await asyncio.sleep(CHECK_INTERVAL_S)
+                    continue
+                await state.wait_epoch_done()
+                async with self._switching:
+                    if self.epoch is None or self.epoch.state is not state:
+                        continue  # replaced meanwhile (a catch-up): look again
+                    await self._enter_next_epoch(state)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            self._fatal(e)
+
+    async def _enter_next_epoch(self, state: AuthorityState) -> None:
+        assert self.store is not None
+        start = state.next_epoch_start()
+        await self._stop_epoch()
+        enter_next_epoch(self.config, self.store, start)
+        if self.p2p is not None:
+            self.p2p.set_committee(start.committee())
+        await self._start_epoch()
+        logger.info(
+            "entered epoch %d at commit %d: %d validators, this one %s",
+            start.epoch,
+            start.commit_offset,
+            start.committee().size,
+            "in consensus" if self.in_consensus else "following by state sync",
+        )
 
     # --- catching up ---------------------------------------------------------------------------
 
@@ -143,10 +226,10 @@ class SomaNode:
     async def _watch_lag(self) -> None:
         while True:
             await asyncio.sleep(CHECK_INTERVAL_S)
-            if self.epoch is None or self.p2p is None:
+            if not self.in_consensus or self.p2p is None:
                 continue
             try:
-                height, lag = await measure_lag(self.epoch.state, self.p2p)
+                height, lag = await measure_lag(self.state, self.p2p)
                 if lag > self._catch_up_after():
                     await self._catch_up(height, lag)
             except asyncio.CancelledError:
@@ -166,46 +249,89 @@ class SomaNode:
         )
         self.catching_up = True
         try:
-            await self._stop_epoch()
-            epoch_store = open_epoch_store(self.config, self.store)
-            authority_key = self.config.keys.authority
-            assert authority_key is not None
-            state = AuthorityState(authority_key, self.store, epoch_store)
-            await state.start(None)
-
-            try:
-                # Resume with a small lag, which commit sync makes up.
-                resume_at = await follow_until_close(
-                    state,
-                    self.p2p,
-                    committee_of_epoch(epoch_store.committee),
-                    close=min(50, self._catch_up_after()),
+            async with self._switching:
+                await self._stop_epoch()
+                await self._start_epoch()  # following: catching_up is set
+            # Resume with a small lag, which commit sync makes up (epoch changes on the
+            # way are made by `_follow_epochs`, still following).
+            close = min(50, self._catch_up_after())
+            while True:
+                state = self.state
+                if state.failure is not None:
+                    raise CatchUpError(f"execution stopped while catching up: {state.failure}")
+                height, lag = await measure_lag(state, self.p2p)
+                if lag <= close and not state.epoch_done():
+                    async with self._switching:
+                        current = self.epoch is not None and self.epoch.state is state
+                        if current and await self._resume_consensus(state):
+                            return
+                logger.info(
+                    "catching up by state sync: executed commit %d of %d",
+                    state.executed_commit,
+                    height,
                 )
-            finally:
-                await state.stop()
-                epoch_store.close()
-            logger.warning("caught up to commit %d; resuming consensus", resume_at.index)
-            for attempt in range(RESUME_ATTEMPTS):
-                try:
-                    await self._start_epoch(resume_at)
-                    break
-                except ConsensusHistoryError as e:
-                    if attempt == RESUME_ATTEMPTS - 1:
-                        raise
-                    logger.warning("cannot resume consensus yet: %s", e)
-                    await asyncio.sleep(CHECK_INTERVAL_S)
+                await state.wait_for_progress(CHECK_INTERVAL_S)
         finally:
             self.catching_up = False
 
+    async def _resume_consensus(self, state: AuthorityState) -> bool:
+        """From following to consensus at the last commit executed, if this validator
+        is a member of the epoch (else it keeps following: False)."""
+        if not self._is_member(state.epoch_store.committee):
+            return False
+        parts = self.epoch
+        assert parts is not None and parts.sync is not None
+        await parts.sync.stop()
+        parts.sync = None
+        resume_at = await follow_until_executed(state)
+        await self._stop_epoch()
+        logger.warning(
+            "caught up to commit %d; resuming consensus",
+            state.commit_offset + (0 if resume_at is None else resume_at.index),
+        )
+        self.catching_up = False
+        for attempt in range(RESUME_ATTEMPTS):
+            try:
+                await self._start_epoch(resume_at)
+                return True
+            except ConsensusHistoryError as e:
+                if attempt == RESUME_ATTEMPTS - 1:
+                    raise
+                logger.warning("cannot resume consensus yet: %s", e)
+                await asyncio.sleep(CHECK_INTERVAL_S)
+        return True
+
+    def _is_member(self, committee: Committee) -> bool:
+        authority_key = self.config.keys.authority
+        assert authority_key is not None
+        return committee.is_member(authority_key.name)
+
     async def _start_epoch(self, resume_at: CommitRef | None = None) -> None:
+        """The components of the epoch the node last entered: with consensus if this
+        validator is a member and not catching up, following by state sync otherwise."""
         assert self.store is not None
         config = self.config
-        committee = read_system_state(self.store).committee()
-        epoch = committee.epoch
         authority_key = config.keys.authority
         assert authority_key is not None
-        if not committee.is_member(authority_key.name):
-            raise ConfigError(config.path, "keys.authority", f"not a member of epoch {epoch}")
+        epoch_store = open_epoch_store(config, self.store)
+        committee = epoch_store.committee
+        epoch = committee.epoch
+        state = AuthorityState(authority_key, self.store, epoch_store)
+        if self.catching_up or not self._is_member(committee):
+            try:
+                await state.start(None)
+                sync = self._follow(state)
+            except BaseException:
+                await state.stop()
+                epoch_store.close()
+                raise
+            self.epoch = EpochComponents(epoch_store, state, sync=sync)
+            if not self._is_member(committee):
+                logger.info(
+                    "not in the committee of epoch %d: following the chain by state sync",
+                    epoch,
+                )
+            return
         listed = committee.members[committee.index_of(authority_key.name)].network_key
         if listed != config.keys.network.public_key:
             # Said once, loudly: every peer refuses this node's links at the TLS handshake.
@@ -217,9 +343,7 @@ class SomaNode:
                 epoch,
                 listed.hex()[:16],
             )
-        epoch_store = open_epoch_store(config, self.store)
-        consensus_store = ConsensusStore.open_rocksdb(Path(config.db_path) / f"consensus-{epoch}")
-        state = AuthorityState(authority_key, self.store, epoch_store)
+        consensus_store = ConsensusStore.open_rocksdb(consensus_store_path(config, epoch))
         consensus = ConsensusAuthority(
             AuthorityConfig(
                 committee=committee,
@@ -227,7 +351,7 @@ class SomaNode:
                 protocol_key=config.keys.protocol,
                 network_key=config.keys.network,
                 parameters=self.parameters,
-                listen_address=config.consensus_address,
+                listen_address=self._consensus_address(committee),
                 peer_addresses={
                     i: config.peer_addresses[m.hostname]
                     for i, m in enumerate(committee.members)
@@ -252,14 +376,39 @@ class SomaNode:
             raise
         self.epoch = EpochComponents(epoch_store, state, consensus_store, consensus)
 
+    def _consensus_address(self, committee: Committee) -> str:
+        """Where this validator's consensus listens: the config's, else the committee's."""
+        if self.config.consensus_address is not None:
+            return self.config.consensus_address
+        authority_key = self.config.keys.authority
+        assert authority_key is not None
+        return committee.members[committee.index_of(authority_key.name)].consensus_address
+
+    def _follow(self, state: AuthorityState) -> StateSync:
+        assert self.store is not None and self.p2p is not None
+        p2p = self.p2p
+        sync = StateSync(
+            lambda: state,
+            p2p.client,
+            p2p.peers,
+            committees_of(self.store),
+            on_misbehaviour=lambda peer, _reason: p2p.report_misbehaviour(peer),
+        )
+        sync.start()
+        return sync
+
     async def _stop_epoch(self) -> None:
         parts = self.epoch
         if parts is None:
             return
         self.epoch = None
-        await parts.consensus.stop()
+        if parts.sync is not None:
+            await parts.sync.stop()
+        if parts.consensus is not None:
+            await parts.consensus.stop()
         await parts.state.stop()
-        parts.consensus_store.close()
+        if parts.consensus_store is not None:
+            parts.consensus_store.close()
         parts.epoch_store.close()
 
     def _fatal(self, error: BaseException) -> None:
@@ -268,10 +417,11 @@ class SomaNode:
             self._on_fatal(error)
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.wait([self._watch])
-            self._watch = None
+        for task in (self._watch, self._epochs):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+        self._watch = self._epochs = None
         if self.p2p is not None:
             await self.p2p.stop()
             self.p2p = None

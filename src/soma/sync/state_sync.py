@@ -44,6 +44,10 @@ from soma.types.error import SomaError
 logger = logging.getLogger(__name__)
 
 
+#: How often the feed looks whether the node has entered the epoch of the next commit.
+EPOCH_SWITCH_POLL_S = 0.02
+
+
 @dataclasses.dataclass(frozen=True)
 class SyncParameters:
     #: How often discovery's list of peers is read again (new peers are watched).
@@ -127,7 +131,7 @@ class StateSync:
         # their certificates are stored again.
         handled = state.commit_offset + state.last_consensus_commit()
         last = genesis
-        for index in range(handled, state.commit_offset, -1):
+        for index in range(handled, 0, -1):
             anchor = state.store.summaries.certified_summary(index)
             if anchor is not None:
                 last = anchor.data
@@ -379,7 +383,13 @@ class StateSync:
             if certified is None or contents is None:
                 await self._wait_change("feed", self.parameters.poll_interval_s)
                 continue
-            await self._state().execute_certified(certified, contents.transactions)
+            state = self._state()
+            if certified.data.epoch != state.epoch:
+                # The first commit of the next epoch: the node enters it once the
+                # last one's summary is executed and certified (it replaces the state).
+                await asyncio.sleep(EPOCH_SWITCH_POLL_S)
+                continue
+            await state.execute_certified(certified, contents.transactions)
             await asyncio.sleep(0)  # let execution run between commits
             del self._verified[index]
             del self._contents[index]

@@ -8,7 +8,10 @@ next link of the chain only if:
   this node derived itself, so two chains can never be mixed);
 - its epoch is the one the chain is in (an epoch ends with end-of-epoch data; until
   then the next summary is of the same epoch);
-- 2f+1 stake of that epoch's committee signed it (valid signatures, members only).
+- 2f+1 stake of that epoch's committee signed it (valid signatures, members only). The
+  committee of an epoch the node has not entered is the one the previous epoch's last
+  summary, certified by the previous committee, names: committees are handed over from
+  certified data alone.
 
 Contents are accepted for a verified summary only if their index matches and their
 transactions digest (over every transaction's full bytes, in order) is the summary's.
@@ -37,6 +40,17 @@ class ChainVerifier:
         summary at first); `committee_of(epoch)` gives an epoch's committee."""
         self.last = last
         self._committee_of = committee_of
+        #: Committees named by the certified end-of-epoch summaries verified here.
+        self._announced: dict[int, Committee] = {}
+        self._learn(last)
+
+    def _learn(self, summary: CommitSummary) -> None:
+        if summary.end_of_epoch is not None:
+            self._announced[summary.epoch + 1] = summary.end_of_epoch.next_committee
+
+    def committee(self, epoch: int) -> Committee:
+        announced = self._announced.get(epoch)
+        return announced if announced is not None else self._committee_of(epoch)
 
     def verify_next(self, certified: CertifiedCommitSummary) -> None:
         """Accept `certified` as the next link, or raise `VerificationError`."""
@@ -55,13 +69,21 @@ class ChainVerifier:
                 f"summary {summary.index} is of epoch {summary.epoch}, the chain is in {epoch}"
             )
         try:
-            certified.verify(self._committee_of(epoch))
+            certified.verify(self.committee(epoch))
         except SomaError as e:
             raise VerificationError(
                 f"summary {summary.index} is not certified by epoch {epoch}'s committee: "
                 f"{e.message}"
             ) from None
+        if summary.end_of_epoch is not None and summary.end_of_epoch.next_committee.epoch != (
+            epoch + 1
+        ):
+            raise VerificationError(
+                f"summary {summary.index} ends epoch {epoch} naming a committee of epoch "
+                f"{summary.end_of_epoch.next_committee.epoch}"
+            )
         self.last = summary
+        self._learn(summary)
 
 
 def verify_contents(summary: CommitSummary, contents: CommitContents) -> None:

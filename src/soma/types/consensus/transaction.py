@@ -25,3 +25,10 @@ class CommitSummarySignature(ConsensusTransaction, tag=1):
     stake of them (`soma.authority.commit_summaries.SummaryCertifier`)."""
 
     signed: SignedCommitSummary
+
+
+class EndOfPublish(ConsensusTransaction, tag=2):
+    """The block's author will offer no more user transactions in this epoch: it saw the
+    epoch close and its own submissions are sequenced. At 2f+1 stake of them (counted
+    once per author, in commit order) the epoch's last commit is fixed
+    (`soma.authority.epoch_end`)."""
