@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 #: Transactions checked between yields to the event loop in one SubmitTransactions.
 SUBMIT_SLICE = 64
+#: How often an effects stream with nothing to send looks whether the node replaced its
+#: state (an epoch change, a catch-up): its registrations on the old one never resolve.
+STATE_CHECK_S = 0.25
 
 
 class BatchTooLargeError(SomaError):
@@ -171,8 +174,22 @@ class ValidatorService:
                 if remaining <= 0:
                     return
                 wake.clear()
-                if not ready and not await wait_event(wake, deadline - loop.time()):
-                    return
+                if not ready:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        return
+                    await wait_event(wake, min(left, STATE_CHECK_S))
+                    if not ready and not self._serves(state):
+                        # The node entered another epoch (or caught up): effects now come
+                        # from the new state; the caller watches again there.
+                        return
+
+    def _serves(self, state: AuthorityState) -> bool:
+        """Whether `state` is still the node's (not replaced at an epoch change)."""
+        try:
+            return self._state() is state
+        except SomaError:
+            return False
 
     async def get_object(self, request: wire.GetObjectRequest) -> BcsStruct:
         return wire.GetObjectResponse(self._state().get_object(request.object_id))

@@ -40,6 +40,7 @@ from soma.rpc.limits import ApiLimits
 from soma.rpc.server import RunningApi
 from soma.sync.server import SyncServer
 from soma.sync.state_sync import StateSync
+from soma.types.base import AuthorityName
 from soma.types.committee import Committee
 from soma.types.config import ConfigError, NodeConfig, NodeRole
 from soma.types.crypto import Ed25519PublicKey
@@ -116,20 +117,19 @@ class FullNode:
     async def _start_api(self, address: str) -> None:
         """The public HTTP API: reads from this node's state, writes through the
         validators (answered once executed here too)."""
-        config = self.config
-        committee = self.committee
-        overrides = {
-            m.name: config.validator_addresses[m.hostname]
-            for m in committee.members
-            if m.hostname in config.validator_addresses
-        }
         reader = LocalReader(
             self._current_state,
-            QuorumDriver.for_committee(committee, overrides),
+            QuorumDriver.for_committee(self.committee, self._validator_routes(self.committee)),
             self.highest_known_certified,
             peers=self.peers,
         )
+        self.on_new_committee.append(
+            lambda committee: reader.driver.reconfigure(
+                committee, self._validator_routes(committee)
+            )
+        )
         self.on_stop.append(reader.close)
+        config = self.config
         faucet = None if config.faucet_key is None else Faucet(reader, config.faucet_key)
         limits = ApiLimits.from_config(config.api_limits, str(config.path))
         host, _, port = address.rpartition(":")
@@ -164,6 +164,12 @@ class FullNode:
             start.commit_offset,
             committee.size,
         )
+
+    def _validator_routes(self, committee: Committee) -> dict[AuthorityName, str]:
+        """Where the config says to reach validators (by hostname), where it differs
+        from the committee's addresses."""
+        routes = self.config.validator_addresses
+        return {m.name: routes[m.hostname] for m in committee.members if m.hostname in routes}
 
     def _misbehaved(self, peer_id: Ed25519PublicKey, reason: str) -> None:
         """A peer sent data that failed verification: discovery forgets it too."""

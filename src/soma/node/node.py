@@ -207,7 +207,7 @@ class SomaNode:
         enter_next_epoch(self.config, self.store, start)
         if self.p2p is not None:
             self.p2p.set_committee(start.committee())
-        await self._start_epoch()
+        await self._start_epoch(entered_now=True)
         logger.info(
             "entered epoch %d at commit %d: %d validators, this one %s",
             start.epoch,
@@ -306,9 +306,13 @@ class SomaNode:
         assert authority_key is not None
         return committee.is_member(authority_key.name)
 
-    async def _start_epoch(self, resume_at: CommitRef | None = None) -> None:
+    async def _start_epoch(
+        self, resume_at: CommitRef | None = None, *, entered_now: bool = False
+    ) -> None:
         """The components of the epoch the node last entered: with consensus if this
-        validator is a member and not catching up, following by state sync otherwise."""
+        validator is a member and not catching up, following by state sync otherwise.
+        `entered_now`: this process just entered the epoch, so its consensus store is
+        new and nothing of it was ever proposed: the amnesia guard has nothing to ask."""
         assert self.store is not None
         config = self.config
         authority_key = config.keys.authority
@@ -351,6 +355,7 @@ class SomaNode:
                 protocol_key=config.keys.protocol,
                 network_key=config.keys.network,
                 parameters=self.parameters,
+                amnesia_guard=not entered_now,
                 listen_address=self._consensus_address(committee),
                 peer_addresses={
                     i: config.peer_addresses[m.hostname]

@@ -15,19 +15,32 @@ block instead of N and spares N-1 validators the submit-time checks.
   `RESUBMIT_AFTER_S` (it may be withholding it, or have crashed) is followed by the next
   one; consensus drops the duplicate.
 - Calls are batched per validator (`soma.orchestrator.validator_batcher`).
+- Epochs: effects are certified by the committee of the epoch they executed in (the
+  driver keeps a few past committees). A validator closing its epoch refuses with
+  `EPOCH_ENDING` / `EPOCH_ENDED`: such a refusal is never final; the transaction is
+  submitted again to the next committee as soon as the driver learns it
+  (`reconfigure`), so a user sees a slower transaction at an epoch change, not a
+  failed one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import itertools
 from collections.abc import Mapping
 
 from soma.authority.effects_certificate import BatchEffectsCertifier
 from soma.authority.service_client import RemoteError, ValidatorCallError, ValidatorClient
-from soma.orchestrator.validator_batcher import EffectsWatcher, StreamedEffects, SubmitBatcher
+from soma.orchestrator.committee_history import CommitteeHistory
+from soma.orchestrator.validator_batcher import (
+    EffectsWatcher,
+    StreamedEffects,
+    SubmitBatcher,
+    UnknownEpochError,
+)
 from soma.types.base import AuthorityName
 from soma.types.committee import Committee
 from soma.types.effects import CertifiedTransactionEffects
@@ -58,6 +71,14 @@ STATELESS_REFUSALS = frozenset(
 )
 
 
+#: Refusals of a validator whose epoch is closing or over: submit again in the next.
+EPOCH_REFUSALS = frozenset({"EPOCH_ENDING", "EPOCH_ENDED"})
+#: How long a transaction every validator turned away for the epoch's end waits for
+#: the next committee before it is submitted again to the same one (a driver that is
+#: not told of epoch changes finds the validators in the next epoch then).
+EPOCH_RETRY_S = 2.0
+
+
 def _is_stateless(code: str) -> bool:
     return code in STATELESS_REFUSALS or code.startswith("BCS_")
 
@@ -77,13 +98,53 @@ class QuorumDriver:
         missing = [n for n in committee.names() if n not in clients]
         if missing:
             raise SomaError(f"no client for validators {missing}")
-        self.committee = committee
-        self.clients = dict(clients)
-        self._names = list(committee.names())
-        self._submitters = {n: SubmitBatcher(c) for n, c in self.clients.items()}
-        self._watchers = {n: EffectsWatcher(c, committee, n) for n, c in self.clients.items()}
+        self.committees = CommitteeHistory(committee)
+        self.clients: dict[AuthorityName, ValidatorClient] = {}
+        self._submitters: dict[AuthorityName, SubmitBatcher] = {}
+        self._watchers: dict[AuthorityName, EffectsWatcher] = {}
+        self._add_clients(clients)
         self._rotation = itertools.count()
         self._live: set[_Execution] = set()
+        #: Set (and replaced) whenever the driver learns a new committee.
+        self._new_epoch = asyncio.Event()
+
+    @property
+    def committee(self) -> Committee:
+        """The current committee: the one transactions are submitted to."""
+        return self.committees.current
+
+    @property
+    def _names(self) -> list[AuthorityName]:
+        return self.committee.names()
+
+    def _add_clients(self, clients: Mapping[AuthorityName, ValidatorClient]) -> None:
+        for name, client in clients.items():
+            if name in self.clients:
+                continue
+            self.clients[name] = client
+            self._submitters[name] = SubmitBatcher(client)
+            self._watchers[name] = EffectsWatcher(client, self.committees, name)
+
+    def reconfigure(
+        self, committee: Committee, addresses: Mapping[AuthorityName, str] | None = None
+    ) -> None:
+        """The next epoch's committee (from certified data): submit to it from now on,
+        and at once submit again what is in flight and not yet certified. Validators of
+        earlier epochs stay known: late effects of those epochs still certify."""
+        if not self.committees.add(committee):
+            return
+        where = dict(addresses or {})
+        self._add_clients(
+            {
+                m.name: ValidatorClient.for_member(m, where.get(m.name))
+                for m in committee.members
+                if m.name not in self.clients
+            }
+        )
+        event, self._new_epoch = self._new_epoch, asyncio.Event()
+        event.set()
+        for execution in list(self._live):
+            execution.on_new_committee()
 
     @classmethod
     def for_committee(
@@ -127,7 +188,12 @@ class _Execution:
         self.committee = driver.committee
         self.tx = tx
         self.digest = tx.digest()
-        self.certifier = BatchEffectsCertifier(self.committee, self.digest)
+        #: One per epoch in which signed effects came (normally the one).
+        self.certifiers: dict[int, BatchEffectsCertifier] = {}
+        #: The submission task, restarted at an epoch change.
+        self.submitting: asyncio.Task[None] | None = None
+        #: Watches waiting for the driver to learn a validator's newer epoch.
+        self.waiting_epoch: set[asyncio.Future[None]] = set()
         self.outcome: asyncio.Future[CertifiedTransactionEffects] = (
             asyncio.get_running_loop().create_future()
         )
@@ -147,7 +213,7 @@ class _Execution:
     ) -> CertifiedTransactionEffects:
         for name in self.driver._names:
             self._watch(name)
-        submitting = asyncio.ensure_future(self._submit(order))
+        self.submitting = asyncio.ensure_future(self._submit(order))
         try:
             async with asyncio.timeout(timeout_s):
                 return await asyncio.shield(self.outcome)
@@ -157,10 +223,32 @@ class _Execution:
             ) from None
         finally:
             self.closed = True  # late callbacks must not watch again
-            submitting.cancel()
             for watch in self.watches:
                 watch.cancel()
+            for waiting in list(self.waiting_epoch):
+                waiting.cancel()
+            submitting = self.submitting
+            submitting.cancel()
             await asyncio.wait([submitting])
+
+    def on_new_committee(self) -> None:
+        """The driver learnt the next committee: watch its new members, and submit
+        again to it (what the old one did not order is lost at the boundary; what it
+        did is found executed and answered at once)."""
+        if self.closed or self.outcome.done():
+            return
+        watched = set(self.committee.names())
+        self.committee = self.driver.committee
+        for name in self.committee.names():
+            if name not in watched:
+                self._watch(name)
+        self.lost.clear()
+        self.retried.clear()
+        self.refusals.clear()
+        if self.submitting is not None:
+            self.submitting.cancel()
+        order = self.driver._names
+        self.submitting = asyncio.ensure_future(self._submit(order))
 
     def abort(self, error: SomaError) -> None:
         self._finish(error)
@@ -181,7 +269,15 @@ class _Execution:
     ) -> None:
         if self.closed or self.outcome.done() or watch.cancelled():
             return
-        if watch.exception() is not None:
+        error = watch.exception()
+        if isinstance(error, UnknownEpochError):
+            # The validator is in an epoch the driver has not learnt yet: watch it
+            # again once the driver has (or after a pause).
+            task = asyncio.ensure_future(self._rewatch_in_new_epoch(name))
+            self.waiting_epoch.add(task)
+            task.add_done_callback(self.waiting_epoch.discard)
+            return
+        if error is not None:
             # A broken stream (a validator restarting, a dropped connection): watch
             # again once after a pause before counting the validator out.
             if name in self.retried:
@@ -194,13 +290,28 @@ class _Execution:
         if item is None:  # the stream ended first: keep waiting
             self._watch(name)
             return
+        epoch = item.signature.epoch
+        certifier = self.certifiers.get(epoch)
+        if certifier is None:
+            committee = self.driver.committees.of(epoch)
+            if committee is None:  # verified by the watcher: cannot happen
+                self._lose(name)
+                return
+            certifier = self.certifiers[epoch] = BatchEffectsCertifier(committee, self.digest)
         try:
-            certificate = self.certifier.add(item.effects, item.signature, item.proof)
+            certificate = certifier.add(item.effects, item.signature, item.proof)
         except SomaError:
             self._lose(name)
             return
         if certificate is not None:
             self.outcome.set_result(certificate)
+
+    async def _rewatch_in_new_epoch(self, name: AuthorityName) -> None:
+        new_epoch = self.driver._new_epoch
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(EPOCH_RETRY_S):
+                await new_epoch.wait()
+        self._rewatch(name)
 
     def _rewatch(self, name: AuthorityName) -> None:
         if not (self.closed or self.outcome.done()):
@@ -221,17 +332,37 @@ class _Execution:
     # --- submission ------------------------------------------------------------------
 
     async def _submit(self, order: list[AuthorityName]) -> None:
+        while True:
+            if not await self._submit_once(order):
+                return
+            # Every validator turned it away for the epoch's end: submit again to the
+            # next committee once known (or to this one after a pause).
+            new_epoch = self.driver._new_epoch
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EPOCH_RETRY_S):
+                    await new_epoch.wait()
+            self.committee = self.driver.committee
+            self.refusals.clear()
+            order = self.driver._names
+
+    async def _submit_once(self, order: list[AuthorityName]) -> bool:
+        """Offer the transaction to `order`; True if nobody took it because their
+        epoch is closing (then it is to be submitted again)."""
         committee = self.committee
         accepted = False
+        ending = False
         for name in order:
             if self.outcome.done():
-                return
+                return False
             try:
                 outcome = await self.driver._submitters[name].submit(self.tx)
             except ValidatorCallError:
                 continue
             if outcome.refusal is not None:
                 code = outcome.refusal.code
+                if code in EPOCH_REFUSALS:
+                    ending = True
+                    continue
                 self.refusals[code] += committee.stake_of(name)
                 self.messages[code] = outcome.refusal.message
                 # Final only while nobody accepted it (once one validator has offered it
@@ -242,19 +373,21 @@ class _Execution:
                     not accepted or _is_stateless(code)
                 ):
                     self._finish(RemoteError(code, self.messages[code]))
-                    return
+                    return False
                 continue
             accepted = True
             # Ordered through this validator unless it withholds the transaction or
             # stops: after a while, offer it through the next one as well.
             await asyncio.wait([self.outcome], timeout=RESUBMIT_AFTER_S)
         if not accepted:
+            if ending:
+                return True
             self._finish(
                 QuorumUnreachableError(
                     f"no validator accepted {self.digest}{self._refusal_detail()}"
                 )
             )
-            return
+            return False
         # Every validator was asked. If f+1 stake refused for one reason, give what was
         # accepted one more interval to execute, then report the refusal rather than
         # wait out the whole timeout for a transaction a quorum turned away.
@@ -263,6 +396,7 @@ class _Execution:
             await asyncio.wait([self.outcome], timeout=REFUSAL_GRACE_S)
             note = " (a validator accepted it, so it may still execute)"
             self._finish(RemoteError(code, self.messages[code] + note))
+        return False
 
     def _refusal_detail(self) -> str:
         detail = ", ".join(f"{c}: {self.messages[c]}" for c in sorted(self.refusals))

@@ -18,6 +18,7 @@ from typing import Any
 
 from soma.authority import service_wire as wire
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
+from soma.orchestrator.committee_history import CommitteeHistory
 from soma.types.base import AuthorityName
 from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
@@ -176,6 +177,11 @@ class StreamedEffects:
         return self._tree.proof(self._index)
 
 
+class UnknownEpochError(ValidatorCallError):
+    """Effects signed in an epoch whose committee the client has not learnt yet (the
+    validator is ahead of it): not the validator's fault; watch again once it has."""
+
+
 class EffectsWatcher(_Batcher):
     """`watch(digest)` for many callers, served by StreamEffects streams.
 
@@ -189,7 +195,7 @@ class EffectsWatcher(_Batcher):
     def __init__(
         self,
         client: ValidatorClient,
-        committee: Committee,
+        committee: Committee | CommitteeHistory,
         name: AuthorityName,
         linger_s: float = LINGER_S,
         max_batch: int = wire.MAX_BATCH,
@@ -197,7 +203,10 @@ class EffectsWatcher(_Batcher):
     ) -> None:
         super().__init__(linger_s, max_batch)
         self.client = client
-        self.committee = committee
+        #: Each message is checked against the committee of its signature's epoch.
+        self.committees = (
+            committee if isinstance(committee, CommitteeHistory) else CommitteeHistory(committee)
+        )
         self.name = name
         self.stream_timeout_s = stream_timeout_s
         self._queue: list[tuple[TransactionDigest, asyncio.Future[StreamedEffects | None]]] = []
@@ -276,8 +285,14 @@ class EffectsWatcher(_Batcher):
         tree = MerkleTree(
             batch_leaves(TransactionEffects.INTENT, [i.effects for i in message.items])
         )
+        committee = self.committees.of(signature.epoch)
+        if committee is None:
+            raise UnknownEpochError(
+                f"{self.client.address}: effects signed in epoch {signature.epoch}, "
+                "whose committee this client does not know yet"
+            )
         try:
-            signature.verify(self.committee, BATCH_INTENT, tree.root)
+            signature.verify(committee, BATCH_INTENT, tree.root)
         except SomaError as e:
             raise ValidatorCallError(f"{self.client.address}: bad batch signature: {e}") from None
         return [
