@@ -15,6 +15,22 @@ import typer
 from soma.cli.output import fail
 
 
+def check_genesis_numbers(epoch_duration_ms: int | None, min_validator_stake: int | None) -> None:
+    """Refuse (status 2, before anything is written) an epoch length or a minimum stake
+    that is not a positive u64: such a network could never change epochs, or would
+    take validators with no stake."""
+    for flag, value in (
+        ("--epoch-duration-ms", epoch_duration_ms),
+        ("--min-validator-stake", min_validator_stake),
+    ):
+        if value is not None and not 0 < value < 2**64:
+            fail(
+                f"{flag} must be a positive integer below 2^64, got {value}",
+                code=2,
+                error_code="INVALID_ARGUMENT",
+            )
+
+
 def genesis(
     directory: Annotated[Path, typer.Option("--dir", help="Directory to create the network in.")],
     validators: Annotated[int, typer.Option("--validators", help="Number of validators.")] = 4,
@@ -22,8 +38,14 @@ def genesis(
     balance: Annotated[int, typer.Option("--balance", help="Balance of each funded coin.")] = 10
     ** 15,
     epoch_duration_ms: Annotated[
-        int, typer.Option("--epoch-duration-ms", help="Length of an epoch.")
+        int, typer.Option("--epoch-duration-ms", help="Length of an epoch, in milliseconds.")
     ] = 24 * 3600 * 1000,
+    min_validator_stake: Annotated[
+        int | None,
+        typer.Option(
+            "--min-validator-stake", help="Least stake of a validator (default: 1,000 fees)."
+        ),
+    ] = None,
     hosts: Annotated[
         str | None,
         typer.Option(
@@ -42,9 +64,11 @@ def genesis(
     from soma.node.hosts import parse_hosts
     from soma.node.local_network import create_local_network
     from soma.types.error import SomaError
+    from soma.types.genesis import DEFAULT_PARAMETERS
     from soma.utils.interrupt import deferred_interrupts
 
     root = directory.expanduser()
+    check_genesis_numbers(epoch_duration_ms, min_validator_stake)
     try:
         addresses_by_node = None if hosts is None else parse_hosts(hosts, validators)
     except SomaError as e:
@@ -54,7 +78,15 @@ def genesis(
         lock.acquire()
         with deferred_interrupts():
             network = create_local_network(
-                root, validators, accounts, balance, epoch_duration_ms, addresses_by_node
+                root,
+                validators,
+                accounts,
+                balance,
+                epoch_duration_ms,
+                addresses_by_node,
+                DEFAULT_PARAMETERS.min_validator_stake
+                if min_validator_stake is None
+                else min_validator_stake,
             )
     except NetworkRunningError as e:
         fail(e.message, code=1, error_code=e.code)

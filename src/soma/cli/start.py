@@ -22,6 +22,20 @@ def start(
     validators: Annotated[
         int | None, typer.Option("--validators", help="Validators (4 for a new network).")
     ] = None,
+    epoch_duration_ms: Annotated[
+        int | None,
+        typer.Option(
+            "--epoch-duration-ms",
+            help="Length of an epoch in milliseconds, for a new network (default 24 h).",
+        ),
+    ] = None,
+    min_validator_stake: Annotated[
+        int | None,
+        typer.Option(
+            "--min-validator-stake",
+            help="Least stake of a validator, for a new network (default: 1,000 fees).",
+        ),
+    ] = None,
     force_regenesis: Annotated[
         bool,
         typer.Option(
@@ -35,10 +49,11 @@ def start(
     import logging
     import sys
 
+    from soma.cli.genesis import check_genesis_numbers
     from soma.node.dir_lock import NetworkLock
     from soma.node.layout import resolve_directory
     from soma.node.ports import move_taken_ports
-    from soma.node.start import prepare_network, run_local_network
+    from soma.node.start import GenesisChoices, prepare_network, run_local_network
     from soma.types.error import SomaError
     from soma.utils.allocator import tune_allocator
     from soma.utils.gc_tuning import tune_gc
@@ -47,6 +62,8 @@ def start(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if validators is not None and not 1 <= validators <= 100:
         fail("--validators must be 1 to 100", code=2)
+    check_genesis_numbers(epoch_duration_ms, min_validator_stake)
+    choices = GenesisChoices(epoch_duration_ms, min_validator_stake)
     root = resolve_directory(directory)
     tune_allocator()
     tune_gc()
@@ -61,7 +78,7 @@ def start(
     lock = NetworkLock(root)
     try:
         lock.acquire()
-        count = prepare_network(root, validators, force_regenesis)
+        count = prepare_network(root, validators, force_regenesis, choices)
         with deferred_interrupts():  # several files change together
             notices = move_taken_ports(root, count)
         for notice in notices:

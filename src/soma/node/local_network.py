@@ -52,7 +52,7 @@ from soma.types.genesis import (
     build_genesis_transaction,
     validators_from_committee,
 )
-from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
+from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemParameters, SystemState
 from soma.types.tls import tls_identity
 from soma.types.transaction import GenesisTransaction, TransactionData
 
@@ -88,18 +88,19 @@ def create_local_network(
     balance: int = 10**15,
     epoch_duration_ms: int = DEFAULT_PARAMETERS.epoch_duration_ms,
     hosts: Mapping[str, NodeAddress] | None = None,
+    min_validator_stake: int = DEFAULT_PARAMETERS.min_validator_stake,
 ) -> LocalNetwork:
     """Write a new network's files into `directory` (which must not hold one already).
     Without `hosts`, every node runs on this machine on free loopback ports; with it
-    (`soma.node.hosts`), each node binds and is dialled at the address given for it."""
+    (`soma.node.hosts`), each node binds and is dialled at the address given for it.
+    `epoch_duration_ms` and `min_validator_stake` go into the genesis parameters."""
     if not 1 <= validators <= MAX_VALIDATORS:
         raise GenesisArgumentError(f"validators must be 1 to {MAX_VALIDATORS}, got {validators}")
     if not 0 <= accounts <= MAX_ACCOUNTS:
         raise GenesisArgumentError(f"accounts must be 0 to {MAX_ACCOUNTS}, got {accounts}")
     if not 0 < balance < 2**64:
         raise GenesisArgumentError(f"balance must be 1 to 2^64-1, got {balance}")
-    if epoch_duration_ms <= 0:
-        raise GenesisArgumentError(f"epoch duration must be positive, got {epoch_duration_ms}")
+    parameters = genesis_parameters(epoch_duration_ms, min_validator_stake)
     root = Path(directory)
     check_can_create(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -146,7 +147,6 @@ def create_local_network(
 
     funded = [AccountKeyPair.generate() for _ in range(accounts)]
     faucet = AccountKeyPair.generate()
-    parameters = dataclasses.replace(DEFAULT_PARAMETERS, epoch_duration_ms=epoch_duration_ms)
     genesis = build_genesis_transaction(
         validators_from_committee(committee, [k[3].public_key.to_address() for k in ordered]),
         [GenesisCoin(a.public_key.to_address(), balance) for a in funded]
@@ -227,6 +227,22 @@ def create_local_network(
         root / CLIENT_CONFIG,
         funded,
         api_url,
+    )
+
+
+def genesis_parameters(epoch_duration_ms: int, min_validator_stake: int) -> SystemParameters:
+    """The default parameters with the two a local network's user sets; each must be a
+    positive u64 (an epoch of no time, or a validator with no stake, cannot run)."""
+    for name, value in (
+        ("epoch duration", epoch_duration_ms),
+        ("minimum validator stake", min_validator_stake),
+    ):
+        if not 0 < value < 2**64:
+            raise GenesisArgumentError(f"{name} must be 1 to 2^64-1, got {value}")
+    return dataclasses.replace(
+        DEFAULT_PARAMETERS,
+        epoch_duration_ms=epoch_duration_ms,
+        min_validator_stake=min_validator_stake,
     )
 
 
@@ -342,11 +358,16 @@ def upgrade_fullnode_config(root: Path) -> None:
 
 def genesis_committee(genesis: TransactionData) -> Committee:
     """The committee of epoch 0, as the genesis transaction's system state holds it."""
+    return genesis_system_state(genesis).committee()
+
+
+def genesis_system_state(genesis: TransactionData) -> SystemState:
+    """The system state the genesis transaction creates (epoch 0)."""
     kind = genesis.kind
     if isinstance(kind, GenesisTransaction):
         for obj in kind.objects:
             if obj.id == SYSTEM_STATE_OBJECT_ID:
-                return SystemState.from_object(obj).committee()
+                return SystemState.from_object(obj)
     raise GenesisArgumentError("the genesis transaction holds no system state")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -40,6 +41,8 @@ from soma.node.layout import (
 from soma.node.local_network import (
     GenesisArgumentError,
     create_local_network,
+    genesis_system_state,
+    read_genesis,
     remove_network,
     upgrade_fullnode_config,
 )
@@ -47,6 +50,8 @@ from soma.node.parent import PARENT_PID_ENV
 from soma.node.supervisor import Supervisor
 from soma.types.config import load_keystore, load_node_config
 from soma.types.error import SomaError
+from soma.types.genesis import DEFAULT_PARAMETERS
+from soma.types.system_state import SystemParameters
 from soma.utils.interrupt import deferred_interrupts
 
 logger = logging.getLogger(__name__)
@@ -62,15 +67,53 @@ class NodeStartError(SomaError):
     code = "NODE_START_FAILED"
 
 
-def prepare_network(root: Path, validators: int | None, force_regenesis: bool) -> int:
+@dataclasses.dataclass(frozen=True)
+class GenesisChoices:
+    """What `soma start` was asked to put in a new network's genesis (None: the
+    default). An existing network must already have what was asked: its genesis is
+    never rewritten behind the user's back."""
+
+    epoch_duration_ms: int | None = None
+    min_validator_stake: int | None = None
+
+    def mismatches(self, parameters: SystemParameters) -> list[str]:
+        """How an existing network's parameters differ from these choices."""
+        out = []
+        for field, flag in (
+            ("epoch_duration_ms", "--epoch-duration-ms"),
+            ("min_validator_stake", "--min-validator-stake"),
+        ):
+            wanted = getattr(self, field)
+            held = getattr(parameters, field)
+            if wanted is not None and wanted != held:
+                out.append(f"{flag} {held}, not {wanted}")
+        return out
+
+
+def prepare_network(
+    root: Path,
+    validators: int | None,
+    force_regenesis: bool,
+    choices: GenesisChoices | None = None,
+) -> int:
     """Make sure `root` holds a network (the caller holds its lock); returns the number
     of validators."""
+    choices = choices or GenesisChoices()
     with deferred_interrupts():
         if force_regenesis:
             remove_network(root)
         if not (root / GENESIS_FILE).exists():
             count = validators or DEFAULT_VALIDATORS
-            create_local_network(root, validators=count)
+            create_local_network(
+                root,
+                validators=count,
+                epoch_duration_ms=_or(
+                    choices.epoch_duration_ms, DEFAULT_PARAMETERS.epoch_duration_ms
+                ),
+                min_validator_stake=_or(
+                    choices.min_validator_stake, DEFAULT_PARAMETERS.min_validator_stake
+                ),
+            )
             return count
     upgrade_fullnode_config(root)
     existing = count_validators(root)
@@ -79,7 +122,19 @@ def prepare_network(root: Path, validators: int | None, force_regenesis: bool) -
             f"{root} holds a network of {existing} validators, not {validators} "
             "(use --force-regenesis to start a new one)"
         )
+    mismatches = choices.mismatches(
+        genesis_system_state(read_genesis(root / GENESIS_FILE)).parameters
+    )
+    if mismatches:
+        raise GenesisArgumentError(
+            f"{root} holds a network made with {'; '.join(mismatches)} "
+            "(use --force-regenesis to start a new one)"
+        )
     return existing
+
+
+def _or(chosen: int | None, default: int) -> int:
+    return default if chosen is None else chosen
 
 
 class LocalNetworkRunner:
