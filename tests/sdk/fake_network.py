@@ -4,7 +4,9 @@ It implements the HTTP contract the SDK codes against (status, balance, paged ob
 and coins largest first, objects, transactions, faucet, `{"code", "message"}` errors)
 over an in-memory object store, and executes transactions with the real validator
 checks and executor, so a transaction the SDK builds is accepted here only if a
-validator would accept it. It can also answer 429s and non-JSON pages on demand.
+validator would accept it. It holds a system state (validators, parameters), so
+validator transactions execute too. It can also answer 429s, non-JSON pages and the
+refusals of validators changing epochs on demand.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ import httpx
 from soma.authority.execution.executor import execute_transaction
 from soma.authority.validation import check_inputs, check_signature_and_expiry
 from soma.rpc.json_form import effects_json, object_json
+from soma.sdk.validator import registration
 from soma.types.base import ObjectID, SomaAddress
+from soma.types.crypto import AuthorityKeyPair, NetworkKeyPair, ProtocolKeyPair
 from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
+from soma.types.genesis import DEFAULT_PARAMETERS
 from soma.types.object import AddressOwner, Object, ObjectRef
-from soma.types.transaction import SignedTransaction
+from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState, Validator, ValidatorSet
+from soma.types.transaction import SharedInput, SignedTransaction
 
 EPOCH = 0
 #: The API is served below this path (a gateway's), so the clients must keep a base
@@ -42,7 +48,7 @@ def _error(status: int, code: str, message: str) -> httpx.Response:
 class FakeNetwork:
     """The API's state and its request handler (sync and async)."""
 
-    def __init__(self, fee: int = 10, validate: bool = True) -> None:
+    def __init__(self, fee: int = 10, validate: bool = True, min_stake: int = 1_000) -> None:
         self.fee = fee
         #: Off, a transaction goes straight to execution (as one ordered by consensus
         #: after its inputs changed), so it can fail there.
@@ -71,7 +77,20 @@ class FakeNetwork:
         #: Answer the next `stale_listings` coin listings as a node behind the network
         #: would: the coins listed move on to a new version right after.
         self.stale_listings = 0
+        #: Refuse the next `epoch_refusals` POST /transactions as validators closing an
+        #: epoch do, with this code (the transaction is not executed).
+        self.epoch_refusals = 0
+        self.epoch_refusal_code = "EPOCH_ENDING"
         self._minted = 0
+        self.live[SYSTEM_STATE_OBJECT_ID] = SystemState(
+            epoch=EPOCH,
+            protocol_version=1,
+            validators=ValidatorSet(active=(), pending_active=(), pending_removals=()),
+            parameters=dataclasses.replace(
+                DEFAULT_PARAMETERS, transaction_fee=fee, min_validator_stake=min_stake
+            ),
+            epoch_start_timestamp_ms=0,
+        ).to_object(1, TransactionDigest.zero())
 
     # --- state -------------------------------------------------------------------------
 
@@ -84,6 +103,28 @@ class FakeNetwork:
         coin = Object.new_coin(object_id, balance, AddressOwner(owner), TransactionDigest.zero())
         self.live[object_id] = coin
         return coin.reference()
+
+    def system_state(self) -> SystemState:
+        return SystemState.from_object(self.live[SYSTEM_STATE_OBJECT_ID])
+
+    def make_validator(self, account: SomaAddress, stake: int) -> None:
+        """Add an active validator whose account is `account` (fresh keys)."""
+        metadata = registration(
+            account,
+            AuthorityKeyPair.generate(),
+            ProtocolKeyPair.generate(),
+            NetworkKeyPair.generate(),
+            f"validator-{len(self.system_state().validators.active)}",
+            "127.0.0.1:1",
+            "127.0.0.1:2",
+            "127.0.0.1:3",
+        ).metadata
+        state = self.system_state()
+        vs = state.validators
+        active = (*vs.active, Validator(metadata, stake, stake))
+        changed = dataclasses.replace(state, validators=dataclasses.replace(vs, active=active))
+        obj = self.live[SYSTEM_STATE_OBJECT_ID]
+        self.live[SYSTEM_STATE_OBJECT_ID] = obj.with_changes(contents=changed.to_bytes())
 
     def owned(self, owner: SomaAddress) -> list[Object]:
         return [o for o in self.live.values() if o.owner_address() == owner]
@@ -107,6 +148,10 @@ class FakeNetwork:
             raise self.fail_with
         if request.method == "POST" and self.posts() == self.time_out_post:
             return _error(504, "QUORUM_TIMEOUT", "not certified in time")
+        refuse = self.epoch_refusals > 0 and request.url.path.endswith("/transactions")
+        if request.method == "POST" and refuse:
+            self.epoch_refusals -= 1
+            return _error(400, self.epoch_refusal_code, "epoch 0 is closing")
         if self.throttled > 0:
             self.throttled -= 1
             headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}
@@ -200,7 +245,13 @@ class FakeNetwork:
         return _error(404, "NOT_FOUND", f"no route {request.method} {request.url.path}")
 
     def _status(self) -> dict[str, Any]:
-        return {"epoch": EPOCH, "latest_commit": 7, "state_root": "00", "transaction_fee": self.fee}
+        return {
+            "epoch": EPOCH,
+            "latest_commit": 7,
+            "state_root": "00",
+            "transaction_fee": self.fee,
+            "min_validator_stake": self.system_state().parameters.min_validator_stake,
+        }
 
     def _page(self, key: str, rows: list[dict[str, Any]], query: dict[str, str]) -> httpx.Response:
         try:
@@ -219,7 +270,12 @@ class FakeNetwork:
         check_signature_and_expiry(tx, EPOCH)
         if self.validate:
             check_inputs(tx.data, self, self.fee)
-        outputs = execute_transaction(tx, {}, self, EPOCH, self.fee)
+        shared = {
+            entry.object_id: self.live[entry.object_id].version
+            for entry in tx.data.input_objects()
+            if isinstance(entry, SharedInput)
+        }
+        outputs = execute_transaction(tx, shared, self, EPOCH, self.fee)
         self.sent.append(tx)
         for obj in outputs.written:
             self.live[obj.id] = obj

@@ -17,9 +17,19 @@ if TYPE_CHECKING:
     from soma.sdk.coins import Coin
     from soma.sdk.errors import ApiError
     from soma.sdk.results import result_error
+    from soma.sdk.validator import Registration, registration
     from soma.sdk.wire import Page
 
-__all__ = ["ApiError", "AsyncClient", "Client", "Coin", "Page", "result_error"]
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "Coin",
+    "Page",
+    "Registration",
+    "registration",
+    "result_error",
+]
 
 #: Where each public name lives: imported on first use, so a program that only needs
 #: the blocking client does not load the async one (a quick CLI command counts).
@@ -30,6 +40,8 @@ _HOMES = {
     "Coin": "soma.sdk.coins",
     "Page": "soma.sdk.wire",
     "result_error": "soma.sdk.results",
+    "Registration": "soma.sdk.validator",
+    "registration": "soma.sdk.validator",
 }
 
 

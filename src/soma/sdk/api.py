@@ -2,16 +2,18 @@
 and what it makes of the answers. Both clients run these same flows.
 
 The contract (the server codes against the same): `GET /status`, `/health`,
-`/committee`, `/addresses/{a}/balance`, `/addresses/{a}/objects` and `/coins` (pages:
-`limit` 1..1000, an opaque `cursor`, coins largest first), `/objects/{id}`,
-`/transactions/{digest}`; `POST /transactions {"tx_bytes"}` and `POST /faucet
-{"address"}` answer `{"digest", "status", "fee", "effects", "certificate"}`; errors are
-`{"code", "message"}` with a 4xx/5xx status.
+`/committee`, `/supply`, `/addresses/{a}/balance`, `/addresses/{a}/objects` and
+`/coins` (pages: `limit` 1..1000, an opaque `cursor`, coins largest first),
+`/objects/{id}`, `/transactions/{digest}`; `POST /transactions {"tx_bytes"}` and `POST
+/faucet {"address"}` answer `{"digest", "status", "fee", "effects", "certificate"}`;
+errors are `{"code", "message"}` with a 4xx/5xx status (`EPOCH_ENDING` and
+`EPOCH_ENDED` while the validators change epochs: the transaction is sent again).
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
@@ -28,16 +30,21 @@ from soma.sdk.coins import gas_budget as budget_for
 from soma.sdk.core import DEFAULT_MAX_RETRIES, Flow, Parallel, Request, Sleep, call, path
 from soma.sdk.errors import ApiError
 from soma.sdk.transactions import check_amounts, payment_kind, sign
+from soma.sdk.validator import Registration
 from soma.sdk.wire import Address, Page, address, as_dict, int_field, object_id
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import AccountKeyPair
 from soma.types.object import ObjectRef
 from soma.types.transaction import (
     MAX_INPUT_OBJECTS,
+    AddStake,
+    AddValidator,
     MergeCoins,
+    RemoveValidator,
     SignedTransaction,
     SplitCoin,
     TransactionKind,
+    WithdrawStake,
 )
 
 T = TypeVar("T")
@@ -52,6 +59,16 @@ STALE_INPUT_CODES = frozenset({"OBJECT_VERSION_UNAVAILABLE", "OBJECT_NOT_FOUND"}
 STALE_INPUT_RETRIES = 3
 #: The wait before the first retry; the n-th waits n times as long.
 STALE_INPUT_BACKOFF_S = 0.2
+#: Refusals by validators closing an epoch (`EPOCH_ENDING`: they take no new
+#: transactions until the change; `EPOCH_ENDED`: this one is over). The transaction is
+#: still valid in the next epoch: `execute` sends it again.
+EPOCH_CHANGE_CODES = frozenset({"EPOCH_ENDING", "EPOCH_ENDED"})
+#: How long `execute` keeps sending a transaction refused for an epoch change (an epoch
+#: change takes seconds; this is a bound for a network that never completes it).
+EPOCH_CHANGE_WAIT_S = 120.0
+#: The first wait before sending it again; each wait doubles, up to the maximum.
+EPOCH_BACKOFF_S = 0.5
+EPOCH_BACKOFF_MAX_S = 5.0
 
 
 @dataclass
@@ -65,15 +82,24 @@ class MergeRound:
 
 
 class Api:
-    """The flows, with what the two clients share: the retry policy, the input limit
+    """The flows, with what the two clients share: the retry policies, the input limit
     and the network's fee (read once per client: it changes only at an epoch change,
-    and a budget of up to ten fees leaves room for a rise)."""
+    and a budget of up to ten fees leaves room for a rise). `clock` (seconds, monotonic)
+    bounds the retries through an epoch change; tests replace it."""
 
     def __init__(
-        self, max_retries: int = DEFAULT_MAX_RETRIES, max_inputs: int = MAX_INPUT_OBJECTS
+        self,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_inputs: int = MAX_INPUT_OBJECTS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_retries = max_retries
         self.max_inputs = max_inputs
+        self.clock = clock
+        #: How long a transaction refused for an epoch change is sent again, and the
+        #: first wait between sends (doubling up to `EPOCH_BACKOFF_MAX_S`).
+        self.epoch_wait_s = EPOCH_CHANGE_WAIT_S
+        self.epoch_backoff_s = EPOCH_BACKOFF_S
         self._fee: int | None = None
 
     def _get(self, *segments: object, params: dict[str, str | int] | None = None) -> Flow[Any]:
@@ -96,6 +122,9 @@ class Api:
 
     def committee(self) -> Flow[dict[str, Any]]:
         return (yield from self._get_dict("committee"))
+
+    def supply(self) -> Flow[dict[str, Any]]:
+        return (yield from self._get_dict("supply"))
 
     def fee(self) -> Flow[int]:
         if self._fee is None:
@@ -165,9 +194,31 @@ class Api:
     # --- writes --------------------------------------------------------------------------
 
     def execute(self, tx: SignedTransaction) -> Flow[dict[str, Any]]:
-        """Execute a signed transaction; its result once certified."""
+        """Execute a signed transaction; its result once certified. Refused because the
+        validators are changing epochs (`EPOCH_CHANGE_CODES`), the same signed bytes
+        are sent again after a backoff, until they execute or `epoch_wait_s` has passed
+        since the first refusal: the transaction stays valid across the change, so a
+        user sees a slower transaction, not a failed one."""
         body = {"tx_bytes": base64.b64encode(tx.to_bytes()).decode("ascii")}
-        return (yield from self._post("transactions", body))
+        deadline: float | None = None
+        delay = self.epoch_backoff_s
+        while True:
+            try:
+                return (yield from self._post("transactions", body))
+            except ApiError as e:
+                if e.api_code not in EPOCH_CHANGE_CODES:
+                    raise
+                now = self.clock()
+                deadline = now + self.epoch_wait_s if deadline is None else deadline
+                if now >= deadline:
+                    raise ApiError(
+                        e.api_code,
+                        f"{e.message} (still refused {self.epoch_wait_s:g} s after the "
+                        "epoch change began)",
+                        e.status,
+                    ) from None
+            yield Sleep(min(delay, deadline - now))
+            delay = min(2 * delay, EPOCH_BACKOFF_MAX_S)
 
     def faucet(self, recipient: Address) -> Flow[dict[str, Any]]:
         return (yield from self._post("faucet", {"address": str(address(recipient))}))
@@ -285,18 +336,25 @@ class Api:
             raise ApiError(
                 "NOTHING_TO_MERGE", f"{len(current)} coin(s) of {owner} to merge: at least 2 needed"
             )
-        results: list[dict[str, Any]] = []
-        while len(current) > 1:
-            groups = merge_round(current, self.max_inputs, fee) or [current]
+        return (yield from self._merge_down(key, current, fee)).results
+
+    def _merge_down(self, key: AccountKeyPair, coins: list[Coin], fee: int) -> Flow[MergeRound]:
+        """Merge `coins` (largest first) into one, in as many rounds as the input limit
+        takes; stops after a round in which a merge failed (`failure` set). An error
+        notes the merges that had executed before it."""
+        merged = MergeRound(coins=list(coins))
+        while len(merged.coins) > 1:
+            groups = merge_round(merged.coins, self.max_inputs, fee) or [merged.coins]
             try:
-                done = yield from self._merge(key, groups, current, fee)
+                done = yield from self._merge(key, groups, merged.coins, fee)
             except ApiError as e:
-                raise e.after(results + e.completed) from None
-            results.extend(done.results)
+                raise e.after(merged.results + e.completed) from None
+            merged.results.extend(done.results)
             if done.failure is not None:
+                merged.failure = done.failure
                 break
-            current = done.coins
-        return results
+            merged.coins = done.coins
+        return merged
 
     def _merge(
         self, key: AccountKeyPair, groups: list[list[Coin]], coins: list[Coin], fee: int
@@ -346,6 +404,96 @@ class Api:
                 f"{sum(values)} + fee {fee} needed (merge coins first)",
             )
         return (yield from self.sign_and_execute(key, SplitCoin(coin.ref, values), coin))
+
+    # --- validators ----------------------------------------------------------------------
+
+    def join_validator(
+        self, key: AccountKeyPair, registration: Registration, stake: int
+    ) -> Flow[dict[str, Any]]:
+        """Ask to join the committee from the next epoch, staking `stake` from the
+        sender's coins (see `_stake_from_coins`). `key` is the validator's account: the
+        registration's `soma_address`, which owns the stake."""
+        (amount,) = check_amounts([stake])
+        sender = key.public_key.to_address()
+        metadata = registration.metadata
+        if metadata.soma_address != sender:
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"the registration is for account {metadata.soma_address}, not the "
+                f"signer {sender}: a validator joins from its own account",
+            )
+
+        def kind(coin: ObjectRef) -> TransactionKind:
+            return AddValidator(metadata, registration.proof_of_possession, coin, amount)
+
+        return (
+            yield from self._with_fresh_inputs(lambda: self._stake_from_coins(key, amount, kind))
+        )
+
+    def add_stake(self, key: AccountKeyPair, amount: int) -> Flow[dict[str, Any]]:
+        """Add `amount` to the stake of the validator whose account `key` is, from the
+        next epoch, taken from its coins (see `_stake_from_coins`)."""
+        (value,) = check_amounts([amount])
+        return (
+            yield from self._with_fresh_inputs(
+                lambda: self._stake_from_coins(key, value, lambda coin: AddStake(coin, value))
+            )
+        )
+
+    def withdraw_stake(self, key: AccountKeyPair, amount: int) -> Flow[dict[str, Any]]:
+        """Take `amount` out of the stake of the validator whose account `key` is: paid
+        at once as a new coin, the largest coin paying the fee."""
+        (value,) = check_amounts([amount])
+        return (
+            yield from self._with_fresh_inputs(lambda: self._gas_only(key, WithdrawStake(value)))
+        )
+
+    def leave_validator(self, key: AccountKeyPair) -> Flow[dict[str, Any]]:
+        """Leave the committee at the next epoch change (`key`: the validator's
+        account); the largest coin pays the fee."""
+        return (yield from self._with_fresh_inputs(lambda: self._gas_only(key, RemoveValidator())))
+
+    def _gas_only(self, key: AccountKeyPair, kind: TransactionKind) -> Flow[dict[str, Any]]:
+        """Execute `kind`, which spends no coin of its own, paid by the largest coin."""
+        owner = key.public_key.to_address()
+        page = yield from self.coins(owner, None, 1)
+        if not page.items:
+            fee = yield from self.fee()
+            raise ApiError("NO_COINS", f"{owner} owns no coins to pay the fee {fee}")
+        return (yield from self.sign_and_execute(key, kind, page.items[0]))
+
+    def _stake_from_coins(
+        self, key: AccountKeyPair, amount: int, kind: Callable[[ObjectRef], TransactionKind]
+    ) -> Flow[dict[str, Any]]:
+        """Execute `kind(coin)`, which stakes `amount` from `coin`, with `coin` paying
+        the fee too: the largest coin if it holds the amount and the fee, else the
+        fewest coins (largest first) that hold them and the fees of merging them into
+        one first. A result after merges lists them under "merges"; if a merge fails,
+        its result is returned and nothing is staked."""
+        owner = key.public_key.to_address()
+        fee = yield from self.fee()
+        largest = (yield from self.coins(owner, None, 1)).items
+        if largest and largest[0].balance >= amount + fee:
+            return (yield from self.sign_and_execute(key, kind(largest[0].ref), largest[0]))
+        # Several coins: the picker's own fee pays the last merge into one coin.
+        picker = CoinPicker(amount + fee, fee, self.max_inputs)
+        yield from self._list_coins(owner, PAYMENT_PAGE, picker.offer)
+        if not picker.covered:
+            count = len(picker.chosen)
+            raise ApiError(
+                "INSUFFICIENT_BALANCE",
+                f"{owner} holds {picker.total} in {count} coin{'' if count == 1 else 's'}; "
+                f"{amount} to stake + fees {picker.needed() - amount} needed",
+            )
+        merged = yield from self._merge_down(key, largest_first(picker.chosen), fee)
+        if merged.failure is not None:
+            return {**merged.failure, "merges": merged.results}
+        coin = merged.coins[0]
+        try:
+            result = yield from self.sign_and_execute(key, kind(coin.ref), coin)
+        except ApiError as e:
+            raise e.after(merged.results) from None
+        return {**result, "merges": merged.results}
 
 
 def _owned_subset(owned: list[Coin], wanted: list[ObjectID], owner: SomaAddress) -> list[Coin]:

@@ -20,6 +20,7 @@ from soma.sdk.base import ClientBase, tls_verification
 from soma.sdk.coins import Coin
 from soma.sdk.core import Done, Flow, Parallel, Sleep, Step, advance
 from soma.sdk.errors import ApiError
+from soma.sdk.validator import Registration
 from soma.sdk.wire import Address, Page
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import AccountKeyPair
@@ -122,6 +123,11 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport]):
     async def committee(self) -> dict[str, Any]:
         return await self.run(self.api.committee())
 
+    async def supply(self) -> dict[str, Any]:
+        """`{"total", "genesis", "coins", "stake", "pending_fees"}`: where the network's
+        money is (total equals genesis while supply is conserved)."""
+        return await self.run(self.api.supply())
+
     async def fee(self) -> int:
         return await self.run(self.api.fee())
 
@@ -188,3 +194,23 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport]):
     async def split_coin(self, key: AccountKeyPair, amounts: Sequence[int]) -> dict[str, Any]:
         async with self._sending(key):
             return await self.run(self.api.split_coin(key, amounts))
+
+    # --- validators ----------------------------------------------------------------------
+
+    async def join_validator(
+        self, key: AccountKeyPair, registration: Registration, stake: int
+    ) -> dict[str, Any]:
+        async with self._sending(key):
+            return await self.run(self.api.join_validator(key, registration, stake))
+
+    async def leave_validator(self, key: AccountKeyPair) -> dict[str, Any]:
+        async with self._sending(key):
+            return await self.run(self.api.leave_validator(key))
+
+    async def add_stake(self, key: AccountKeyPair, amount: int) -> dict[str, Any]:
+        async with self._sending(key):
+            return await self.run(self.api.add_stake(key, amount))
+
+    async def withdraw_stake(self, key: AccountKeyPair, amount: int) -> dict[str, Any]:
+        async with self._sending(key):
+            return await self.run(self.api.withdraw_stake(key, amount))

@@ -22,6 +22,7 @@ from soma.sdk.base import ClientBase, tls_verification
 from soma.sdk.coins import GAS_BUDGET_FEES, Coin
 from soma.sdk.core import DEFAULT_TIMEOUT_S, Done, Flow, Parallel, Sleep, Step, advance
 from soma.sdk.errors import ApiError
+from soma.sdk.validator import Registration
 from soma.sdk.wire import Address, Page, ref_from_json
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import AccountKeyPair
@@ -130,6 +131,11 @@ class Client(ClientBase[httpx.BaseTransport]):
     def committee(self) -> dict[str, Any]:
         return self.run(self.api.committee())
 
+    def supply(self) -> dict[str, Any]:
+        """`{"total", "genesis", "coins", "stake", "pending_fees"}`: where the network's
+        money is (total equals genesis while supply is conserved)."""
+        return self.run(self.api.supply())
+
     def fee(self) -> int:
         """The network's transaction fee (read once)."""
         return self.run(self.api.fee())
@@ -208,3 +214,30 @@ class Client(ClientBase[httpx.BaseTransport]):
         """Split new coins of `amounts` off the largest coin."""
         with self._sending(key):
             return self.run(self.api.split_coin(key, amounts))
+
+    # --- validators ----------------------------------------------------------------------
+
+    def join_validator(
+        self, key: AccountKeyPair, registration: Registration, stake: int
+    ) -> dict[str, Any]:
+        """Ask to join the committee from the next epoch, staking `stake` from the
+        coins of `key`, the validator's account (`soma.sdk.validator.registration`
+        builds the registration); coins are chosen, and merged if need be, as for a
+        transfer."""
+        with self._sending(key):
+            return self.run(self.api.join_validator(key, registration, stake))
+
+    def leave_validator(self, key: AccountKeyPair) -> dict[str, Any]:
+        """Leave the committee at the next epoch change."""
+        with self._sending(key):
+            return self.run(self.api.leave_validator(key))
+
+    def add_stake(self, key: AccountKeyPair, amount: int) -> dict[str, Any]:
+        """Add `amount` from the validator account's coins to its stake (next epoch)."""
+        with self._sending(key):
+            return self.run(self.api.add_stake(key, amount))
+
+    def withdraw_stake(self, key: AccountKeyPair, amount: int) -> dict[str, Any]:
+        """Take `amount` of the validator's stake back, as a new coin."""
+        with self._sending(key):
+            return self.run(self.api.withdraw_stake(key, amount))
