@@ -142,7 +142,11 @@ class FullNode:
         while True:
             state = self._current_state()
             await state.wait_epoch_done()
-            await self._enter_next_epoch(state)
+            try:
+                await self._enter_next_epoch(state)
+            except BaseException as e:
+                logger.critical("cannot enter epoch %d: %s", state.epoch + 1, e)
+                raise
 
     async def _enter_next_epoch(self, state: AuthorityState) -> None:
         assert self.store is not None and self.epoch_store is not None

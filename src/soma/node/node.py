@@ -63,6 +63,12 @@ logger = logging.getLogger(__name__)
 
 #: Tries at fetching the consensus history to resume from, after a catch-up.
 RESUME_ATTEMPTS = 5
+#: Commits behind the certified chain beyond which a validator whose execution did not
+#: move for a whole check gives up consensus for state sync.
+STALLED_LAG = 10
+#: How long a validator waits in consensus for the certificate of its epoch's last
+#: commit before it fetches it by state sync.
+ENDED_PATIENCE_S = 10.0
 
 
 def consensus_parameters(config: NodeConfig) -> ConsensusParameters:
@@ -186,11 +192,17 @@ class SomaNode:
         """Enter each next epoch once the current one is done."""
         try:
             while True:
-                state = self.state if self.epoch is not None else None
-                if state is None:
-                    await asyncio.sleep(CHECK_INTERVAL_S)
+                state = self.epoch.state if self.epoch is not None else None
+                if state is None or not state.epoch_done():
+                    # Looked at again after each progress: a catch-up may replace the
+                    # state meanwhile.
+                    if state is None:
+                        await asyncio.sleep(0.1)
+                    else:
+                        await state.wait_for_progress(1.0)
+                    if state is not None and state.failure is not None:
+                        raise SomaError(f"execution stopped: {state.failure}")
                     continue
-                await state.wait_epoch_done()
                 async with self._switching:
                     if self.epoch is None or self.epoch.state is not state:
                         continue  # replaced meanwhile (a catch-up): look again
@@ -224,29 +236,55 @@ class SomaNode:
         return self.parameters.retained_commits // 2
 
     async def _watch_lag(self) -> None:
+        ended_since: float | None = None
+        executed = -1
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(CHECK_INTERVAL_S)
             if not self.in_consensus or self.p2p is None:
+                ended_since, executed = None, -1
                 continue
             try:
-                height, lag = await measure_lag(self.state, self.p2p)
-                if lag > self._catch_up_after():
-                    await self._catch_up(height, lag)
+                state = self.state
+                height, lag = await measure_lag(state, self.p2p)
+                # Behind and not moving: its epoch's consensus is over elsewhere (it
+                # restarted after the others left the epoch) or cannot reach them.
+                stalled = lag > STALLED_LAG and state.executed_commit == executed
+                executed = state.executed_commit
+                if lag > self._catch_up_after() or stalled:
+                    logger.warning(
+                        "%d commits behind the certified chain (commit %d)%s; peers keep %d",
+                        lag,
+                        height,
+                        " and not moving" if stalled else "",
+                        self.parameters.retained_commits,
+                    )
+                    await self._catch_up()
+                    executed = -1
+                elif state.last_commit is not None and not state.epoch_done():
+                    # The epoch's last commit is known, its certificate is not: the
+                    # others may have left the epoch's consensus already (this node
+                    # restarted late): state sync brings the certificate.
+                    ended_since = ended_since or loop.time()
+                    if loop.time() - ended_since >= ENDED_PATIENCE_S:
+                        logger.warning(
+                            "epoch %d ended at commit %d, not certified here after %.0f s",
+                            state.epoch,
+                            state.commit_offset + state.last_commit,
+                            ENDED_PATIENCE_S,
+                        )
+                        await self._catch_up()
+                else:
+                    ended_since = None
             except asyncio.CancelledError:
                 raise
             except BaseException as e:
                 self._fatal(e)
                 return
 
-    async def _catch_up(self, height: int, lag: int) -> None:
+    async def _catch_up(self) -> None:
         assert self.store is not None and self.p2p is not None
-        logger.warning(
-            "%d commits behind the certified chain (commit %d); peers keep %d: catching up by"
-            " state sync, then resuming consensus",
-            lag,
-            height,
-            self.parameters.retained_commits,
-        )
+        logger.warning("catching up by state sync, then resuming consensus")
         self.catching_up = True
         try:
             async with self._switching:
@@ -256,11 +294,15 @@ class SomaNode:
             # way are made by `_follow_epochs`, still following).
             close = min(50, self._catch_up_after())
             while True:
-                state = self.state
+                if self.epoch is None:  # between two epochs
+                    await asyncio.sleep(0.1)
+                    continue
+                state = self.epoch.state
                 if state.failure is not None:
                     raise CatchUpError(f"execution stopped while catching up: {state.failure}")
                 height, lag = await measure_lag(state, self.p2p)
-                if lag <= close and not state.epoch_done():
+                # height 0: too few members answered to say; never a reason to resume.
+                if height > 0 and lag <= close and state.last_commit is None:
                     async with self._switching:
                         current = self.epoch is not None and self.epoch.state is state
                         if current and await self._resume_consensus(state):
@@ -295,11 +337,14 @@ class SomaNode:
                 await self._start_epoch(resume_at)
                 return True
             except ConsensusHistoryError as e:
-                if attempt == RESUME_ATTEMPTS - 1:
-                    raise
                 logger.warning("cannot resume consensus yet: %s", e)
-                await asyncio.sleep(CHECK_INTERVAL_S)
-        return True
+                if attempt < RESUME_ATTEMPTS - 1:
+                    await asyncio.sleep(CHECK_INTERVAL_S)
+        # The peers do not serve that history (they left the epoch, or pruned it):
+        # follow on by state sync and try again closer to them.
+        self.catching_up = True
+        await self._start_epoch()
+        return False
 
     def _is_member(self, committee: Committee) -> bool:
         authority_key = self.config.keys.authority
