@@ -1,8 +1,9 @@
 """LocalReader, the fullnode's ChainReader, against in-process validators.
 
 - It answers what the validators answer: the same values as a RemoteReader over their
-  services, and the same JSON through the API (validators without consensus, fed the
-  same commits, every commit certified, so nothing moves while they are compared).
+  services (the supply too), and the same JSON through the API (validators without
+  consensus, fed the same commits, every commit certified, so nothing moves while they
+  are compared).
 - Read-after-write: on a node whose execution lags the quorum (its commits held back
   at a gate), `execute` returns only once the node executed the transaction, and a
   read right after it shows the write.
@@ -172,11 +173,16 @@ async def test_the_local_reader_answers_what_the_validators_answer(quiet: Quiet)
         else:
             assert here is not None and [_raw(v) for v in here] == [_raw(v) for v in there]
     assert await local.transaction(quiet.digests[0]) is not None
+    supply = await local.supply()
+    assert supply == await remote.supply()  # the validators' GetSupply
+    assert supply.total == supply.genesis == supply.coins + supply.stake + supply.pending_fees
+    assert supply.pending_fees == 3 * FEE  # the three transfers of this epoch
 
 
 async def test_the_api_answers_the_same_over_either_reader(quiet: Quiet) -> None:
     net = quiet.net
-    paths = ["/health", "/committee", "/status", "/commits/latest", "/summaries/latest"]
+    paths = ["/health", "/committee", "/status", "/supply", "/commits/latest"]
+    paths.append("/summaries/latest")
     paths += ["/summaries/1", "/summaries/4", f"/objects/{ObjectID.from_int(999)}"]
     paths += [f"/transactions/{d}" for d in quiet.digests]
     paths.append(f"/transactions/{TransactionDigest(bytes(32))}")

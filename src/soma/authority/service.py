@@ -18,6 +18,7 @@ import grpc
 
 from soma.authority import service_wire as wire
 from soma.authority.state import AuthorityState, read_system_state
+from soma.authority.supply import genesis_supply
 from soma.consensus.network import tls
 from soma.consensus.network.server import server_options
 from soma.types.bcs import BcsStruct
@@ -54,6 +55,8 @@ class ValidatorService:
         #: Served over TLS with the node's identity; any node may call (no client
         #: certificate), so fullnodes submit here as validators do.
         self._identity = identity
+        #: What genesis created, read from the store on first use (it never changes).
+        self._genesis_supply: int | None = None
         self._server = grpc.aio.server(
             options=server_options(MAX_RESPONSE_BYTES, max_receive_bytes=wire.MAX_REQUEST_BYTES)
         )
@@ -73,6 +76,7 @@ class ValidatorService:
             "StreamEffects": self._unary_stream(wire.StreamEffectsRequest, self.stream_effects),
             "GetBalance": self._unary(wire.GetBalanceRequest, self.get_balance),
             "GetCoins": self._unary(wire.GetCoinsRequest, self.get_coins),
+            "GetSupply": self._unary(wire.GetSupplyRequest, self.get_supply),
         }
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(wire.SERVICE, methods),)
@@ -241,6 +245,12 @@ class ValidatorService:
             system_state=read_system_state(state.store),
         )
 
+    async def get_supply(self, request: wire.GetSupplyRequest) -> BcsStruct:
+        state = self._state()
+        if self._genesis_supply is None:
+            self._genesis_supply = genesis_supply_of(state)
+        return read_supply(state, self._genesis_supply)
+
     async def get_certified_summary(self, request: wire.GetCertifiedSummaryRequest) -> BcsStruct:
         summaries = self._state().store.summaries
         if request.index is None:
@@ -284,6 +294,29 @@ class ValidatorService:
                 raise AssertionError("unreachable") from e
 
         return grpc.unary_stream_rpc_method_handler(handle)
+
+
+def genesis_supply_of(state: AuthorityState) -> int:
+    """What the genesis transaction created, from the copy the node's store holds (the
+    one transaction of commit 0): every node has it, whether it started from the
+    genesis file or synced from peers."""
+    digests = state.store.summaries.contents_digests(0)
+    genesis = None if not digests else state.get_transaction(digests[0])
+    if genesis is None:
+        raise SomaError("the store holds no genesis transaction")
+    return genesis_supply(genesis.data)
+
+
+def read_supply(state: AuthorityState, genesis: int) -> wire.GetSupplyResponse:
+    """The state's supply (`AuthorityState.supply`) as the service answers it."""
+    supply = state.supply()
+    return wire.GetSupplyResponse(
+        coins=supply.coins,
+        stake=supply.stake,
+        pending_fees=supply.pending_fees,
+        total=supply.total,
+        genesis=genesis,
+    )
 
 
 def _effects_messages(

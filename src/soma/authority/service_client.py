@@ -239,6 +239,12 @@ class ValidatorClient:
             DEFAULT_TIMEOUT_S,
         )
 
+    async def get_supply(self) -> wire.GetSupplyResponse:
+        """Where the network's money is, as this validator has executed it."""
+        return await self._call(
+            wire.GET_SUPPLY, wire.GetSupplyRequest(), wire.GetSupplyResponse, DEFAULT_TIMEOUT_S
+        )
+
     async def get_status(self) -> wire.GetStatusResponse:
         return await self._call(
             wire.GET_STATUS, wire.GetStatusRequest(), wire.GetStatusResponse, DEFAULT_TIMEOUT_S

@@ -36,6 +36,7 @@ SUBMIT_BATCH = f"/{SERVICE}/SubmitTransactions"
 STREAM_EFFECTS = f"/{SERVICE}/StreamEffects"
 GET_BALANCE = f"/{SERVICE}/GetBalance"
 GET_COINS = f"/{SERVICE}/GetCoins"
+GET_SUPPLY = f"/{SERVICE}/GetSupply"
 
 #: Longest a WaitForEffects call may ask the validator to wait.
 MAX_WAIT_MS = 60_000
@@ -239,3 +240,20 @@ class GetCertifiedSummaryRequest(BcsStruct):
 
 class GetCertifiedSummaryResponse(BcsStruct):
     summary: CertifiedCommitSummary | None
+
+
+class GetSupplyRequest(BcsStruct):
+    pass
+
+
+class GetSupplyResponse(BcsStruct):
+    """Where the network's money is, at the validator's last executed transaction:
+    `coins` in live coins, `stake` staked by validators, `pending_fees` charged in the
+    current epoch and not yet paid out; `total` their sum. `genesis` is what the genesis
+    transaction created: `total` equals it while supply is conserved."""
+
+    coins: u128
+    stake: u128
+    pending_fees: u128
+    total: u128
+    genesis: u128

@@ -76,6 +76,30 @@ class NodeStatus:
         return self.system_state.parameters.transaction_fee
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NetworkSupply:
+    """Where the network's money is, as the serving node has executed the chain: in
+    live coins, staked by validators, and fees charged in the current epoch and not yet
+    paid out; `total` is their sum and `genesis` what genesis created (they are equal
+    while the supply is conserved, as it always must be)."""
+
+    coins: int
+    stake: int
+    pending_fees: int
+    total: int
+    genesis: int
+
+    @classmethod
+    def from_wire(cls, answer: wire.GetSupplyResponse) -> NetworkSupply:
+        return cls(
+            coins=answer.coins,
+            stake=answer.stake,
+            pending_fees=answer.pending_fees,
+            total=answer.total,
+            genesis=answer.genesis,
+        )
+
+
 class ChainReader(Protocol):
     """Reads of the chain and execution of transactions, for the API and the faucet.
 
@@ -116,6 +140,10 @@ class ChainReader(Protocol):
 
     async def certified_summary(self, index: int | None) -> CertifiedCommitSummary | None:
         """The certified summary of commit `index` (global), or the highest one held."""
+        ...
+
+    async def supply(self) -> NetworkSupply:
+        """Where the network's money is (see `NetworkSupply`)."""
         ...
 
     async def execute(self, tx: SignedTransaction) -> CertifiedTransactionEffects:

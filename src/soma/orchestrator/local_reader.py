@@ -17,9 +17,16 @@ from collections.abc import Callable
 from soma.authority import service_wire as wire
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
+from soma.authority.service import genesis_supply_of, read_supply
 from soma.authority.service_client import RemoteError
 from soma.authority.state import AuthorityState, read_system_state
-from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage, Peer
+from soma.orchestrator.chain_reader import (
+    CoinPage,
+    NetworkSupply,
+    NodeStatus,
+    ObjectPage,
+    Peer,
+)
 from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
@@ -68,6 +75,7 @@ class LocalReader:
         self.driver = driver
         self._highest_known_certified = highest_known_certified
         self.local_timeout_s = local_timeout_s
+        self._genesis_supply: int | None = None
 
     async def close(self) -> None:
         await self.driver.close()
@@ -125,6 +133,14 @@ class LocalReader:
             fork=None if fork is None else wire.ForkReport(fork.index, fork.own, fork.certified),
             system_state=read_system_state(state.store),
         )
+
+    async def supply(self) -> NetworkSupply:
+        """The supply of this node's state; what genesis created is read from its store
+        once (it never changes)."""
+        state = self._state()
+        if self._genesis_supply is None:
+            self._genesis_supply = genesis_supply_of(state)
+        return NetworkSupply.from_wire(read_supply(state, self._genesis_supply))
 
     async def certified_summary(self, index: int | None) -> CertifiedCommitSummary | None:
         summaries = self._state().store.summaries

@@ -16,7 +16,13 @@ from soma.authority import service_wire as wire
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.service_client import ValidatorCallError, ValidatorClient
-from soma.orchestrator.chain_reader import CoinPage, NodeStatus, ObjectPage, Peer
+from soma.orchestrator.chain_reader import (
+    CoinPage,
+    NetworkSupply,
+    NodeStatus,
+    ObjectPage,
+    Peer,
+)
 from soma.orchestrator.quorum_driver import QuorumDriver
 from soma.types.base import AuthorityName, ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
@@ -169,6 +175,10 @@ class RemoteReader:
 
     async def certified_summary(self, index: int | None) -> CertifiedCommitSummary | None:
         return (await self.read(lambda c: c.get_certified_summary(index))).summary
+
+    async def supply(self) -> NetworkSupply:
+        """The supply as the first validator that answers has executed the chain."""
+        return NetworkSupply.from_wire(await self.read(lambda c: c.get_supply()))
 
 
 async def _has_executed(client: ValidatorClient, digests: list[TransactionDigest]) -> bool:

@@ -114,6 +114,14 @@ class CommitteeMember(_Model):
     network_address: str
     consensus_address: str
     p2p_address: str
+    voting_power: int = Field(
+        ge=0,
+        le=10_000,
+        description="The member's share of the total stake in basis points (of 10,000), "
+        "rounded down.",
+    )
+    address: str = Field(description="Its validator service, host:port (= network_address).")
+    account: Hex32 = Field(description="The validator's own account (its soma address).")
 
 
 class Committee(_Model):
@@ -151,6 +159,23 @@ class Status(_Model):
     )
     fork: Fork | None = Field(description="Set once the node detected a fork and halted.")
     transaction_fee: U64
+    min_validator_stake: U64 = Field(description="The least stake a validator joins with.")
+    epoch_duration_ms: U64
+    epoch_start_timestamp_ms: U64 = Field(description="When the current epoch began.")
+
+
+class Supply(_Model):
+    """Where the network's money is. `total` = `coins` + `stake` + `pending_fees`, and
+    equals `genesis` while supply is conserved (no transaction creates or destroys
+    money). Sums of u64 values, so they may exceed 2^64 - 1."""
+
+    total: int = Field(ge=0)
+    genesis: int = Field(ge=0, description="What the genesis transaction created.")
+    coins: int = Field(ge=0, description="In live coins.")
+    stake: int = Field(ge=0, description="Staked by validators, active, joining or leaving.")
+    pending_fees: int = Field(
+        ge=0, description="Fees charged in the current epoch, paid out at its change."
+    )
 
 
 class LatestCommit(_Model):

@@ -45,6 +45,7 @@ from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
+from soma.types.system_state import SystemState
 from soma.types.transaction import SignedTransaction
 
 
@@ -112,6 +113,31 @@ def certified_summary_json(certified: CertifiedCommitSummary, committee: Any) ->
     return out
 
 
+#: Voting power is a member's share of the committee's stake in basis points.
+VOTING_POWER_SCALE = 10_000
+
+
+def committee_json(state: SystemState) -> dict[str, Any]:
+    """The committee of `state`'s epoch as the API shows it: each member's fields, its
+    `voting_power` (its stake's share of the total in basis points of 10,000, rounded
+    down, so the powers may sum to a little less), `address` (its validator service,
+    as `network_address`) and `account` (the validator's own account, which sends its
+    validator transactions)."""
+    c = state.committee()
+    accounts = {v.metadata.authority_name: v.metadata.soma_address for v in state.validators.active}
+    members = []
+    for member, fields in zip(c.members, to_json(c.members), strict=True):
+        members.append(
+            {
+                **fields,
+                "voting_power": member.stake * VOTING_POWER_SCALE // c.total_stake,
+                "address": member.network_address,
+                "account": str(accounts[member.name]),
+            }
+        )
+    return {"epoch": c.epoch, "total_stake": c.total_stake, "members": members}
+
+
 def execution_result(certificate: Any) -> dict[str, Any]:
     effects = certificate.data
     return {
@@ -175,10 +201,9 @@ def create_app(
 
     @app.get("/committee", response_model=m.Committee, responses=errors(503))
     async def committee() -> dict[str, Any]:
-        """The validators of the current epoch, with stake and addresses."""
-        status = await reader.status()
-        c = status.system_state.committee()
-        return {"epoch": c.epoch, "total_stake": c.total_stake, "members": to_json(c.members)}
+        """The validators of the current epoch, with stake, voting power (the share of
+        the total stake, in basis points), addresses and accounts."""
+        return committee_json((await reader.status()).system_state)
 
     @app.get("/status", response_model=m.Status, responses=errors(503))
     async def network_status() -> dict[str, Any]:
@@ -202,6 +227,23 @@ def create_app(
                 "certified_digest": str(fork.certified_digest),
             },
             "transaction_fee": status.transaction_fee,
+            "min_validator_stake": status.system_state.parameters.min_validator_stake,
+            "epoch_duration_ms": status.system_state.parameters.epoch_duration_ms,
+            "epoch_start_timestamp_ms": status.system_state.epoch_start_timestamp_ms,
+        }
+
+    @app.get("/supply", response_model=m.Supply, responses=errors(503))
+    async def supply() -> dict[str, Any]:
+        """Where the network's money is: in live coins, staked by validators, and in
+        fees charged this epoch and not yet paid out; `total` is their sum, and equals
+        `genesis` (what genesis created) while supply is conserved."""
+        found = await reader.supply()
+        return {
+            "total": found.total,
+            "genesis": found.genesis,
+            "coins": found.coins,
+            "stake": found.stake,
+            "pending_fees": found.pending_fees,
         }
 
     @app.get("/peers", response_model=list[m.PeerView], responses=errors())
