@@ -198,6 +198,8 @@ class FakeNetwork:
                 return httpx.Response(200, json={"status": "ok", "epoch": EPOCH})
             case "GET", ["status"]:
                 return httpx.Response(200, json=self._status())
+            case "GET", ["supply"]:
+                return httpx.Response(200, json=self._supply())
             case "GET", ["committee"]:
                 return httpx.Response(200, json={"epoch": EPOCH, "total_stake": 1, "members": []})
             case "GET", ["addresses", text, "balance"]:
@@ -243,6 +245,21 @@ class FakeNetwork:
                 }
                 return httpx.Response(200, json=body)
         return _error(404, "NOT_FOUND", f"no route {request.method} {request.url.path}")
+
+    def _supply(self) -> dict[str, Any]:
+        """Fees count as pending (no epoch change here); minted coins count as genesis."""
+        coins = sum(o.coin_balance() for o in self.live.values() if o.is_coin())
+        stake = sum(v.next_epoch_stake for v in self.system_state().validators.active)
+        stake += sum(v.next_epoch_stake for v in self.system_state().validators.pending_active)
+        fees = sum(int(r["fee"]) for r in self.executed.values())
+        total = coins + stake + fees
+        return {
+            "total": total,
+            "genesis": total,
+            "coins": coins,
+            "stake": stake,
+            "pending_fees": fees,
+        }
 
     def _status(self) -> dict[str, Any]:
         return {

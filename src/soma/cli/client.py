@@ -104,6 +104,10 @@ class Context:
             self._keys = load_keystore(self.config.keystore_path)
         return self._keys
 
+    def forget_keys(self) -> None:
+        """Read the keystore again at the next use (it was written)."""
+        self._keys = None
+
     def key_for(self, address: SomaAddress | None) -> AccountKeyPair:
         from soma.sdk import ApiError
 
@@ -143,6 +147,19 @@ class Context:
             self._client.close()
 
 
+def add_to_keystore(ctx: Context, key: AccountKeyPair) -> None:
+    """Add `key` to the network's keystore (its format kept: a list of base64 keys)."""
+    from soma.cli import client_locks
+    from soma.types.config import dump_yaml, load_keystore
+
+    with client_locks.keystore(ctx.root):
+        # Read again under the lock: another command may have just added a key.
+        known = load_keystore(ctx.config.keystore_path)
+        keystore = [*(k.to_base64() for k in known), key.to_base64()]
+        dump_yaml(ctx.config.keystore_path, keystore, private=True)
+    ctx.forget_keys()
+
+
 def _skip_unused_imports() -> None:
     """When they are installed, httpx imports its own command-line tool (click, rich,
     pygments) and httpcore probes for trio: together a fifth of a quick command's time,
@@ -152,7 +169,7 @@ def _skip_unused_imports() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
-def _run(directory: Path | None, as_json: bool, action: Any) -> None:
+def run_action(directory: Path | None, as_json: bool, action: Any) -> None:
     """Run one command's action; every way it can fail ends in one line (or one JSON
     object) and a non-zero status, never a traceback."""
     from soma.types.error import SomaError
@@ -238,7 +255,7 @@ def _positive(amount: int, name: str) -> int:
     return amount
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
+def check_executed(result: dict[str, Any]) -> dict[str, Any]:
     """A transaction's result as the CLI prints it (failures made `TransactionFailed`)."""
     from soma.sdk import result_error
 
@@ -255,11 +272,11 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _result(ctx: Context, result: dict[str, Any]) -> None:
+def print_result(ctx: Context, result: dict[str, Any]) -> None:
     """Print a transaction's result; one that first merged coins (a transfer from more
     coins than a transaction may name) lists those merges and the fees of them all."""
-    merges = [_summary(m) for m in result.get("merges", ())]
-    summary = _summary(result)
+    merges = [check_executed(m) for m in result.get("merges", ())]
+    summary = check_executed(result)
     text = f"{summary['status']}: {summary['digest']} (fee {summary['fee']})"
     if merges:
         total = summary["fee"] + sum(m["fee"] for m in merges)
@@ -273,20 +290,14 @@ def new_address(directory: DirOption = None, as_json: JsonOption = False) -> Non
     """Generate a key, add it to the keystore, print its address."""
 
     def act(ctx: Context) -> None:
-        from soma.cli import client_locks
-        from soma.types.config import dump_yaml, load_keystore
         from soma.types.crypto import AccountKeyPair
 
         key = AccountKeyPair.generate()
-        with client_locks.keystore(ctx.root):
-            # Read again under the lock: another new-address may have just added a key.
-            known = load_keystore(ctx.config.keystore_path)
-            keystore = [*(k.to_base64() for k in known), key.to_base64()]
-            dump_yaml(ctx.config.keystore_path, keystore, private=True)
+        add_to_keystore(ctx, key)
         address = key.public_key.to_address().to_hex()
         ctx.emit({"address": address}, address)
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("addresses")
@@ -304,7 +315,7 @@ def addresses(directory: DirOption = None, as_json: JsonOption = False) -> None:
         ]
         ctx.emit(rows, "\n".join(("* " if r["active"] else "  ") + str(r["address"]) for r in rows))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("env")
@@ -327,7 +338,7 @@ def env(directory: DirOption = None, as_json: JsonOption = False) -> None:
         }
         ctx.emit(found, "\n".join(f"{k}: {v}" for k, v in found.items()))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("faucet")
@@ -343,9 +354,9 @@ def faucet(
 
     def act(ctx: Context) -> None:
         to = target or ctx.key_for(None).public_key.to_address()
-        _result(ctx, ctx.client.faucet(to))
+        print_result(ctx, ctx.client.faucet(to))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("balance")
@@ -369,7 +380,7 @@ def balance(
             )
         ctx.emit(rows, "\n".join(f"{r['address']} {r['balance']}" for r in rows))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("objects")
@@ -402,7 +413,7 @@ def objects(
             + (f"\nnext: --cursor {page.next_cursor}" if page.next_cursor else ""),
         )
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 def _ref_json(ref: Any) -> dict[str, Any]:
@@ -425,9 +436,9 @@ def transfer(
     def act(ctx: Context) -> None:
         assert recipient is not None
         with ctx.sending_from(source) as key:
-            _result(ctx, ctx.client.transfer(key, recipient, amount))
+            print_result(ctx, ctx.client.transfer(key, recipient, amount))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("pay")
@@ -447,9 +458,9 @@ def pay(
 
     def act(ctx: Context) -> None:
         with ctx.sending_from(source) as key:
-            _result(ctx, ctx.client.pay(key, [r for r in recipients if r], amounts))
+            print_result(ctx, ctx.client.pay(key, [r for r in recipients if r], amounts))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("merge-coins")
@@ -481,13 +492,13 @@ def merge_coins(
                 # Already one coin (or none): nothing to do is not a failure.
                 ctx.emit({"status": "success", "transactions": []}, f"nothing to merge: {e}")
                 return
-        summaries = [_summary(r) for r in results]
+        summaries = [check_executed(r) for r in results]
         ctx.emit(
             {"status": "success", "transactions": summaries},
             "\n".join(f"merged: {s['digest']} (fee {s['fee']})" for s in summaries),
         )
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("split-coin")
@@ -505,9 +516,9 @@ def split_coin(
 
     def act(ctx: Context) -> None:
         with ctx.sending_from(source) as key:
-            _result(ctx, ctx.client.split_coin(key, amounts))
+            print_result(ctx, ctx.client.split_coin(key, amounts))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("tx")
@@ -531,7 +542,7 @@ def tx(
                 line += f": {failure[1]} [{failure[0]}]"
         ctx.emit(found, line)
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("object")
@@ -547,7 +558,7 @@ def get_object(
         found = ctx.client.get_object(object_id)
         ctx.emit(found, json.dumps(found, indent=2))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
 
 
 @client_app.command("committee")
@@ -557,11 +568,29 @@ def committee(directory: DirOption = None, as_json: JsonOption = False) -> None:
     def act(ctx: Context) -> None:
         found = ctx.client.committee()
         lines = [f"epoch {found['epoch']}"] + [
-            f"  {m['name']} stake {m['stake']} {m['network_address']}" for m in found["members"]
+            f"  {m.get('hostname')} {m['name']} stake {m['stake']} "
+            f"({m.get('voting_power')}/10000) {m['network_address']} account {m.get('account')}"
+            for m in found["members"]
         ]
         ctx.emit(found, "\n".join(lines))
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
+
+
+@client_app.command("supply")
+def supply(directory: DirOption = None, as_json: JsonOption = False) -> None:
+    """Where the network's money is: in coins, staked, in fees not yet paid out; the
+    total equals what genesis created."""
+
+    def act(ctx: Context) -> None:
+        found = ctx.client.supply()
+        ctx.emit(
+            found,
+            f"total {found['total']} (genesis {found['genesis']}): coins {found['coins']}, "
+            f"stake {found['stake']}, fees not yet paid out {found['pending_fees']}",
+        )
+
+    run_action(directory, as_json, act)
 
 
 @client_app.command("status")
@@ -572,4 +601,10 @@ def status(directory: DirOption = None, as_json: JsonOption = False) -> None:
         found = ctx.client.status()
         ctx.emit(found, f"epoch {found['epoch']}, latest commit {found['latest_commit']}")
 
-    _run(directory, as_json, act)
+    run_action(directory, as_json, act)
+
+
+# The validator commands build on the helpers above: added once they are defined.
+from soma.cli.client_validator import validator_app  # noqa: E402
+
+client_app.add_typer(validator_app, name="validator")

@@ -52,6 +52,9 @@ COMMANDS: dict[str, CommandEntry] = {
     "config": CommandEntry(
         "soma.cli.config", "config_app", "Configs for nodes of an existing network."
     ),
+    "validator": CommandEntry(
+        "soma.cli.validator", "validator_app", "Candidate validators for an existing network."
+    ),
     "keytool": CommandEntry("soma.cli.keytool", "keytool_app", "Create and inspect key files."),
     "sim": CommandEntry("soma.cli.sim", "sim", "Run a deterministic simulated network."),
     "dag": CommandEntry("soma.cli.dag", "dag_app", "Inspect DAGs written in the DAG text format."),
