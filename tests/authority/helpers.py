@@ -38,9 +38,10 @@ BALANCE = 1_000_000
 
 
 class Chain:
-    """`accounts` user accounts and `validators` validator accounts, each with
-    `coins_per_account` coins of `balance` (or of `balances`, in order), plus the objects
-    `extra_objects` makes for the user addresses, all created by one genesis."""
+    """`accounts` user accounts and `validators` validator accounts (staking `stakes`,
+    1 each by default), each with `coins_per_account` coins of `balance` (or of
+    `balances`, in order), plus the objects `extra_objects` makes for the user addresses,
+    all created by one genesis."""
 
     def __init__(
         self,
@@ -52,9 +53,12 @@ class Chain:
         parameters: SystemParameters = DEFAULT_PARAMETERS,
         balances: Sequence[int] | None = None,
         extra_objects: Callable[[list[SomaAddress]], Sequence[Object]] | None = None,
+        stakes: Sequence[int] | None = None,
     ) -> None:
         rng = random.Random(seed)
-        self.committee, self.validator_keys = generate_committee(validators, seed=seed)
+        self.committee, self.validator_keys = generate_committee(
+            validators, seed=seed, stakes=stakes
+        )
         self.accounts = [AccountKeyPair(rng.randbytes(32)) for _ in range(accounts)]
         self.validator_accounts = [AccountKeyPair(rng.randbytes(32)) for _ in range(validators)]
         self.addresses = [a.address for a in self.accounts]

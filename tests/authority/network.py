@@ -16,6 +16,7 @@ from soma.authority.effects_certificate import EffectsCertifier
 from soma.authority.epoch_store import AuthorityPerEpochStore
 from soma.authority.state import AuthorityState, initialize_genesis, read_system_state
 from soma.authority.store import AuthorityStore
+from soma.authority.supply import genesis_supply, object_value
 from soma.authority.synthetic_commits import SyntheticCommits
 from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
 from soma.consensus.local_committee import ValidatorKeys, free_ports, generate_committee
@@ -95,7 +96,6 @@ class TestNetwork:
             for address in self.addresses
             for _ in range(coins_per_account)
         ]
-        self.initial_supply = balance * len(coins)
         self.genesis = build_genesis_transaction(
             validators_from_committee(
                 committee, [a.public_key.to_address() for a in validator_accounts]
@@ -103,6 +103,7 @@ class TestNetwork:
             coins,
             parameters,
         )
+        self.initial_supply = genesis_supply(self.genesis)
         self.genesis_coin_ids = [genesis_coin_id(i) for i in range(len(coins))]
         #: Where validator i dials validator j instead of j's own consensus address
         #: (`consensus_routes[i][j]`): a test's proxied links.
@@ -290,14 +291,12 @@ def balances(state: AuthorityState, addresses: Sequence[SomaAddress]) -> dict[So
 
 
 def total_coin_supply(state: AuthorityState) -> int:
+    """Coins and validators' stake (the system state's) over every live object."""
     total = 0
     for ref in state.live_refs():
         obj = state.get_object(ref.object_id)
         assert obj is not None
-        if obj.is_coin():
-            total += obj.coin_balance()
-        elif obj.object_type.name == "STAKED_SOMA":
-            total += obj.staked_soma().principal
+        total += object_value(obj)
     return total
 
 

@@ -25,6 +25,7 @@ from soma.types.base import ObjectID
 from soma.types.digests import ObjectDigest
 from soma.types.effects import TransactionEffects
 from soma.types.error import InvalidValueError
+from soma.types.genesis import DEFAULT_PARAMETERS
 from soma.types.object import ObjectRef
 from soma.types.transaction import (
     AddStake,
@@ -215,16 +216,17 @@ def test_apply_effects_follows_the_live_set_through_execution(
     assert stored is not None
     acc = StateAccumulator.from_bytes(stored)
     assert acc == accumulate(chain.store.live_refs())
-    a, b, c, gas = chain.coins(0)
+    a, b, _, gas = chain.coins(0)
     validator = chain.validator_addresses[0]
+    stake_coin, validator_gas = chain.coins(validator)[:2]
     steps: list[Callable[[], SignedTransaction]] = [
         lambda: chain.sign(0, SplitCoin(chain.ref(a.object_id), (5, 6)), chain.ref(gas.object_id)),
         lambda: chain.sign(
             0, MergeCoins((chain.ref(a.object_id), b)), chain.ref(gas.object_id)
         ),  # deletes b
         lambda: chain.sign(
-            0, AddStake(validator, c, None), chain.ref(gas.object_id)
-        ),  # deletes c, creates a receipt, moves the system state
+            validator, AddStake(stake_coin, BALANCE), validator_gas
+        ),  # deletes the coin, moves the system state
         lambda: chain.sign(
             0, TransferCoin(b, 5, chain.addresses[1]), chain.ref(gas.object_id)
         ),  # consumed: a failure that still bumps the gas coin
@@ -239,7 +241,6 @@ def test_apply_effects_follows_the_live_set_through_execution(
             chain.ref(gas.object_id),
         ),  # too much: fails
     ]
-    receipts = []
     every: list[TransactionEffects] = []
     for step in steps:
         tx = step()
@@ -247,10 +248,12 @@ def test_apply_effects_follows_the_live_set_through_execution(
         every.append(effects)
         acc.apply_effects(effects)
         assert acc == accumulate(chain.store.live_refs())
-        if isinstance(tx.data.kind, AddStake):
-            receipts.append(effects.created()[0])
-    withdraw = chain.sign(0, WithdrawStake(receipts[0]), chain.ref(gas.object_id))
-    acc.apply_effects(chain.run(withdraw).effects)
+    # Creates a coin, moves the system state (the stake left is the minimum).
+    surplus = 1 + BALANCE - DEFAULT_PARAMETERS.min_validator_stake  # genesis stake is 1
+    withdraw = chain.sign(validator, WithdrawStake(surplus), chain.ref(validator_gas.object_id))
+    withdrawn = chain.run(withdraw).effects
+    assert withdrawn.status.is_success() and len(withdrawn.created()) == 1
+    acc.apply_effects(withdrawn)
     assert acc == accumulate(chain.store.live_refs())
     # All of them at once (as a commit is applied) gives the same accumulator, also
     # when the running sums are folded in every few elements.

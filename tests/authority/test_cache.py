@@ -171,9 +171,11 @@ def test_flush_writes_everything_in_one_batch_and_reports_it(chain: Chain) -> No
     for account in range(3):
         coin, gas, _, _ = chain.coins(account)
         outputs.append(run(cache, chain.sign(account, SplitCoin(coin, (1, 2)), gas)))
-    stake_coin, stake_gas = chain.coins(0)[2:4]
     validator = chain.validator_addresses[0]
-    outputs.append(run(cache, chain.sign(0, AddStake(validator, stake_coin, None), stake_gas)))
+    stake_coin, stake_gas = chain.coins(validator)[:2]
+    staked = run(cache, chain.sign(validator, AddStake(stake_coin, BALANCE), stake_gas))
+    assert staked.effects.status.is_success() and staked.deleted == (stake_coin.object_id,)
+    outputs.append(staked)
     assert writes == []
     flushed = cache.flush()
     assert flushed == outputs

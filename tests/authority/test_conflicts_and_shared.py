@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 
 from soma.types.effects import ExecutionFailure, InputObjectConsumed
+from soma.types.genesis import DEFAULT_PARAMETERS
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
-from soma.types.transaction import AddStake, TransferCoin
+from soma.types.transaction import TransferCoin
+from tests.authority.execution.helpers import add_validator
 from tests.authority.network import TestNetwork, all_fees, total_coin_supply
 
 
@@ -75,11 +77,13 @@ async def test_shared_object_transaction_executes_once_in_consensus_order() -> N
     try:
         await net.start()
         state = net.live()[0]
-        validator = net.validator_accounts[1].public_key.to_address()
+        stakes = {net.addresses[a]: DEFAULT_PARAMETERS.min_validator_stake + a for a in range(4)}
         txs = []
         for account in range(4):
-            stake_coin, gas = state.owned_objects(net.addresses[account])
-            txs.append(net.sign(account, AddStake(validator, stake_coin, 1_000 + account), gas))
+            address = net.addresses[account]
+            stake_coin, gas = state.owned_objects(address)
+            kind = add_validator(address, stake_coin, stakes[address], seed=20 + account)
+            txs.append(net.sign(account, kind, gas))
         # Each submitted to every validator at once.
         certs = await asyncio.gather(*(net.execute(tx) for tx in txs))
         assert all(c.data.status.is_success() for c in certs)
@@ -96,8 +100,10 @@ async def test_shared_object_transaction_executes_once_in_consensus_order() -> N
             system = s.get_object(SYSTEM_STATE_OBJECT_ID)
             assert system is not None
             data = SystemState.from_object(system)
-            staked = next(v for v in data.validators.active if v.metadata.soma_address == validator)
-            assert staked.next_epoch_stake == staked.voting_stake + sum(1_000 + a for a in range(4))
+            joined = {
+                v.metadata.soma_address: v.next_epoch_stake for v in data.validators.pending_active
+            }
+            assert joined == stakes
             assert system.version == max(versions)
             assert total_coin_supply(s) + all_fees(s) == net.initial_supply
         assert len({s.state_root() for s in net.live()}) == 1

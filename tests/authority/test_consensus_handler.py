@@ -235,9 +235,11 @@ def test_commits_at_or_below_the_watermark_are_ignored(chain: Chain) -> None:
 # --- shared versions -------------------------------------------------------------------
 
 
-def _stake(chain: Chain, account: int, amount: int = 100) -> SignedTransaction:
-    coin, gas = chain.coins(account)[:2]
-    return chain.sign(account, AddStake(chain.validator_addresses[0], coin, amount), gas)
+def _stake(chain: Chain, validator: int, amount: int = 100) -> SignedTransaction:
+    """Validator `validator` adding to its own stake (only its account can)."""
+    address = chain.validator_addresses[validator]
+    coin, gas = chain.coins(address)[:2]
+    return chain.sign(address, AddStake(coin, amount), gas)
 
 
 def test_shared_versions_are_assigned_in_commit_order(chain: Chain) -> None:
@@ -267,15 +269,16 @@ def test_shared_versions_are_assigned_in_commit_order(chain: Chain) -> None:
 
 
 def test_a_mutable_use_moves_the_shared_object_to_its_lamport_version(chain: Chain) -> None:
-    # Raise account 1's coins to version 3 first, executed directly.
-    coin, gas = chain.coins(1)[:2]
-    chain.run(chain.sign(1, TransferCoin(coin, 1, chain.addresses[0]), gas))
+    # Raise validator 1's coins to version 3 first, executed directly.
+    validator = chain.validator_addresses[1]
+    coin, gas = chain.coins(validator)[:2]
+    chain.run(chain.sign(validator, TransferCoin(coin, 1, chain.addresses[0]), gas))
     coin, gas = chain.ref(coin.object_id), chain.ref(gas.object_id)
-    chain.run(chain.sign(1, TransferCoin(coin, 1, chain.addresses[0]), gas))
+    chain.run(chain.sign(validator, TransferCoin(coin, 1, chain.addresses[0]), gas))
     coin, gas = chain.ref(coin.object_id), chain.ref(gas.object_id)
     assert coin.version == gas.version == 3
     harness = Harness(chain)
-    high = chain.sign(1, AddStake(chain.validator_addresses[0], coin, 5), gas)
+    high = chain.sign(validator, AddStake(coin, 5), gas)
     low = _stake(chain, 2)
     pending = harness.handle(SyntheticCommits().of_transactions([high, low]))
     assert pending[1].shared_version_map() == {SYSTEM_STATE_OBJECT_ID: 1}
@@ -343,8 +346,9 @@ def test_a_commit_after_a_gap_is_refused(chain: Chain) -> None:
 
 
 async def test_shared_assignments_are_kept_for_the_epoch_after_execution() -> None:
+    from soma.types.genesis import DEFAULT_PARAMETERS
     from soma.types.system_state import SYSTEM_STATE_OBJECT_ID
-    from soma.types.transaction import AddStake
+    from tests.authority.execution.helpers import add_validator
     from tests.authority.network import LocalValidators
 
     net = LocalValidators(size=1, accounts=2, coins_per_account=2)
@@ -352,8 +356,8 @@ async def test_shared_assignments_are_kept_for_the_epoch_after_execution() -> No
         await net.start()
         state = net.live()[0]
         coin, gas = state.owned_objects(net.addresses[0])
-        validator = net.validator_accounts[0].public_key.to_address()
-        tx = net.sign(0, AddStake(validator, coin, 10), gas)
+        stake = DEFAULT_PARAMETERS.min_validator_stake
+        tx = net.sign(0, add_validator(net.addresses[0], coin, stake), gas)
         await net.order([tx])
         effects = state.get_effects(tx.digest())
         assert effects is not None and effects.status.is_success()

@@ -11,15 +11,13 @@ import pytest
 
 from soma.authority.execution.executor import (
     SharedVersionMismatchError,
-    UnsupportedTransactionError,
     created_object_count,
     execute_transaction,
     lamport_version,
 )
 from soma.authority.store import TransactionOutputs
 from soma.types.base import ObjectID, SomaAddress
-from soma.types.crypto import AuthorityKeyPair, NetworkKeyPair, ProtocolKeyPair
-from soma.types.digests import ObjectDigest, TransactionDigest
+from soma.types.digests import ObjectDigest
 from soma.types.effects import (
     CoinBalanceOverflow,
     ExecutionFailure,
@@ -38,13 +36,11 @@ from soma.types.effects import (
     ValidatorNotFound,
 )
 from soma.types.genesis import DEFAULT_PARAMETERS
-from soma.types.object import AddressOwner, Object, ObjectRef, ObjectType, StakedSomaData
-from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, ValidatorMetadata
-from soma.types.tls import tls_identity
+from soma.types.object import AddressOwner, Object, ObjectRef
+from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, Validator
 from soma.types.transaction import (
     AddStake,
     AddValidator,
-    ChangeEpoch,
     MergeCoins,
     PayCoins,
     RemoveValidator,
@@ -55,39 +51,43 @@ from soma.types.transaction import (
     TransferObjects,
     WithdrawStake,
 )
+from tests.authority.execution.helpers import (
+    MIN_STAKE,
+    PARAMETERS,
+    STAKE,
+    add_validator,
+    chain_supply,
+    not_a_coin,
+)
 from tests.authority.helpers import BALANCE, FEE, Chain
 from tests.authority.index_scan import scan
 
-RECEIPT_ID = ObjectID.from_int(0xBEEF)
-RECEIPT_PRINCIPAL = 777
+NOT_A_COIN_ID = ObjectID.from_int(0xBEEF)
 
 
-def _receipt(addresses: list[SomaAddress]) -> list[Object]:
-    data = StakedSomaData(
-        validator=addresses[2], stake_activation_epoch=1, principal=RECEIPT_PRINCIPAL
+def _not_a_coin(addresses: list[SomaAddress]) -> list[Object]:
+    return [not_a_coin(NOT_A_COIN_ID, addresses[0])]
+
+
+def _new_chain() -> Chain:
+    """Five validators staking STAKE each (one may leave and keep min_validators)."""
+    return Chain(
+        coins_per_account=4,
+        extra_objects=_not_a_coin,
+        validators=5,
+        stakes=[STAKE] * 5,
+        parameters=PARAMETERS,
     )
-    return [
-        Object.new_staked_soma(
-            RECEIPT_ID, data, AddressOwner(addresses[0]), TransactionDigest.zero()
-        )
-    ]
 
 
 @pytest.fixture
 def chain() -> Chain:
-    return Chain(coins_per_account=4, extra_objects=_receipt)
+    return _new_chain()
 
 
 def supply(chain: Chain) -> int:
-    """Coin balances plus staked principal over every live object."""
-    total = 0
-    for ref in chain.store.live_refs():
-        obj = chain.obj(ref.object_id)
-        if obj.is_coin():
-            total += obj.coin_balance()
-        elif obj.object_type == ObjectType.STAKED_SOMA:
-            total += obj.staked_soma().principal
-    return total
+    """Coin balances plus validators' stake over every live object."""
+    return chain_supply(chain).total
 
 
 def snapshot(chain: Chain) -> dict[ObjectID, Object]:
@@ -141,19 +141,19 @@ def test_lamport_version_is_the_highest_input_version_plus_one(chain: Chain) -> 
 
 
 def test_lamport_version_counts_the_shared_system_state(chain: Chain) -> None:
-    validator = chain.validator_addresses[0]
-    c0, g0, _, _ = chain.coins(0)
-    first = run_ok(chain, chain.sign(0, AddStake(validator, c0, 100), g0))
+    v0, v1 = chain.validator_addresses[:2]
+    c0, g0, _, _ = chain.coins(v0)
+    first = run_ok(chain, chain.sign(v0, AddStake(c0, 100), g0))
     assert first.lamport_version == 2
     assert chain.system_version() == 2
-    # Account 1's coins are at version 1, but the system state is at 2.
-    c1, g1, _, _ = chain.coins(1)
-    second = run_ok(chain, chain.sign(1, AddStake(validator, c1, 100), g1))
+    # Validator 1's coins are at version 1, but the system state is at 2.
+    c1, g1, _, _ = chain.coins(v1)
+    second = run_ok(chain, chain.sign(v1, AddStake(c1, 100), g1))
     assert second.lamport_version == 3
     assert chain.system_version() == 3
     assert chain.obj(c1.object_id).version == 3
     assert chain.obj(g1.object_id).version == 3
-    data = chain.sign(1, AddStake(validator, c1, 1), g1).data
+    data = chain.sign(v1, AddStake(c1, 1), g1).data
     assert lamport_version(data, {SYSTEM_STATE_OBJECT_ID: 41}) == 42
 
 
@@ -263,7 +263,7 @@ def test_merge_coins(chain: Chain) -> None:
     effects = run_ok(chain, chain.sign(0, MergeCoins((a, b, c)), gas))
     assert sorted(effects.deleted()) == sorted([b.object_id, c.object_id])
     assert chain.balance(a.object_id) == 3 * BALANCE
-    assert owned_by(chain, chain.addresses[0]) == {a.object_id, gas.object_id, RECEIPT_ID}
+    assert owned_by(chain, chain.addresses[0]) == {a.object_id, gas.object_id, NOT_A_COIN_ID}
     ops = {c.object_id: c.change.id_operation for c in effects.changed_objects}
     assert ops[b.object_id] is IDOperation.DELETED
     assert ops[a.object_id] is IDOperation.NONE
@@ -290,93 +290,77 @@ def test_split_coin(chain: Chain) -> None:
 
 def test_transfer_objects(chain: Chain) -> None:
     coin, gas, _, _ = chain.coins(0)
-    receipt = chain.ref(RECEIPT_ID)
+    other = chain.obj(NOT_A_COIN_ID)
     to = chain.addresses[2]
-    run_ok(chain, chain.sign(0, TransferObjects((coin, receipt), to), gas))
+    run_ok(chain, chain.sign(0, TransferObjects((coin, other.reference()), to), gas))
     assert chain.obj(coin.object_id).owner == AddressOwner(to)
-    assert chain.obj(RECEIPT_ID).owner == AddressOwner(to)
-    assert chain.obj(RECEIPT_ID).staked_soma().principal == RECEIPT_PRINCIPAL
-    assert {coin.object_id, RECEIPT_ID} <= owned_by(chain, to)
-    assert owned_by(chain, chain.addresses[0]).isdisjoint({coin.object_id, RECEIPT_ID})
+    assert chain.obj(NOT_A_COIN_ID).owner == AddressOwner(to)
+    assert chain.obj(NOT_A_COIN_ID).contents == other.contents
+    assert {coin.object_id, NOT_A_COIN_ID} <= owned_by(chain, to)
+    assert owned_by(chain, chain.addresses[0]).isdisjoint({coin.object_id, NOT_A_COIN_ID})
 
 
 def _stake_of(chain: Chain, address: SomaAddress) -> tuple[int, int]:
-    vs = chain.system_state().validators
-    v = next(v for v in (*vs.active, *vs.pending_active) if v.metadata.soma_address == address)
+    v = chain.system_state().validators.find(address)
+    assert v is not None
     return v.voting_stake, v.next_epoch_stake
 
 
-def test_add_stake_with_an_amount(chain: Chain) -> None:
+def test_add_stake_moves_coin_value_into_the_senders_stake(chain: Chain) -> None:
     validator = chain.validator_addresses[1]
-    voting, next_stake = _stake_of(chain, validator)
-    coin, gas, _, _ = chain.coins(0)
-    tx = chain.sign(0, AddStake(validator, coin, 5_000), gas)
-    effects = run_ok(chain, tx)
+    coin, gas, _, _ = chain.coins(validator)
+    effects = run_ok(chain, chain.sign(validator, AddStake(coin, 5_000), gas))
     assert chain.balance(coin.object_id) == BALANCE - 5_000
-    receipt = chain.obj(ObjectID.derive(tx.digest(), 0))
-    assert receipt.staked_soma() == StakedSomaData(validator, 1, 5_000)
-    assert receipt.owner == AddressOwner(chain.addresses[0])
-    assert _stake_of(chain, validator) == (voting, next_stake + 5_000)
+    assert _stake_of(chain, validator) == (STAKE, STAKE + 5_000)
+    assert effects.created() == []  # no receipt: the stake is the validator's own
     assert SYSTEM_STATE_OBJECT_ID in {r.object_id for r in effects.mutated()}
 
 
 def test_add_stake_of_a_whole_coin_deletes_it(chain: Chain) -> None:
     validator = chain.validator_addresses[1]
-    _, next_stake = _stake_of(chain, validator)
-    coin, gas, _, _ = chain.coins(0)
-    tx = chain.sign(0, AddStake(validator, coin, None), gas)
-    effects = run_ok(chain, tx)
+    coin, gas, _, _ = chain.coins(validator)
+    effects = run_ok(chain, chain.sign(validator, AddStake(coin, BALANCE), gas))
     assert effects.deleted() == [coin.object_id]
-    assert chain.obj(ObjectID.derive(tx.digest(), 0)).staked_soma().principal == BALANCE
-    assert _stake_of(chain, validator)[1] == next_stake + BALANCE
+    assert _stake_of(chain, validator) == (STAKE, STAKE + BALANCE)
 
 
-def test_withdraw_stake_returns_the_principal(chain: Chain) -> None:
+def test_add_stake_of_the_whole_gas_coin_after_the_fee_keeps_it_empty(chain: Chain) -> None:
     validator = chain.validator_addresses[1]
-    _, next_stake = _stake_of(chain, validator)
-    coin, gas, _, _ = chain.coins(0)
-    stake = chain.sign(0, AddStake(validator, coin, 5_000), gas)
-    run_ok(chain, stake)
-    receipt = chain.ref(ObjectID.derive(stake.digest(), 0))
-    tx = chain.sign(0, WithdrawStake(receipt), chain.ref(gas.object_id))
+    gas = chain.coins(validator)[0]
+    effects = run_ok(chain, chain.sign(validator, AddStake(gas, BALANCE - FEE), gas))
+    assert effects.deleted() == []
+    assert chain.balance(gas.object_id) == 0
+    assert _stake_of(chain, validator) == (STAKE, STAKE + BALANCE - FEE)
+
+
+def test_withdraw_stake_pays_a_new_coin_at_once(chain: Chain) -> None:
+    validator = chain.validator_addresses[1]
+    gas = chain.coins(validator)[0]
+    amount = STAKE - MIN_STAKE
+    tx = chain.sign(validator, WithdrawStake(amount), gas)
     effects = run_ok(chain, tx)
-    assert effects.deleted() == [receipt.object_id]
     back = chain.obj(ObjectID.derive(tx.digest(), 0))
-    assert back.coin_balance() == 5_000
-    assert back.owner == AddressOwner(chain.addresses[0])
-    assert _stake_of(chain, validator)[1] == next_stake
-
-
-def new_validator(chain: Chain, sender: SomaAddress, seed: int = 9) -> AddValidator:
-    authority = AuthorityKeyPair(bytes([seed]) * 32)
-    metadata = ValidatorMetadata(
-        soma_address=sender,
-        authority_key=authority.public_key,
-        protocol_key=ProtocolKeyPair(bytes([seed + 1]) * 32).public_key,
-        network_key=NetworkKeyPair(bytes([seed + 2]) * 32).public_key,
-        tls_certificate=tls_identity(NetworkKeyPair(bytes([seed + 2]) * 32)).certificate_der,
-        hostname="joiner",
-        network_address="joiner:1",
-        consensus_address="joiner:2",
-        p2p_address="joiner:3",
-    )
-    return AddValidator(metadata, metadata.proof_of_possession(authority))
+    assert [r.object_id for r in effects.created()] == [back.id]
+    assert back.coin_balance() == amount
+    assert back.owner == AddressOwner(validator)
+    # This epoch's vote is unchanged; the next epoch's stake is what remains.
+    assert _stake_of(chain, validator) == (STAKE, MIN_STAKE)
 
 
 def test_add_validator_joins_pending_active(chain: Chain) -> None:
     joiner = chain.addresses[2]
-    kind = new_validator(chain, joiner)
-    tx = chain.sign(2, kind, chain.coins(2)[0])
-    tx.verify()  # the proof of possession is good
+    coin, gas, other, _ = chain.coins(2)
+    kind = add_validator(joiner, coin, MIN_STAKE)
+    tx = chain.sign(2, kind, gas)
+    tx.verify()  # the proof of possession and the certificate are good
     run_ok(chain, tx)
     vs = chain.system_state().validators
-    assert [v.metadata for v in vs.pending_active] == [kind.metadata]
-    assert (vs.pending_active[0].voting_stake, vs.pending_active[0].next_epoch_stake) == (0, 0)
-    assert len(vs.active) == 4
-    # Stake may be added to a pending validator.
-    coin, gas, _, _ = chain.coins(1)
-    run_ok(chain, chain.sign(1, AddStake(joiner, coin, 10), gas))
-    assert _stake_of(chain, joiner) == (0, 10)
+    assert vs.pending_active == (Validator(kind.metadata, 0, MIN_STAKE),)
+    assert len(vs.active) == 5
+    assert chain.balance(coin.object_id) == BALANCE - MIN_STAKE
+    # A pending validator may add to its stake.
+    run_ok(chain, chain.sign(joiner, AddStake(other, 10), chain.ref(gas.object_id)))
+    assert _stake_of(chain, joiner) == (0, MIN_STAKE + 10)
 
 
 def test_remove_validator_marks_it_leaving(chain: Chain) -> None:
@@ -477,15 +461,15 @@ def _pay_too_much(chain: Chain) -> tuple[SignedTransaction, ExecutionFailureStat
     )
 
 
-def _merge_a_receipt(
+def _merge_a_non_coin(
     chain: Chain,
 ) -> tuple[SignedTransaction, ExecutionFailureStatus, set[ObjectID]]:
     a, gas, _, _ = chain.coins(0)
-    receipt = chain.ref(RECEIPT_ID)
+    other = chain.ref(NOT_A_COIN_ID)
     return (
-        chain.sign(0, MergeCoins((a, receipt)), gas),
-        InvalidObjectType(RECEIPT_ID),
-        {a.object_id, RECEIPT_ID, gas.object_id},
+        chain.sign(0, MergeCoins((a, other)), gas),
+        InvalidObjectType(NOT_A_COIN_ID),
+        {a.object_id, NOT_A_COIN_ID, gas.object_id},
     )
 
 
@@ -516,21 +500,24 @@ def _stake_with_nobody(
     chain: Chain,
 ) -> tuple[SignedTransaction, ExecutionFailureStatus, set[ObjectID]]:
     coin, gas, _, _ = chain.coins(0)
-    nobody = chain.addresses[2]
+    sender = chain.addresses[0]
     return (
-        chain.sign(0, AddStake(nobody, coin, 10), gas),
-        ValidatorNotFound(f"{nobody} is not a validator"),
+        chain.sign(0, AddStake(coin, 10), gas),
+        ValidatorNotFound(
+            f"{sender} is not a validator: only a validator's own account can change its stake"
+        ),
         {coin.object_id, gas.object_id, SYSTEM_STATE_OBJECT_ID},
     )
 
 
-def _stake_the_whole_gas_coin(
+def _stake_more_than_the_gas_coin_keeps(
     chain: Chain,
 ) -> tuple[SignedTransaction, ExecutionFailureStatus, set[ObjectID]]:
-    gas = chain.coins(0)[0]
+    validator = chain.validator_addresses[0]
+    gas = chain.coins(validator)[0]
     return (
-        chain.sign(0, AddStake(chain.validator_addresses[0], gas, None), gas),
-        InvalidArguments("staking the whole gas coin leaves nothing to pay the fee"),
+        chain.sign(validator, AddStake(gas, BALANCE - FEE + 1), gas),
+        InsufficientCoinBalance(gas.object_id, BALANCE - FEE, BALANCE - FEE + 1),
         {gas.object_id, SYSTEM_STATE_OBJECT_ID},
     )
 
@@ -541,7 +528,7 @@ def _remove_a_non_validator(
     gas = chain.coins(0)[0]
     return (
         chain.sign(0, RemoveValidator(), gas),
-        ValidatorNotFound(f"{chain.addresses[0]} is not an active validator"),
+        ValidatorNotFound(f"{chain.addresses[0]} is not a validator"),
         {gas.object_id, SYSTEM_STATE_OBJECT_ID},
     )
 
@@ -553,12 +540,12 @@ def _add_an_existing_validator(
     metadata = chain.system_state().validators.active[0].metadata
     assert metadata.soma_address == existing
     key = chain.validator_keys[0].authority
-    kind = AddValidator(metadata, metadata.proof_of_possession(key))
-    gas = chain.coins(existing)[0]
+    coin, gas = chain.coins(existing)[:2]
+    kind = AddValidator(metadata, metadata.proof_of_possession(key), coin, MIN_STAKE)
     return (
         chain.sign(existing, kind, gas),
-        ValidatorAlreadyExists(f"{existing} is a validator"),
-        {gas.object_id, SYSTEM_STATE_OBJECT_ID},
+        ValidatorAlreadyExists(f"{existing} is already a validator"),
+        {coin.object_id, gas.object_id, SYSTEM_STATE_OBJECT_ID},
     )
 
 
@@ -569,23 +556,28 @@ def _reuse_an_authority_key(
     key = chain.validator_keys[0].authority
     joiner = chain.addresses[1]
     metadata = dataclasses.replace(existing, soma_address=joiner)
-    kind = AddValidator(metadata, metadata.proof_of_possession(key))
-    gas = chain.coins(1)[0]
+    coin, gas = chain.coins(1)[:2]
+    kind = AddValidator(metadata, metadata.proof_of_possession(key), coin, MIN_STAKE)
     return (
         chain.sign(1, kind, gas),
-        ValidatorAlreadyExists("the authority key is already registered"),
-        {gas.object_id, SYSTEM_STATE_OBJECT_ID},
+        ValidatorAlreadyExists(
+            f"the authority key is already registered by {existing.soma_address}"
+        ),
+        {coin.object_id, gas.object_id, SYSTEM_STATE_OBJECT_ID},
     )
 
 
-def _withdraw_a_coin(
+def _withdraw_by_a_non_validator(
     chain: Chain,
 ) -> tuple[SignedTransaction, ExecutionFailureStatus, set[ObjectID]]:
-    coin, gas, _, _ = chain.coins(0)
+    gas = chain.coins(0)[0]
+    sender = chain.addresses[0]
     return (
-        chain.sign(0, WithdrawStake(coin), gas),
-        InvalidObjectType(coin.object_id),
-        {coin.object_id, gas.object_id, SYSTEM_STATE_OBJECT_ID},
+        chain.sign(0, WithdrawStake(10), gas),
+        ValidatorNotFound(
+            f"{sender} is not a validator: only a validator's own account can change its stake"
+        ),
+        {gas.object_id, SYSTEM_STATE_OBJECT_ID},
     )
 
 
@@ -629,15 +621,15 @@ FAILURES: dict[str, FailureCase] = {
     "split_too_much": _split_too_much,
     "split_gas_too_much": _split_gas_too_much,
     "pay_too_much": _pay_too_much,
-    "merge_a_receipt": _merge_a_receipt,
+    "merge_a_non_coin": _merge_a_non_coin,
     "merge_gas_away": _merge_gas_away,
     "pay_with_gas_not_first": _pay_with_gas_not_first,
     "stake_with_nobody": _stake_with_nobody,
-    "stake_the_whole_gas_coin": _stake_the_whole_gas_coin,
+    "stake_more_than_the_gas_coin_keeps": _stake_more_than_the_gas_coin_keeps,
     "remove_a_non_validator": _remove_a_non_validator,
     "add_an_existing_validator": _add_an_existing_validator,
     "reuse_an_authority_key": _reuse_an_authority_key,
-    "withdraw_a_coin": _withdraw_a_coin,
+    "withdraw_by_a_non_validator": _withdraw_by_a_non_validator,
     "transfer_someone_elses": _transfer_someone_elses,
     "transfer_a_missing_object": _transfer_a_missing_object,
     "transfer_the_system_state": _transfer_the_system_state,
@@ -661,9 +653,15 @@ def test_failures_charge_the_fee_bump_usable_inputs_and_change_nothing_else(
 def test_validator_set_full(chain: Chain) -> None:
     full = Chain(parameters=dataclasses.replace(DEFAULT_PARAMETERS, max_validators=4), validators=4)
     joiner = full.addresses[0]
-    tx = full.sign(0, new_validator(full, joiner), full.coins(0)[0])
-    effects = full.run(tx).effects
-    assert effects.status == ExecutionFailure(InvalidArguments("the validator set is full (4)"))
+    coin, gas = full.coins(0)[:2]
+    kind = add_validator(joiner, coin, DEFAULT_PARAMETERS.min_validator_stake)
+    effects = full.run(full.sign(0, kind, gas)).effects
+    assert effects.status == ExecutionFailure(
+        InvalidArguments(
+            f"the validator set is full: {joiner} joining would make 5 validators in the "
+            "next epoch, above max_validators 4"
+        )
+    )
     assert full.system_state().validators.pending_active == ()
 
 
@@ -750,7 +748,7 @@ def test_a_consumed_gas_coin_still_moves_the_shared_system_state(chain: Chain) -
     coin, other, gas, _ = chain.coins(0)
     run_ok(chain, chain.sign(0, TransferCoin(coin, 5, chain.addresses[1]), gas))
     system_before = chain.obj(SYSTEM_STATE_OBJECT_ID)
-    stale = chain.sign(0, AddStake(chain.validator_addresses[0], other, 10), gas)
+    stale = chain.sign(0, AddStake(other, 10), gas)
     effects = chain.run(stale).effects
     assert effects.status == ExecutionFailure(InputObjectConsumed(gas.object_id, 1))
     assert effects.gas_used == 0
@@ -766,7 +764,7 @@ def test_unusable_gas_charges_nothing(chain: Chain, why: str) -> None:
     coin = chain.coins(0)[0]
     error: ExecutionFailureStatus
     if why == "not_a_coin":
-        gas, error = chain.ref(RECEIPT_ID), InvalidObjectType(RECEIPT_ID)
+        gas, error = chain.ref(NOT_A_COIN_ID), InvalidObjectType(NOT_A_COIN_ID)
     elif why == "not_the_senders":
         gas = chain.coins(1)[0]
         error = InvalidOwnership(gas.object_id)
@@ -788,15 +786,9 @@ def test_the_smallest_failing_input_is_reported(chain: Chain) -> None:
     assert effects.status == ExecutionFailure(ObjectNotFound(ObjectID.from_int(3)))
 
 
-def test_system_kinds_other_than_genesis_and_prologue_are_refused(chain: Chain) -> None:
-    data = chain.data(0, ChangeEpoch(1, 1, 0), chain.coins(0)[0])
-    with pytest.raises(UnsupportedTransactionError):
-        execute_transaction(SignedTransaction(data, ()), {}, chain.store, 0, FEE)
-
-
 def test_a_shared_input_at_an_unassigned_version_stops_execution(chain: Chain) -> None:
     coin, gas, _, _ = chain.coins(0)
-    tx = chain.sign(0, AddStake(chain.validator_addresses[0], coin, 10), gas)
+    tx = chain.sign(0, AddStake(coin, 10), gas)
     with pytest.raises(SharedVersionMismatchError):
         execute_transaction(tx, {SYSTEM_STATE_OBJECT_ID: 2}, chain.store, 0, FEE)
 
@@ -808,10 +800,9 @@ def _step(chain: Chain, ids: list[ObjectID], genesis_a: ObjectRef, i: int) -> Si
     """The i-th of a mix of kinds, built from the chain's current state."""
     a, b, c, gas = ids
     ref = chain.ref
-    validator = chain.validator_addresses[0]
     kinds: list[TransactionKind] = [
         SplitCoin(ref(a), (10, 20)),
-        AddStake(validator, ref(b), 500),
+        add_validator(chain.addresses[0], ref(b), MIN_STAKE),
         PayCoins((ref(c),), (1, 2), tuple(chain.addresses[1:3])),
         TransferCoin(genesis_a, 5, chain.addresses[1]),  # consumed: fails
         TransferCoin(ref(a), BALANCE * 2, chain.addresses[1]),  # too much: fails
@@ -820,7 +811,7 @@ def _step(chain: Chain, ids: list[ObjectID], genesis_a: ObjectRef, i: int) -> Si
 
 
 def test_same_inputs_give_byte_identical_effects(chain: Chain) -> None:
-    other = Chain(coins_per_account=4, extra_objects=_receipt)
+    other = _new_chain()
     assert other.genesis.digest() == chain.genesis.digest()
     start = chain.coins(0)
     ids = [r.object_id for r in start]
@@ -849,7 +840,7 @@ KindFactory = Callable[[Chain], tuple[int | SomaAddress, TransactionKind, Object
 
 
 def _kinds() -> dict[str, KindFactory]:
-    def coins(chain: Chain, n: int = 0) -> list[ObjectRef]:
+    def coins(chain: Chain, n: int | SomaAddress = 0) -> list[ObjectRef]:
         return chain.coins(n)
 
     return {
@@ -877,24 +868,28 @@ def _kinds() -> dict[str, KindFactory]:
         "split": lambda ch: (0, SplitCoin(coins(ch)[0], (4, 5, 6, 7)), coins(ch)[1]),
         "transfer_objects": lambda ch: (
             0,
-            TransferObjects((coins(ch)[0], ch.ref(RECEIPT_ID)), ch.addresses[1]),
+            TransferObjects((coins(ch)[0], ch.ref(NOT_A_COIN_ID)), ch.addresses[1]),
             coins(ch)[1],
         ),
         "add_stake": lambda ch: (
-            0,
-            AddStake(ch.validator_addresses[0], coins(ch)[0], 77),
-            coins(ch)[1],
+            ch.validator_addresses[0],
+            AddStake(coins(ch, ch.validator_addresses[0])[0], 77),
+            coins(ch, ch.validator_addresses[0])[1],
         ),
         "add_stake_all": lambda ch: (
-            0,
-            AddStake(ch.validator_addresses[0], coins(ch)[0], None),
-            coins(ch)[1],
+            ch.validator_addresses[0],
+            AddStake(coins(ch, ch.validator_addresses[0])[0], BALANCE),
+            coins(ch, ch.validator_addresses[0])[1],
         ),
-        "withdraw_stake": lambda ch: (0, WithdrawStake(ch.ref(RECEIPT_ID)), coins(ch)[1]),
+        "withdraw_stake": lambda ch: (
+            ch.validator_addresses[0],
+            WithdrawStake(77),
+            coins(ch, ch.validator_addresses[0])[1],
+        ),
         "add_validator": lambda ch: (
             1,
-            new_validator(ch, ch.addresses[1]),
-            coins(ch, 1)[0],
+            add_validator(ch.addresses[1], coins(ch, 1)[0], MIN_STAKE),
+            coins(ch, 1)[1],
         ),
         "remove_validator": lambda ch: (
             ch.validator_addresses[3],

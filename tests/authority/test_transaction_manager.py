@@ -24,6 +24,7 @@ from soma.types.transaction import (
     TransactionKind,
     TransferCoin,
     TransferObjects,
+    WithdrawStake,
 )
 
 SENDER = SomaAddress.from_int(0xA)
@@ -65,14 +66,14 @@ def keys(items: list[PendingTransaction]) -> list[tuple[int, int]]:
 
 
 def test_touched_objects_are_inputs_gas_shared_and_created_without_repeats() -> None:
-    tx = tx_of(AddStake(SENDER, ref(1), 5), gas=2)
-    item = pending(tx, 1, 0)
-    touched = touched_objects(item)
-    assert touched == [
+    tx = tx_of(AddStake(ref(1), 5), gas=2)
+    touched = touched_objects(pending(tx, 1, 0))
+    assert touched == [SYSTEM_STATE_OBJECT_ID, ObjectID.from_int(1), ObjectID.from_int(2)]
+    withdraw = tx_of(WithdrawStake(5), gas=2)
+    assert touched_objects(pending(withdraw, 1, 0)) == [
         SYSTEM_STATE_OBJECT_ID,
-        ObjectID.from_int(1),
         ObjectID.from_int(2),
-        ObjectID.derive(tx.digest(), 0),
+        ObjectID.derive(withdraw.digest(), 0),
     ]
     same_coin_as_gas = tx_of(TransferCoin(ref(3), None, RECIPIENT), gas=3)
     assert touched_objects(pending(same_coin_as_gas, 1, 1)) == [ObjectID.from_int(3)]
@@ -149,7 +150,7 @@ def test_a_user_of_an_object_waits_for_the_transaction_that_creates_it() -> None
 
 
 def test_a_shared_object_orders_its_users_and_nothing_else() -> None:
-    stakes = [tx_of(AddStake(SENDER, ref(100 + i), 5)) for i in range(3)]
+    stakes = [tx_of(AddStake(ref(100 + i), 5)) for i in range(3)]
     transfer = touching(7)
     shared = (SharedVersion(SYSTEM_STATE_OBJECT_ID, 1),)
     items = [pending(tx, 1, i, shared) for i, tx in enumerate(stakes)]

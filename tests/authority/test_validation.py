@@ -26,7 +26,7 @@ from soma.authority.state import AuthorityState
 from soma.authority.validation import check_inputs, check_signature_and_expiry
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import UserSignature
-from soma.types.digests import CommitDigest, ObjectDigest, TransactionDigest
+from soma.types.digests import CommitDigest, ObjectDigest
 from soma.types.error import (
     InvalidSignatureError,
     SignerMismatchError,
@@ -34,7 +34,7 @@ from soma.types.error import (
     TransactionError,
 )
 from soma.types.genesis import SYSTEM_ADDRESS
-from soma.types.object import AddressOwner, Object, ObjectRef, StakedSomaData
+from soma.types.object import Object, ObjectRef
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID
 from soma.types.transaction import (
     AddStake,
@@ -48,26 +48,21 @@ from soma.types.transaction import (
     TransactionKind,
     TransferCoin,
     TransferObjects,
-    WithdrawStake,
 )
+from tests.authority.execution.helpers import add_validator, not_a_coin
 from tests.authority.helpers import BALANCE, BUDGET, FEE, Chain
 
-RECEIPT_ID = ObjectID.from_int(0xABC)
+NOT_A_COIN_ID = ObjectID.from_int(0xABC)
 
 
-def _receipt(addresses: list[SomaAddress]) -> list[Object]:
-    """A stake receipt owned by account 0 (a non-coin owned object)."""
-    data = StakedSomaData(validator=addresses[2], stake_activation_epoch=1, principal=500)
-    return [
-        Object.new_staked_soma(
-            RECEIPT_ID, data, AddressOwner(addresses[0]), TransactionDigest.zero()
-        )
-    ]
+def _not_a_coin(addresses: list[SomaAddress]) -> list[Object]:
+    """An object of account 0 that is not a coin."""
+    return [not_a_coin(NOT_A_COIN_ID, addresses[0])]
 
 
 @pytest.fixture
 def chain() -> Chain:
-    return Chain(extra_objects=_receipt)
+    return Chain(extra_objects=_not_a_coin)
 
 
 @pytest.fixture
@@ -214,9 +209,9 @@ def test_shared_object_named_as_an_owned_input(chain: Chain, state: AuthoritySta
 
 def test_gas_that_is_not_a_coin(chain: Chain, state: AuthorityState) -> None:
     coin = chain.coins(0)[0]
-    receipt = chain.ref(RECEIPT_ID)
-    tx = chain.sign(0, TransferCoin(coin, 5, chain.addresses[1]), receipt)
-    rejected(state, tx, InvalidObjectTypeError, "INVALID_OBJECT_TYPE", "gas_payment", RECEIPT_ID)
+    other = chain.ref(NOT_A_COIN_ID)
+    tx = chain.sign(0, TransferCoin(coin, 5, chain.addresses[1]), other)
+    rejected(state, tx, InvalidObjectTypeError, "INVALID_OBJECT_TYPE", "gas_payment", NOT_A_COIN_ID)
 
 
 def test_gas_balance_below_the_budget(chain: Chain, state: AuthorityState) -> None:
@@ -359,10 +354,19 @@ def test_split_of_the_gas_coin_leaves_the_fee(chain: Chain, state: AuthorityStat
 
 
 def test_add_stake_above_the_coin_balance(chain: Chain, state: AuthorityState) -> None:
-    coin, gas, _ = chain.coins(0)
     validator = chain.validator_addresses[0]
-    tx = chain.sign(0, AddStake(validator, coin, BALANCE + 1), gas)
+    coin, gas, _ = chain.coins(validator)
+    tx = chain.sign(validator, AddStake(coin, BALANCE + 1), gas)
     rejected(state, tx, InsufficientBalanceError, "INSUFFICIENT_BALANCE", coin.object_id)
+    state.validate_transaction(chain.sign(validator, AddStake(coin, BALANCE), gas))
+
+
+def test_validator_stake_above_the_coin_balance(chain: Chain, state: AuthorityState) -> None:
+    coin, gas, _ = chain.coins(0)
+    joiner = chain.addresses[0]
+    tx = chain.sign(0, add_validator(joiner, coin, BALANCE + 1), gas)
+    rejected(state, tx, InsufficientBalanceError, "INSUFFICIENT_BALANCE", coin.object_id)
+    state.validate_transaction(chain.sign(0, add_validator(joiner, coin, BALANCE), gas))
 
 
 # --- the gas coin used up ------------------------------------------------------------
@@ -385,24 +389,26 @@ def test_gas_coin_merged_away(chain: Chain, state: AuthorityState) -> None:
     state.validate_transaction(chain.sign(0, PayCoins((gas, a), (5,), (chain.addresses[1],)), gas))
 
 
-def test_gas_coin_staked_whole(chain: Chain, state: AuthorityState) -> None:
-    gas = chain.coins(0)[0]
+def test_gas_coin_staked_beyond_the_fee(chain: Chain, state: AuthorityState) -> None:
     validator = chain.validator_addresses[0]
+    gas = chain.coins(validator)[0]
+    state.validate_transaction(chain.sign(validator, AddStake(gas, BALANCE - FEE), gas))
     rejected(
         state,
-        chain.sign(0, AddStake(validator, gas, None), gas),
-        InvalidGasUseError,
-        "INVALID_GAS_USE",
-        "gas_payment",
-        gas.object_id,
-    )
-    state.validate_transaction(chain.sign(0, AddStake(validator, gas, BALANCE - FEE), gas))
-    rejected(
-        state,
-        chain.sign(0, AddStake(validator, gas, BALANCE - FEE + 1), gas),
+        chain.sign(validator, AddStake(gas, BALANCE - FEE + 1), gas),
         InsufficientBalanceError,
         "INSUFFICIENT_BALANCE",
         gas.object_id,
+        "after the fee",
+    )
+    joiner = chain.addresses[0]
+    own_gas = chain.coins(0)[0]
+    rejected(
+        state,
+        chain.sign(0, add_validator(joiner, own_gas, BALANCE - FEE + 1), own_gas),
+        InsufficientBalanceError,
+        "INSUFFICIENT_BALANCE",
+        own_gas.object_id,
         "after the fee",
     )
 
@@ -410,29 +416,20 @@ def test_gas_coin_staked_whole(chain: Chain, state: AuthorityState) -> None:
 # --- object types ----------------------------------------------------------------------
 
 
-def test_coin_operations_on_a_stake_receipt(chain: Chain, state: AuthorityState) -> None:
+def test_coin_operations_on_a_non_coin(chain: Chain, state: AuthorityState) -> None:
     coin, gas, _ = chain.coins(0)
-    receipt = chain.ref(RECEIPT_ID)
+    other = chain.ref(NOT_A_COIN_ID)
     kinds: list[TransactionKind] = [
-        TransferCoin(receipt, 5, chain.addresses[1]),
-        SplitCoin(receipt, (5,)),
-        MergeCoins((coin, receipt)),
-        PayCoins((receipt,), None, (chain.addresses[1],)),
+        TransferCoin(other, 5, chain.addresses[1]),
+        SplitCoin(other, (5,)),
+        MergeCoins((coin, other)),
+        PayCoins((other,), None, (chain.addresses[1],)),
+        AddStake(other, 5),
     ]
     for kind in kinds:
         tx = chain.sign(0, kind, gas)
-        error = rejected(state, tx, InvalidObjectTypeError, "INVALID_OBJECT_TYPE", RECEIPT_ID)
+        error = rejected(state, tx, InvalidObjectTypeError, "INVALID_OBJECT_TYPE", NOT_A_COIN_ID)
         assert "not a coin" in error.message
-
-
-def test_withdraw_stake_of_a_coin(chain: Chain, state: AuthorityState) -> None:
-    coin, gas, _ = chain.coins(0)
-    tx = chain.sign(0, WithdrawStake(coin), gas)
-    rejected(
-        state, tx, InvalidObjectTypeError, "INVALID_OBJECT_TYPE", "staked_soma", coin.object_id
-    )
-    # The receipt itself may be withdrawn.
-    state.validate_transaction(chain.sign(0, WithdrawStake(chain.ref(RECEIPT_ID)), gas))
 
 
 # --- what needs no state ---------------------------------------------------------------

@@ -27,7 +27,7 @@ from soma.types.consensus.commit import Commit, CommitInfo
 from soma.types.consensus.transaction import ConsensusTransaction
 from soma.types.effects import CertifiedTransactionEffects, SignedTransactionEffects
 from soma.types.intent import Intent
-from soma.types.object import CoinData, Object, StakedSomaData
+from soma.types.object import CoinData, Object
 from soma.types.signature_info import EmptySignInfo
 from soma.types.system_state import SystemState
 from soma.types.transaction import SignedTransaction
@@ -40,7 +40,6 @@ ROOTS: list[type] = [
     CertifiedTransactionEffects,
     Object,
     CoinData,
-    StakedSomaData,
     Committee,
     SystemState,
     Intent,

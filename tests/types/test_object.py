@@ -1,4 +1,4 @@
-"""Objects: references, owners, coins and stake receipts, digests and derived IDs."""
+"""Objects: references, owners, coins, digests and derived IDs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from soma.types.base import ObjectID
 from soma.types.bcs import U64, encode
 from soma.types.digests import ObjectDigest, TransactionDigest
 from soma.types.error import BcsDecodeError, InvalidValueError
+from soma.types.genesis import DEFAULT_PARAMETERS
 from soma.types.object import (
     GENESIS_VERSION,
     AddressOwner,
@@ -24,8 +25,8 @@ from soma.types.object import (
     ObjectType,
     Owner,
     Shared,
-    StakedSomaData,
 )
+from soma.types.system_state import SystemState, ValidatorSet
 from tests.types.conftest import address, tx_digest
 
 OID = ObjectID.from_int(42)
@@ -90,7 +91,7 @@ def test_owner_address() -> None:
     assert coin(owner=Immutable()).owner_address() is None
 
 
-# --- coins and stake receipts -------------------------------------------------------------------
+# --- coins and other types ----------------------------------------------------------------------
 
 
 @given(st.integers(0, 2**64 - 1))
@@ -112,26 +113,30 @@ def test_new_coin_version_and_owner() -> None:
     assert obj.id == OID
 
 
+def _system_state_contents() -> bytes:
+    validators = ValidatorSet(active=(), pending_active=(), pending_removals=())
+    return SystemState(0, 1, validators, DEFAULT_PARAMETERS, 0).to_bytes()
+
+
 def test_coin_balance_on_non_coin_raises() -> None:
-    stake = Object.new_staked_soma(
-        OID, StakedSomaData(address(1), 2, 500), AddressOwner(address(0)), tx_digest(0)
-    )
-    assert not stake.is_coin()
+    state = coin(object_type=ObjectType.SYSTEM_STATE, contents=_system_state_contents())
+    assert not state.is_coin()
     with pytest.raises(InvalidValueError):
-        stake.coin_balance()
+        state.coin_balance()
     # A type whose contents are not that type's value cannot even be built.
     with pytest.raises(InvalidValueError):
         coin(object_type=ObjectType.SYSTEM_STATE)
 
 
-def test_staked_soma() -> None:
-    data = StakedSomaData(address(1), 2, 500)
-    stake = Object.new_staked_soma(OID, data, AddressOwner(address(0)), tx_digest(0), version=4)
-    assert stake.object_type is ObjectType.STAKED_SOMA
-    assert stake.staked_soma() == data
-    assert stake.version == 4
-    with pytest.raises(InvalidValueError):
-        coin().staked_soma()
+def test_the_retired_stake_receipt_type_is_refused() -> None:
+    """Tag 2 was a stake receipt: stake now lives in the system state, and bytes naming
+    the old type do not decode (the tag is never reused)."""
+    assert [t.value for t in ObjectType] == [0, 1]
+    raw = bytearray(coin().to_bytes())
+    assert raw[32] == ObjectType.COIN  # the type tag follows the 32-byte ID
+    raw[32] = 2
+    with pytest.raises(BcsDecodeError):
+        Object.from_bytes(bytes(raw))
 
 
 def test_with_coin_balance() -> None:
@@ -189,8 +194,8 @@ def test_object_digest_is_tagged_blake2b() -> None:
 OBJECT_ALTERNATIVES: dict[str, dict[str, Any]] = {
     "id": {"id": ObjectID.from_int(43)},
     "object_type": {
-        "object_type": ObjectType.STAKED_SOMA,
-        "contents": StakedSomaData(address(1), 2, 100).to_bytes(),
+        "object_type": ObjectType.SYSTEM_STATE,
+        "contents": _system_state_contents(),
     },
     "version": {"version": GENESIS_VERSION + 1},
     "contents": {"contents": encode(101, U64)},

@@ -53,6 +53,7 @@ def make_state(stakes: list[int], epoch: int = 4) -> SystemState:
             transaction_fee=10,
             min_validator_stake=1,
             max_validators=100,
+            min_validators=1,
         ),
         epoch_start_timestamp_ms=1_700_000_000_000,
     )

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soma.types.crypto import Ed25519Signature, UserSignature
+from soma.types.crypto import Ed25519Signature, NetworkKeyPair, UserSignature
 from soma.types.digests import CommitDigest, TransactionDigest
 from soma.types.error import (
     InvalidKeyError,
@@ -25,6 +25,7 @@ from soma.types.system_state import (
     SYSTEM_STATE_OBJECT_ID,
     ValidatorMetadata,
 )
+from soma.types.tls import tls_identity
 from soma.types.transaction import (
     MAX_INPUT_OBJECTS,
     MAX_RECIPIENTS,
@@ -53,10 +54,15 @@ GAS = object_ref(1)
 SYSTEM_INPUT = SharedInput(SYSTEM_STATE_OBJECT_ID, SYSTEM_STATE_INITIAL_SHARED_VERSION, True)
 
 
-def add_validator() -> AddValidator:
-    """SENDER registering authority key 0, with a valid proof of possession."""
-    meta = metadata()
-    return AddValidator(meta, meta.proof_of_possession(authority_key(0)))
+NETWORK_KEY = NetworkKeyPair(seed("tx-network", 0))
+STAKE_COIN = object_ref(4)
+
+
+def add_validator(meta: ValidatorMetadata | None = None, stake: int = 1_000) -> AddValidator:
+    """SENDER registering authority key 0, with a valid proof of possession, staking
+    from STAKE_COIN."""
+    meta = metadata() if meta is None else meta
+    return AddValidator(meta, meta.proof_of_possession(authority_key(0)), STAKE_COIN, stake)
 
 
 def metadata() -> ValidatorMetadata:
@@ -64,8 +70,8 @@ def metadata() -> ValidatorMetadata:
         soma_address=SENDER.address,
         authority_key=authority_key(0).public_key,
         protocol_key=authority_key(1).public_key,
-        network_key=authority_key(2).public_key,
-        tls_certificate=b"\x30\x82",
+        network_key=NETWORK_KEY.public_key,
+        tls_certificate=tls_identity(NETWORK_KEY).certificate_der,
         hostname="v0",
         network_address="127.0.0.1:1",
         consensus_address="127.0.0.1:2",
@@ -110,9 +116,8 @@ def user_kinds() -> list[TransactionKind]:
     return [
         add_validator(),
         RemoveValidator(),
-        AddStake(address(5), r2, None),
-        AddStake(address(5), r2, 7),
-        WithdrawStake(r2),
+        AddStake(r2, 7),
+        WithdrawStake(7),
         transfer(),
         transfer(amount=None),
         PayCoins((r2, r3), (1, 2), (address(1), address(2))),
@@ -237,6 +242,12 @@ def _recipients(n: int) -> tuple[Any, ...]:
     return tuple(address(i) for i in range(n))
 
 
+def _proof_for_other(field: str, value: object) -> AddValidator:
+    """A proof signed over metadata differing in `field`, sent with the true metadata."""
+    other = dataclasses.replace(metadata(), **{field: value})
+    return AddValidator(metadata(), other.proof_of_possession(authority_key(0)), STAKE_COIN, 1)
+
+
 MALFORMED: dict[str, tuple[TransactionData, str]] = {
     "missing gas": (make_tx(gas_payment=None), "gas_payment"),
     "zero budget": (make_tx(gas_budget=0), "gas_budget"),
@@ -284,10 +295,9 @@ MALFORMED: dict[str, tuple[TransactionData, str]] = {
         "recipients",
     ),
     "zero transfer amount": (make_tx(transfer(amount=0)), "amount must be positive"),
-    "zero stake amount": (
-        make_tx(AddStake(address(5), object_ref(2), 0)),
-        "amount must be positive",
-    ),
+    "zero stake amount": (make_tx(AddStake(object_ref(2), 0)), "amount must be positive"),
+    "zero withdrawal": (make_tx(WithdrawStake(0)), "amount must be positive"),
+    "add validator staking nothing": (make_tx(add_validator(stake=0)), "stake must be positive"),
     "zero pay amount": (
         make_tx(PayCoins((object_ref(2),), (5, 0), _recipients(2))),
         "every amount must be positive",
@@ -301,19 +311,36 @@ MALFORMED: dict[str, tuple[TransactionData, str]] = {
         "metadata.soma_address",
     ),
     "add validator without a valid proof": (
-        make_tx(AddValidator(metadata(), Ed25519Signature(bytes(64)))),
+        make_tx(AddValidator(metadata(), Ed25519Signature(bytes(64)), STAKE_COIN, 1_000)),
         "proof_of_possession",
     ),
-    "add validator with a proof for another account": (
+    **{
+        f"add validator with a proof for another {field}": (
+            make_tx(_proof_for_other(field, value)),
+            "proof_of_possession",
+        )
+        for field, value in [
+            ("soma_address", address(9)),
+            ("protocol_key", authority_key(7).public_key),
+            ("network_key", authority_key(8).public_key),
+        ]
+    },
+    "add validator with a certificate of another network key": (
         make_tx(
-            AddValidator(
-                metadata(),
-                dataclasses.replace(metadata(), soma_address=address(9)).proof_of_possession(
-                    authority_key(0)
-                ),
+            add_validator(
+                dataclasses.replace(
+                    metadata(),
+                    tls_certificate=tls_identity(
+                        NetworkKeyPair(seed("tx-network", 1))
+                    ).certificate_der,
+                )
             )
         ),
-        "proof_of_possession",
+        "tls_certificate is not bound to metadata.network_key",
+    ),
+    "add validator with a certificate that does not parse": (
+        make_tx(add_validator(dataclasses.replace(metadata(), tls_certificate=b"\x30\x82"))),
+        "tls_certificate is not bound to metadata.network_key",
     ),
     "transfer no objects": (make_tx(TransferObjects((), address(1))), "objects must not"),
     "split into nothing": (make_tx(SplitCoin(object_ref(2), ())), "amounts must not"),
@@ -352,10 +379,10 @@ def test_limits_themselves_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("kind", "owned"),
     [
-        (add_validator(), []),
+        (add_validator(), [STAKE_COIN]),
         (RemoveValidator(), []),
-        (AddStake(address(5), object_ref(2), None), [object_ref(2)]),
-        (WithdrawStake(object_ref(3)), [object_ref(3)]),
+        (AddStake(object_ref(2), 5), [object_ref(2)]),
+        (WithdrawStake(5), []),
     ],
     ids=lambda x: type(x).__name__ if isinstance(x, TransactionKind) else "",
 )
@@ -489,9 +516,15 @@ def test_proof_of_possession_needs_the_registered_key() -> None:
     proof = meta.proof_of_possession(authority_key(0))
     meta.verify_proof_of_possession(proof)
     # A proof is bound to its intent: the same key's signature over the bare bytes fails.
-    bare = authority_key(0).sign(meta.soma_address + meta.authority_key)
+    keys = meta.soma_address + meta.authority_key + meta.protocol_key + meta.network_key
+    bare = authority_key(0).sign(keys)
     with pytest.raises(InvalidSignatureError):
         meta.verify_proof_of_possession(bare)
+    # It covers the protocol and network keys: another of either breaks it.
+    for field in ("protocol_key", "network_key"):
+        changed = dataclasses.replace(meta, **{field: authority_key(9).public_key})
+        with pytest.raises(InvalidSignatureError):
+            changed.verify_proof_of_possession(proof)
 
 
 def test_input_objects_are_listed_once_and_kept_out_of_equality() -> None:

@@ -22,9 +22,10 @@ from soma.authority.errors import (
     TransactionExpiredError,
 )
 from soma.types.base import ObjectID
-from soma.types.object import AddressOwner, Object, ObjectType
+from soma.types.object import AddressOwner, Object
 from soma.types.transaction import (
     AddStake,
+    AddValidator,
     ImmOrOwnedInput,
     MergeCoins,
     PayCoins,
@@ -32,7 +33,6 @@ from soma.types.transaction import (
     SplitCoin,
     TransactionData,
     TransferCoin,
-    WithdrawStake,
 )
 
 
@@ -122,10 +122,6 @@ def _check_balances(
         raise InvalidGasUseError(
             f"gas_payment: coin {gas_id} would be merged away; list it first in coins"
         )
-    if isinstance(kind, AddStake) and kind.amount is None and kind.coin.object_id == gas_id:
-        raise InvalidGasUseError(
-            f"gas_payment: coin {gas_id} cannot be staked whole and pay the fee"
-        )
     if isinstance(kind, TransferCoin):
         need([kind.coin.object_id], kind.amount or 0)
     elif isinstance(kind, PayCoins):
@@ -136,10 +132,6 @@ def _check_balances(
     elif isinstance(kind, SplitCoin):
         need([kind.coin.object_id], sum(kind.amounts))
     elif isinstance(kind, AddStake):
-        need([kind.coin.object_id], kind.amount or 1)
-    elif isinstance(kind, WithdrawStake):
-        obj = loaded[kind.staked_soma.object_id]
-        if obj.object_type != ObjectType.STAKED_SOMA:
-            raise InvalidObjectTypeError(
-                f"staked_soma: object {kind.staked_soma.object_id} is not a stake receipt"
-            )
+        need([kind.coin.object_id], kind.amount)
+    elif isinstance(kind, AddValidator):
+        need([kind.coin.object_id], kind.stake)

@@ -13,7 +13,8 @@ operator would:
   the end);
 * `state_roots_agree`: every validator reports the same state root;
 * `equivocations`: blocks of one author and round with two digests, in any store;
-* `supply_conserved`: coins and stake plus every fee charged equal genesis's supply.
+* `supply_conserved`: coins and stake plus the fees of the current epoch (earlier
+  epochs' were paid to the validators) equal genesis's supply.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from soma.authority.store import AuthorityStore
+from soma.authority.supply import genesis_supply, live_supply, unpaid_fees
 from soma.bench.stats import LatencyRecorder
 from soma.consensus.store import ConsensusStore
 from soma.node.layout import GENESIS_FILE, validator_config_name
@@ -45,9 +47,8 @@ from soma.types.config import NodeConfig, load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair
 from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
-from soma.types.object import Object
+from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
 from soma.types.transaction import (
-    GenesisTransaction,
     SignedTransaction,
     TransactionData,
     TransferCoin,
@@ -267,30 +268,21 @@ def _equivocations(root: Path, validators: int) -> int:
     return sum(1 for digests in seen.values() if len(digests) > 1)
 
 
-def _value(obj: Object) -> int:
-    if obj.is_coin():
-        return obj.coin_balance()
-    if obj.object_type.name == "STAKED_SOMA":
-        return obj.staked_soma().principal
-    return 0
-
-
 def _supply_conserved(root: Path, validators: int) -> bool:
-    genesis = read_genesis(root / GENESIS_FILE)
-    assert isinstance(genesis.kind, GenesisTransaction)
-    supply = sum(_value(obj) for obj in genesis.kind.objects)
+    """Every validator's live coins and stake, plus the fees its current epoch charged
+    (earlier epochs' were paid out by their epoch change), equal genesis's supply."""
+    supply = genesis_supply(read_genesis(root / GENESIS_FILE))
     for i in range(validators):
         db = Path(load_node_config(root / validator_config_name(i)).db_path)
         store = AuthorityStore.open_rocksdb(db / "authority")
         try:
-            held = 0
-            for ref in store.live_refs():
-                obj = store.get_live_object(ref.object_id)
-                if obj is not None:
-                    held += _value(obj)
-            fees = sum(e.gas_used for e in store.effects.values())
+            live = [store.get_live_object(ref.object_id) for ref in store.live_refs()]
+            objects = [obj for obj in live if obj is not None]
+            system = next(obj for obj in objects if obj.id == SYSTEM_STATE_OBJECT_ID)
+            epoch = SystemState.from_object(system).epoch
+            held = live_supply(objects, unpaid_fees(store.effects.values(), epoch))
         finally:
             store.close()
-        if held + fees != supply:
+        if held.total != supply:
             return False
     return True

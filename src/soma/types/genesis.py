@@ -15,6 +15,7 @@ from soma.types.bcs import BcsStruct, u64
 from soma.types.committee import Committee
 from soma.types.crypto import Ed25519PublicKey
 from soma.types.digests import TransactionDigest
+from soma.types.error import InvalidValueError
 from soma.types.object import AddressOwner, Object
 from soma.types.system_state import (
     SystemParameters,
@@ -25,12 +26,15 @@ from soma.types.system_state import (
 )
 from soma.types.transaction import GenesisTransaction, TransactionData
 
-#: Protocol parameters of a new network unless the genesis config says otherwise.
+#: Protocol parameters of a new network unless the genesis config says otherwise. The
+#: minimum stake is a thousand fees, a tenth of a faucet grant (10,000,000): an account
+#: funded once by a local network's faucet can join as a validator.
 DEFAULT_PARAMETERS = SystemParameters(
     epoch_duration_ms=24 * 3600 * 1000,
     transaction_fee=1_000,
-    min_validator_stake=1,
+    min_validator_stake=1_000_000,
     max_validators=150,
+    min_validators=4,
 )
 
 #: The sender of system transactions (no key can sign for it).
@@ -56,6 +60,7 @@ def build_genesis_transaction(
     protocol_version: int = 1,
 ) -> TransactionData:
     """The genesis transaction for these validators (epoch 0) and funded coins."""
+    check_parameters(parameters)
     zero = TransactionDigest.zero()
     state = SystemState(
         epoch=0,
@@ -76,6 +81,18 @@ def build_genesis_transaction(
         gas_budget=0,
         expiration=None,
     )
+
+
+def check_parameters(parameters: SystemParameters) -> None:
+    """Refuse parameters under which the epoch change could build no committee: a
+    validator with no stake, or an empty or impossible validator set."""
+    if parameters.min_validator_stake < 1:
+        raise InvalidValueError("min_validator_stake must be at least 1")
+    if not 1 <= parameters.min_validators <= parameters.max_validators:
+        raise InvalidValueError(
+            f"min_validators ({parameters.min_validators}) must be 1 to max_validators "
+            f"({parameters.max_validators})"
+        )
 
 
 def validators_from_committee(

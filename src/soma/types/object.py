@@ -1,6 +1,6 @@
-"""Objects: the unit of state. Every coin, stake receipt and the system state is an
-object with an ID, a version that grows with each write, an owner, and the digest of the
-transaction that last wrote it.
+"""Objects: the unit of state. Every coin and the system state is an object with an ID,
+a version that grows with each write, an owner, and the digest of the transaction that
+last wrote it.
 
 An object is identified at one version by its `ObjectRef` (id, version, digest); a
 transaction names the exact refs it consumes, which is how a validator detects that a
@@ -69,23 +69,15 @@ class Immutable(Owner, tag=2):
 
 
 class ObjectType(enum.IntEnum):
-    """What the object's contents encode. Wire tags: never renumber."""
+    """What the object's contents encode. Wire tags: never renumber, never reuse (2 was
+    a stake receipt, retired: stake is the validator's own, kept in the system state)."""
 
     COIN = 0
     SYSTEM_STATE = 1
-    STAKED_SOMA = 2
 
 
 class CoinData(BcsStruct):
     balance: u64
-
-
-class StakedSomaData(BcsStruct):
-    """A receipt for stake delegated to a validator; withdrawing it returns a coin."""
-
-    validator: SomaAddress
-    stake_activation_epoch: u64
-    principal: u64
 
 
 _DATA_ATTR = "_data"
@@ -95,8 +87,6 @@ def contents_type(object_type: ObjectType) -> type[BcsStruct]:
     """The struct an object's contents hold for its type."""
     if object_type == ObjectType.COIN:
         return CoinData
-    if object_type == ObjectType.STAKED_SOMA:
-        return StakedSomaData
     # Imported here: the system state module builds on this one.
     from soma.types.system_state import SystemState
 
@@ -133,7 +123,7 @@ class Object(Hashed[ObjectDigest]):
         return ObjectRef(self.id, self.version, self.digest())
 
     def data(self) -> BcsStruct:
-        """The decoded contents (a `CoinData`, `StakedSomaData` or `SystemState`)."""
+        """The decoded contents (a `CoinData` or a `SystemState`)."""
         return typing.cast(BcsStruct, self.__dict__[_DATA_ATTR])
 
     # --- typed contents ---------------------------------------------------------------
@@ -175,19 +165,6 @@ class Object(Hashed[ObjectDigest]):
         )
         return new
 
-    @classmethod
-    def new_staked_soma(
-        cls,
-        object_id: ObjectID,
-        data: StakedSomaData,
-        owner: Owner,
-        previous_transaction: TransactionDigest,
-        version: int = GENESIS_VERSION,
-    ) -> Self:
-        return cls(
-            object_id, ObjectType.STAKED_SOMA, version, data.to_bytes(), owner, previous_transaction
-        )
-
     def is_coin(self) -> bool:
         return self.object_type == ObjectType.COIN
 
@@ -198,14 +175,6 @@ class Object(Hashed[ObjectDigest]):
         data = self.data()
         if not isinstance(data, CoinData):
             raise InvalidValueError(f"object {self.id} is a {self.object_type.name}, not a coin")
-        return data
-
-    def staked_soma(self) -> StakedSomaData:
-        data = self.data()
-        if not isinstance(data, StakedSomaData):
-            raise InvalidValueError(
-                f"object {self.id} is a {self.object_type.name}, not a stake receipt"
-            )
         return data
 
     def owner_address(self) -> SomaAddress | None:

@@ -41,18 +41,20 @@ class ValidatorMetadata(BcsStruct):
     def _possession_digest(self) -> bytes:
         return intent_message_digest(
             Intent.soma(IntentScope.PROOF_OF_POSSESSION),
-            self.soma_address + self.authority_key,
+            self.soma_address + self.authority_key + self.protocol_key + self.network_key,
         )
 
     def proof_of_possession(self, key: AuthorityKeyPair) -> Ed25519Signature:
-        """The authority key's signature binding it to this validator's account."""
+        """The authority key's signature binding it to this validator's account and to
+        its protocol and network keys, so nobody can register someone else's authority
+        key, nor pair a validator's authority key with keys it did not choose."""
         if key.public_key != self.authority_key:
             raise InvalidKeyError("the key does not match metadata.authority_key")
         return key.sign(self._possession_digest())
 
     def verify_proof_of_possession(self, proof: Ed25519Signature) -> None:
         """Raise `InvalidSignatureError` unless `proof` was made by `authority_key` for
-        `soma_address`."""
+        `soma_address`, `protocol_key` and `network_key`."""
         self.authority_key.verify(self._possession_digest(), proof)
 
 
@@ -73,12 +75,29 @@ class ValidatorSet(BcsStruct):
     def find_active(self, address: SomaAddress) -> Validator | None:
         return next((v for v in self.active if v.metadata.soma_address == address), None)
 
+    def find(self, address: SomaAddress) -> Validator | None:
+        """The active or pending validator whose account is `address`."""
+        return next(
+            (v for v in (*self.active, *self.pending_active) if v.metadata.soma_address == address),
+            None,
+        )
+
+    def next_epoch_size(self) -> int:
+        """How many validators the committee of the next epoch will have as things stand."""
+        return len(self.active) - len(self.pending_removals) + len(self.pending_active)
+
 
 class SystemParameters(BcsStruct):
+    """Protocol parameters, fixed at genesis. `min_validator_stake` is what a validator
+    must keep staked while it is not leaving; the validator set of the next epoch is
+    kept within `min_validators` and `max_validators` by refusing the joins and leaves
+    that would break those bounds."""
+
     epoch_duration_ms: u64
     transaction_fee: u64
     min_validator_stake: u64
     max_validators: u64
+    min_validators: u64
 
 
 class SystemState(BcsStruct):

@@ -14,7 +14,12 @@ from soma.types.base import ObjectID, SomaAddress
 from soma.types.bcs import BcsEnum, CachedBytes, u64
 from soma.types.crypto import AccountKeyPair, Ed25519Signature, UserSignature
 from soma.types.digests import CommitDigest, Hashed, TransactionDigest
-from soma.types.error import InvalidSignatureError, SignerMismatchError, TransactionError
+from soma.types.error import (
+    InvalidSignatureError,
+    InvalidTlsCertificateError,
+    SignerMismatchError,
+    TransactionError,
+)
 from soma.types.intent import Intent, IntentScope
 from soma.types.object import Object, ObjectRef
 from soma.types.system_state import (
@@ -22,6 +27,7 @@ from soma.types.system_state import (
     SYSTEM_STATE_OBJECT_ID,
     ValidatorMetadata,
 )
+from soma.types.tls import check_certificate
 
 #: Upper bounds that keep a single transaction cheap to validate and execute.
 MAX_INPUT_OBJECTS = 256
@@ -63,8 +69,10 @@ class ConsensusCommitPrologue(TransactionKind, tag=1):
 
 
 class ChangeEpoch(TransactionKind, tag=2):
-    """Last transaction of an epoch: moves the system state to `epoch`, running
-    `protocol_version`."""
+    """Last transaction of an epoch: pays the epoch's fees to its validators, applies the
+    validator set's pending joins, leaves and stake changes, and moves the system state
+    to `epoch` (the next one), running `protocol_version` from
+    `epoch_start_timestamp_ms`. Its only input is the system state."""
 
     epoch: u64
     protocol_version: u64
@@ -72,13 +80,19 @@ class ChangeEpoch(TransactionKind, tag=2):
 
 
 class AddValidator(TransactionKind, tag=3):
-    """Ask to join the committee from the next epoch. The sender must be
-    `metadata.soma_address`, and `proof_of_possession` (see
-    `ValidatorMetadata.proof_of_possession`) proves the sender holds the authority key,
-    so nobody can register someone else's key."""
+    """Ask to join the committee from the next epoch, staking `stake` taken from `coin`.
+    The sender must be `metadata.soma_address`; `proof_of_possession` (see
+    `ValidatorMetadata.proof_of_possession`) proves it holds the authority key, so nobody
+    can register someone else's key; the TLS certificate must be bound to the network
+    key, or peers could never connect to the validator once it is in the committee."""
 
     metadata: ValidatorMetadata
     proof_of_possession: Ed25519Signature
+    coin: ObjectRef
+    stake: u64
+
+    def owned_inputs(self) -> tuple[ObjectRef, ...]:
+        return (self.coin,)
 
 
 class RemoveValidator(TransactionKind, tag=4):
@@ -87,21 +101,22 @@ class RemoveValidator(TransactionKind, tag=4):
 
 
 class AddStake(TransactionKind, tag=5):
-    """Stake `amount` (all of the coin if None) with a validator from the next epoch."""
+    """The sender, a validator's own account, adds `amount` from `coin` to its stake
+    from the next epoch. Stake is the validator's own: nobody stakes for another."""
 
-    validator: SomaAddress
     coin: ObjectRef
-    amount: u64 | None
+    amount: u64
 
     def owned_inputs(self) -> tuple[ObjectRef, ...]:
         return (self.coin,)
 
 
 class WithdrawStake(TransactionKind, tag=6):
-    staked_soma: ObjectRef
+    """The sender, a validator's own account, takes `amount` out of its stake from the
+    next epoch, paid at once as a new coin (this epoch's voting stake is unchanged: the
+    committee of an epoch never changes)."""
 
-    def owned_inputs(self) -> tuple[ObjectRef, ...]:
-        return (self.staked_soma,)
+    amount: u64
 
 
 class TransferCoin(TransactionKind, tag=7):
@@ -253,18 +268,31 @@ class TransactionData(Hashed[TransactionDigest]):
             if kind.amounts is not None and len(kind.amounts) != len(kind.recipients):
                 raise TransactionError("amounts and recipients differ in length")
         if isinstance(kind, AddValidator):
-            if kind.metadata.soma_address != self.sender:
-                raise TransactionError("an AddValidator sender must be metadata.soma_address")
-            try:
-                kind.metadata.verify_proof_of_possession(kind.proof_of_possession)
-            except InvalidSignatureError:
-                raise TransactionError("proof_of_possession does not verify") from None
-        if isinstance(kind, TransferCoin | AddStake) and kind.amount == 0:
+            _check_add_validator(kind, self.sender)
+        if isinstance(kind, TransferCoin | AddStake | WithdrawStake) and kind.amount == 0:
             raise TransactionError("amount must be positive")
         amounts = kind.amounts if isinstance(kind, PayCoins | SplitCoin) else None
         if amounts is not None and any(a == 0 for a in amounts):
             raise TransactionError("every amount must be positive")
         self.input_objects()
+
+
+def _check_add_validator(kind: AddValidator, sender: SomaAddress) -> None:
+    metadata = kind.metadata
+    if metadata.soma_address != sender:
+        raise TransactionError("an AddValidator sender must be metadata.soma_address")
+    try:
+        metadata.verify_proof_of_possession(kind.proof_of_possession)
+    except InvalidSignatureError:
+        raise TransactionError("proof_of_possession does not verify") from None
+    try:
+        check_certificate(metadata.tls_certificate, metadata.network_key)
+    except InvalidTlsCertificateError as e:
+        raise TransactionError(
+            f"metadata.tls_certificate is not bound to metadata.network_key: {e.message}"
+        ) from None
+    if kind.stake == 0:
+        raise TransactionError("stake must be positive")
 
 
 class SignedTransaction(CachedBytes):

@@ -39,6 +39,14 @@ def take(store: TemporaryStore, object_id: ObjectID, amount: int) -> None:
     store.write(obj.with_coin_balance(balance - amount))
 
 
+def spend(store: TemporaryStore, object_id: ObjectID, amount: int, gas: ObjectID) -> None:
+    """Take `amount` out of a coin to put it elsewhere (stake). A coin left empty is
+    deleted, unless it is the gas coin, which must survive to record the fee."""
+    take(store, object_id, amount)
+    if object_id != gas and store.read(object_id).coin_balance() == 0:
+        store.delete(object_id)
+
+
 def merge_into_first(store: TemporaryStore, coins: tuple[ObjectID, ...], gas: ObjectID) -> int:
     """Merge every coin into the first; returns the merged balance. The gas coin may be
     the target but not merged away (it must survive to pay)."""

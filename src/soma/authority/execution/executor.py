@@ -13,6 +13,8 @@ The rules every honest validator applies identically:
   a bad argument) rolls every change back, charges the fee, and bumps the version of
   every usable input; nothing else changes. So a coin spent twice in commit order is
   spent once: the second transaction fails and the coin is not touched.
+- The epoch change (`ChangeEpoch`) is a system transaction on the system state alone:
+  no gas, no fee, never a failure (`epoch_change`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from soma.authority.execution import coins, validators
+from soma.authority.execution.epoch_change import advance_epoch
 from soma.authority.execution.temporary_store import ExecutionError, TemporaryStore, is_owned_by
 from soma.authority.store import TransactionOutputs
 from soma.types.base import ObjectID
@@ -40,6 +43,7 @@ from soma.types.object import Object
 from soma.types.transaction import (
     AddStake,
     AddValidator,
+    ChangeEpoch,
     ConsensusCommitPrologue,
     GenesisTransaction,
     ImmOrOwnedInput,
@@ -58,8 +62,7 @@ from soma.types.transaction import (
 
 
 class UnsupportedTransactionError(SomaError):
-    """A transaction kind this executor does not run (the epoch change is run by
-    reconfiguration)."""
+    """A transaction kind this executor does not know."""
 
     code = "UNSUPPORTED_TRANSACTION"
 
@@ -95,10 +98,13 @@ def created_object_count(kind: TransactionKind) -> int:
         return 0 if kind.amounts is None else len(kind.recipients)
     if isinstance(kind, SplitCoin):
         return len(kind.amounts)
-    if isinstance(kind, AddStake | WithdrawStake):
+    if isinstance(kind, WithdrawStake):
         return 1
     if isinstance(kind, GenesisTransaction):
         return len(kind.objects)
+    # The epoch change creates up to two coins per validator, a number its kind does not
+    # give: it is ordered after every transaction of its epoch and before any of the
+    # next, so nothing that could spend them is queued with it.
     return 0
 
 
@@ -108,7 +114,12 @@ def execute_transaction(
     objects: ObjectReader,
     epoch: int,
     fee: int,
+    *,
+    epoch_fees: int = 0,
 ) -> TransactionOutputs:
+    """The outputs of `transaction` executed in `epoch`, charging `fee`. `epoch_fees`
+    matters to `ChangeEpoch` only: the sum of `gas_used` over every transaction of the
+    ending epoch, which it pays to that epoch's validators."""
     data = transaction.data
     kind = data.kind
     digest = data.digest()
@@ -119,24 +130,63 @@ def execute_transaction(
         return store.finish(transaction, ExecutionSuccess(), epoch, None, 0)
     if isinstance(kind, ConsensusCommitPrologue):
         return TemporaryStore(digest, 1, {}).finish(transaction, ExecutionSuccess(), epoch, None, 0)
+    if isinstance(kind, ChangeEpoch):
+        return _change_epoch(transaction, kind, shared_versions, objects, epoch, epoch_fees)
     if kind.is_system():
         raise UnsupportedTransactionError(f"{type(kind).__name__} is not executed here")
+    return _execute_user(transaction, shared_versions, objects, epoch, fee)
 
+
+def _change_epoch(
+    transaction: SignedTransaction,
+    kind: ChangeEpoch,
+    shared_versions: Mapping[ObjectID, int],
+    objects: ObjectReader,
+    epoch: int,
+    epoch_fees: int,
+) -> TransactionOutputs:
+    """A system transaction: no gas, no fee, and it cannot fail (a refusal would be a
+    bug in the validators' own rules, raised as `EpochChangeError`)."""
+    data = transaction.data
+    loaded = {
+        item.object_id: _load_shared(item, shared_versions, objects)
+        for item in data.input_objects()
+        if isinstance(item, SharedInput)
+    }
+    store = TemporaryStore(data.digest(), lamport_version(data, shared_versions), loaded)
+    advance_epoch(store, kind, epoch_fees)
+    return store.finish(transaction, ExecutionSuccess(), epoch, None, 0)
+
+
+def _load_shared(
+    item: SharedInput, shared_versions: Mapping[ObjectID, int], objects: ObjectReader
+) -> Object:
+    version = shared_versions[item.object_id]
+    live = objects.get_live_object(item.object_id)
+    if live is None or live.version != version:
+        found = None if live is None else live.version
+        raise SharedVersionMismatchError(
+            f"shared object {item.object_id} is at version {found}, consensus assigned {version}"
+        )
+    return live
+
+
+def _execute_user(
+    transaction: SignedTransaction,
+    shared_versions: Mapping[ObjectID, int],
+    objects: ObjectReader,
+    epoch: int,
+    fee: int,
+) -> TransactionOutputs:
+    data = transaction.data
+    digest = data.digest()
     lamport = lamport_version(data, shared_versions)
     loaded: dict[ObjectID, Object] = {}
     mutable_shared: list[ObjectID] = []
     problems: dict[ObjectID, ExecutionFailureStatus] = {}
     for item in data.input_objects():
         if isinstance(item, SharedInput):
-            version = shared_versions[item.object_id]
-            live = objects.get_live_object(item.object_id)
-            if live is None or live.version != version:
-                found = None if live is None else live.version
-                raise SharedVersionMismatchError(
-                    f"shared object {item.object_id} is at version {found}, "
-                    f"consensus assigned {version}"
-                )
-            loaded[item.object_id] = live
+            loaded[item.object_id] = _load_shared(item, shared_versions, objects)
             if item.mutable:
                 mutable_shared.append(item.object_id)
             continue
@@ -208,7 +258,7 @@ def _run_kind(store: TemporaryStore, data: TransactionData) -> None:
     elif isinstance(kind, WithdrawStake):
         validators.withdraw_stake(store, kind, data.sender)
     elif isinstance(kind, AddValidator):
-        validators.add_validator(store, kind)
+        validators.add_validator(store, kind, data.sender, gas)
     elif isinstance(kind, RemoveValidator):
         validators.remove_validator(store, data.sender)
     else:
