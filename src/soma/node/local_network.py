@@ -15,6 +15,7 @@ import dataclasses
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -152,6 +153,9 @@ def create_local_network(
         [GenesisCoin(a.public_key.to_address(), balance) for a in funded]
         + [GenesisCoin(faucet.public_key.to_address(), FAUCET_BALANCE)],
         parameters,
+        # Epoch 0 starts now: from the epoch of the Unix clock, it would be over (and
+        # change) at the first commit, whatever its duration.
+        epoch_start_timestamp_ms=int(time.time() * 1000),
     )
     (stage / GENESIS_FILE).write_bytes(genesis.to_bytes())
 
