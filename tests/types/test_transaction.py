@@ -242,9 +242,10 @@ def _recipients(n: int) -> tuple[Any, ...]:
     return tuple(address(i) for i in range(n))
 
 
-def _proof_for_other(field: str, value: object) -> AddValidator:
+def _proof_for_other(field: str, value: Any) -> AddValidator:
     """A proof signed over metadata differing in `field`, sent with the true metadata."""
-    other = dataclasses.replace(metadata(), **{field: value})
+    changes: dict[str, Any] = {field: value}
+    other = dataclasses.replace(metadata(), **changes)
     return AddValidator(metadata(), other.proof_of_possession(authority_key(0)), STAKE_COIN, 1)
 
 
@@ -522,7 +523,8 @@ def test_proof_of_possession_needs_the_registered_key() -> None:
         meta.verify_proof_of_possession(bare)
     # It covers the protocol and network keys: another of either breaks it.
     for field in ("protocol_key", "network_key"):
-        changed = dataclasses.replace(meta, **{field: authority_key(9).public_key})
+        changes: dict[str, Any] = {field: authority_key(9).public_key}
+        changed = dataclasses.replace(meta, **changes)
         with pytest.raises(InvalidSignatureError):
             changed.verify_proof_of_possession(proof)
 

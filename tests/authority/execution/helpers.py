@@ -7,11 +7,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from soma.authority.supply import Supply, live_supply
+from soma.authority.execution.executor import execute_transaction
+from soma.authority.store import TransactionOutputs
+from soma.authority.supply import Supply, live_supply, unpaid_fees
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import AuthorityKeyPair, NetworkKeyPair, ProtocolKeyPair
 from soma.types.digests import TransactionDigest
-from soma.types.genesis import DEFAULT_PARAMETERS
+from soma.types.effects import TransactionEffects
+from soma.types.genesis import DEFAULT_PARAMETERS, SYSTEM_ADDRESS
 from soma.types.object import GENESIS_VERSION, AddressOwner, Object, ObjectRef, ObjectType
 from soma.types.system_state import (
     SystemParameters,
@@ -21,7 +24,7 @@ from soma.types.system_state import (
     ValidatorSet,
 )
 from soma.types.tls import tls_identity
-from soma.types.transaction import AddValidator
+from soma.types.transaction import AddValidator, ChangeEpoch, SignedTransaction, TransactionData
 from tests.authority.helpers import Chain
 
 MIN_STAKE = 10_000
@@ -87,6 +90,48 @@ def not_a_coin(object_id: ObjectID, owner: SomaAddress) -> Object:
 def chain_supply(chain: Chain) -> Supply:
     """Coins and stake over every live object of the chain (fees are not counted)."""
     return live_supply(chain.obj(ref.object_id) for ref in chain.store.live_refs())
+
+
+def change_epoch_tx(
+    epoch: int, start_ms: int = 1_000, protocol_version: int = 1
+) -> SignedTransaction:
+    """The epoch change as validators make it: from the system address, unsigned."""
+    kind = ChangeEpoch(epoch, protocol_version, start_ms)
+    return SignedTransaction(TransactionData(kind, SYSTEM_ADDRESS, None, 0, None), ())
+
+
+def run_change_epoch(
+    chain: Chain,
+    *,
+    epoch: int | None = None,
+    fees: int | None = None,
+    start_ms: int = 1_000,
+    protocol_version: int = 1,
+    write: bool = True,
+) -> TransactionOutputs:
+    """Execute the epoch change to the next epoch (or `epoch`), paying `fees` (by
+    default, every fee charged in the current epoch), at the system state's live
+    version, and store its outputs unless `write` is False."""
+    state = chain.system_state()
+    target = state.epoch + 1 if epoch is None else epoch
+    paid = epoch_fees(chain) if fees is None else fees
+    tx = change_epoch_tx(target, start_ms, protocol_version)
+    outputs = execute_transaction(
+        tx, chain.shared_versions(tx), chain.store, state.epoch, chain.fee, epoch_fees=paid
+    )
+    if write:
+        chain.store.write_outputs([outputs], sync=True)
+    return outputs
+
+
+def epoch_fees(chain: Chain) -> int:
+    """Fees charged in the chain's current epoch (what its epoch change pays out)."""
+    return unpaid_fees(chain.store.effects.values(), chain.system_state().epoch)
+
+
+def run_now(chain: Chain, tx: SignedTransaction) -> TransactionEffects:
+    """Execute and store a user transaction in the chain's current epoch."""
+    return chain.run(tx, epoch=chain.system_state().epoch).effects
 
 
 def validator_of(chain: Chain, address: SomaAddress) -> Validator:
