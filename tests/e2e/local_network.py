@@ -20,10 +20,11 @@ START_TIMEOUT_S = 60.0
 
 
 class Network:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *args: str) -> None:
+        """`soma start --dir directory *args`."""
         self.directory = directory
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "soma", "start", "--dir", str(directory)],
+            [sys.executable, "-m", "soma", "start", "--dir", str(directory), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -317,7 +317,8 @@ class AuthorityState:
         self._accumulator = StateAccumulator.from_bytes(raw)
         self._accumulated_index = acc_index if acc_epoch == epoch else 0
         self._recover_summaries()
-        watermark = self.epoch_store.last_consensus_commit()
+        # Past the epoch's last commit, commits carry signatures only.
+        watermark = self.handled_commit - self.commit_offset
         for index in range(self._accumulated_index + 1, watermark + 1):
             ordered = self.epoch_store.commit_transactions(index)
             if ordered is None:
@@ -593,6 +594,15 @@ class AuthorityState:
     def last_consensus_commit(self) -> int:
         """For ConsensusAuthority's `last_processed_commit`: it replays from there."""
         return self.epoch_store.last_consensus_commit()
+
+    @property
+    def handled_commit(self) -> int:
+        """The last commit (global) of the chain handed to execution here: past the
+        epoch's last commit, consensus commits carry signatures only and are not part
+        of the chain."""
+        local = self.epoch_store.last_consensus_commit()
+        last = self.last_commit
+        return self.commit_offset + (local if last is None else min(local, last))
 
     def _enqueue(self, pending: list[PendingTransaction]) -> None:
         self.tx_manager.enqueue(pending)

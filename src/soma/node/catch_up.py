@@ -52,7 +52,7 @@ async def follow_until_executed(state: AuthorityState) -> CommitRef | None:
     executed, and return the last commit as a consensus commit reference of its epoch
     (its digest from the certified summary), where consensus resumes; None if the epoch
     has no commit yet (consensus then starts afresh)."""
-    handled = state.commit_offset + state.last_consensus_commit()
+    handled = state.handled_commit
     while state.executed_commit < handled:
         if state.failure is not None:
             raise CatchUpError(f"execution failed while catching up: {state.failure}")

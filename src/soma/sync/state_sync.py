@@ -129,7 +129,7 @@ class StateSync:
         # survived (both are written unsynced; a power loss may keep one and not the
         # other): commits after it and already handled are fetched again, and only
         # their certificates are stored again.
-        handled = state.commit_offset + state.last_consensus_commit()
+        handled = state.handled_commit
         last = genesis
         for index in range(handled, 0, -1):
             anchor = state.store.summaries.certified_summary(index)
