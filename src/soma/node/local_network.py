@@ -131,7 +131,9 @@ def create_local_network(
         members.append(
             CommitteeMember(
                 name=authority.name,
-                stake=1,
+                # The stake a candidate joins with by default: a joiner weighs as much
+                # as each founder (a founder staked at 1 would hand a joiner the quorum).
+                stake=min_validator_stake,
                 protocol_key=protocol.public_key,
                 network_key=network.public_key,
                 tls_certificate=tls_identity(network).certificate_der,

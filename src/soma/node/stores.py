@@ -31,6 +31,10 @@ def open_authority_store(config: NodeConfig) -> AuthorityStore:
     return store
 
 
+#: Past epochs whose stores a node keeps (for inspection: nothing reads them again).
+KEPT_EPOCHS = 2
+
+
 def epoch_store_path(config: NodeConfig, epoch: int) -> Path:
     return Path(config.db_path) / f"epoch-{epoch}"
 
@@ -55,10 +59,10 @@ def open_epoch_store(config: NodeConfig, store: AuthorityStore) -> AuthorityPerE
 
 def enter_next_epoch(config: NodeConfig, store: AuthorityStore, start: EpochStart) -> None:
     """Record that the node enters `start.epoch` (synced: a restart resumes there), and
-    drop the stores of epochs before the one just ended (nothing reads them again: a
+    drop the stores of epochs more than `KEPT_EPOCHS` back (nothing reads them again: a
     peer that needs that history syncs it from certified summaries)."""
     store.put_epoch_start(start)
-    for epoch in range(max(0, start.epoch - 3), start.epoch - 1):
+    for epoch in range(max(0, start.epoch - KEPT_EPOCHS - 2), start.epoch - KEPT_EPOCHS):
         for path in (epoch_store_path(config, epoch), consensus_store_path(config, epoch)):
             shutil.rmtree(path, ignore_errors=True)
 
