@@ -1,4 +1,5 @@
-"""A candidate validator end to end: `soma start` runs a network, `soma validator new`
+"""A candidate validator end to end: `soma genesis` with an epoch length and a minimum
+stake, `soma start` runs the network (its API shows them), `soma validator new`
 writes a candidate and funds its account through the faucet, and `soma client
 validator join` executes its AddValidator with success (the join takes effect at the
 next epoch change, which this test does not wait for). The committee, status and
@@ -30,8 +31,19 @@ def client(directory: Path, *args: str) -> Any:
     return json.loads(out.stdout)
 
 
+#: The network's parameters, set at genesis: an hour's epochs (none ends during the
+#: test) and a minimum stake of its own.
+EPOCH_MS = 3_600_000
+MIN_STAKE = 5_000
+
+
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[Network]:
+    written = soma(
+        *("genesis", "--dir", str(tmp_path / "net")),
+        *("--epoch-duration-ms", str(EPOCH_MS), "--min-validator-stake", str(MIN_STAKE)),
+    )
+    assert written.returncode == 0, written.stderr
     net = Network(tmp_path / "net")
     try:
         yield net
@@ -44,6 +56,7 @@ def test_a_candidate_is_funded_and_its_join_executes(network: Network, tmp_path:
     root = network.directory
     status = client(root, "status")
     assert status["epoch"] == 0
+    assert (status["epoch_duration_ms"], status["min_validator_stake"]) == (EPOCH_MS, MIN_STAKE)
     needed = status["min_validator_stake"] + 10 * status["transaction_fee"]
 
     out = tmp_path / "cand"

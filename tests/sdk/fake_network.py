@@ -77,8 +77,8 @@ class FakeNetwork:
         #: Answer the next `stale_listings` coin listings as a node behind the network
         #: would: the coins listed move on to a new version right after.
         self.stale_listings = 0
-        #: Refuse the next `epoch_refusals` POST /transactions as validators closing an
-        #: epoch do, with this code (the transaction is not executed).
+        #: Refuse the next `epoch_refusals` POST /transactions or /faucet as validators
+        #: closing an epoch do, with this code (nothing is executed).
         self.epoch_refusals = 0
         self.epoch_refusal_code = "EPOCH_ENDING"
         self._minted = 0
@@ -148,7 +148,7 @@ class FakeNetwork:
             raise self.fail_with
         if request.method == "POST" and self.posts() == self.time_out_post:
             return _error(504, "QUORUM_TIMEOUT", "not certified in time")
-        refuse = self.epoch_refusals > 0 and request.url.path.endswith("/transactions")
+        refuse = self.epoch_refusals > 0 and request.url.path.endswith(("/transactions", "/faucet"))
         if request.method == "POST" and refuse:
             self.epoch_refusals -= 1
             return _error(400, self.epoch_refusal_code, "epoch 0 is closing")

@@ -237,6 +237,15 @@ async def test_a_transfer_refused_for_an_epoch_change_is_sent_again(
     assert net.posts() == 4 and len(net.sent) == 1
 
 
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_faucet_grant_refused_for_an_epoch_change_is_asked_again(
+    api: Harness, net: FakeNetwork, other: SomaAddress
+) -> None:
+    net.epoch_refusals = 2
+    assert (await api("faucet", other))["status"] == "success"
+    assert net.posts() == 3 and net.balance(other) == 1_000_000
+
+
 class FakeClock:
     """A monotonic clock that moves on by `step` seconds at every reading."""
 

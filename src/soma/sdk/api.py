@@ -195,16 +195,26 @@ class Api:
 
     def execute(self, tx: SignedTransaction) -> Flow[dict[str, Any]]:
         """Execute a signed transaction; its result once certified. Refused because the
-        validators are changing epochs (`EPOCH_CHANGE_CODES`), the same signed bytes
-        are sent again after a backoff, until they execute or `epoch_wait_s` has passed
-        since the first refusal: the transaction stays valid across the change, so a
+        validators are changing epochs, the same signed bytes are sent again (see
+        `_through_epoch_change`): the transaction stays valid across the change, so a
         user sees a slower transaction, not a failed one."""
         body = {"tx_bytes": base64.b64encode(tx.to_bytes()).decode("ascii")}
+        return (yield from self._through_epoch_change("transactions", body))
+
+    def faucet(self, recipient: Address) -> Flow[dict[str, Any]]:
+        """A grant of the faucet; asked again through an epoch change, as `execute`."""
+        body = {"address": str(address(recipient))}
+        return (yield from self._through_epoch_change("faucet", body))
+
+    def _through_epoch_change(self, segment: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
+        """POST `body`; when it is refused because the validators are changing epochs
+        (`EPOCH_CHANGE_CODES`: nothing executed), POST it again after a backoff, until
+        it is answered otherwise or `epoch_wait_s` has passed since the first refusal."""
         deadline: float | None = None
         delay = self.epoch_backoff_s
         while True:
             try:
-                return (yield from self._post("transactions", body))
+                return (yield from self._post(segment, body))
             except ApiError as e:
                 if e.api_code not in EPOCH_CHANGE_CODES:
                     raise
@@ -219,9 +229,6 @@ class Api:
                     ) from None
             yield Sleep(min(delay, deadline - now))
             delay = min(2 * delay, EPOCH_BACKOFF_MAX_S)
-
-    def faucet(self, recipient: Address) -> Flow[dict[str, Any]]:
-        return (yield from self._post("faucet", {"address": str(address(recipient))}))
 
     def sign_and_execute(
         self, key: AccountKeyPair, kind: TransactionKind, gas: Gas, gas_budget: int | None = None
