@@ -95,11 +95,13 @@ def test_a_fifth_validator_joins_runs_consensus_and_leaves(
         assert written["address"] in {m["account"] for m in five["members"]}
         assert client(network, "supply")["total"] == genesis
 
-        # Its blocks are in that epoch's commits (validator-0's consensus store of the
-        # epoch, read once validator-0 has left the epoch and closed it).
-        epoch = five["epoch"]
-        wait_for("the next epoch", lambda: client(network, "status")["epoch"] > epoch)
-        authored = _blocks_by(network, epoch, names.index(str(authority.name)))
+        # Its blocks are in the commits of the epochs it is a member of (validator-0's
+        # consensus stores, read once validator-0 has left each epoch and closed it; it
+        # may enter its first epoch late: it follows by state sync until then).
+        first = five["epoch"]
+        wait_for("two epochs as a member", lambda: client(network, "status")["epoch"] > first + 1)
+        index = names.index(str(authority.name))
+        authored = sum(_blocks_by(network, epoch, index) for epoch in (first, first + 1))
         assert authored > 0
 
         left = client(network, "validator", "leave", "--config", str(config))
@@ -151,3 +153,49 @@ def _open(path: Path) -> ConsensusStore | None:
         return ConsensusStore.open_rocksdb(path)
     except Exception:  # still open in validator-0 (RocksDB's lock): try again
         return None
+
+
+def test_refused_validator_changes_charge_the_fee_and_change_nothing(
+    network: Network, tmp_path: Path
+) -> None:
+    root = network.directory
+    genesis = client(network, "supply")["genesis"]
+    before = client(network, "committee")
+    assert len(before["members"]) == 4
+    out = tmp_path / "v6"
+    written = soma("validator", "new", "--dir", str(root), "--out", str(out), "--json")
+    config = written["config"]
+    account = written["address"]
+
+    def refused(*args: str) -> dict[str, Any]:
+        """A transaction that executed and failed: exit 1, its result with the reason."""
+        done = subprocess.run(
+            [sys.executable, "-m", "soma", "client", "--json", "--dir", str(root), *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        result: dict[str, Any] = json.loads(done.stdout)
+        assert result["status"] != "success" and result["fee"] > 0, result
+        return result
+
+    balance = network.balance(account)
+    small = refused("validator", "join", "--config", config, "--stake", "1")
+    assert "stake" in json.dumps(small).lower()
+    assert network.balance(account) == balance - small["fee"]  # the fee, nothing staked
+
+    stranger = refused("validator", "leave", "--config", config)
+    assert "not a validator" in json.dumps(stranger)
+
+    founder = str(root / validator_config_name(0))
+    too_few = refused("validator", "leave", "--config", founder)
+    assert "4" in json.dumps(too_few)
+
+    # Nothing changed at the next epoch change.
+    epoch = client(network, "status")["epoch"]
+    wait_for("an epoch change", lambda: client(network, "status")["epoch"] > epoch)
+    after = client(network, "committee")
+    assert [m["name"] for m in after["members"]] == [m["name"] for m in before["members"]]
+    assert [m["stake"] for m in after["members"]] == [m["stake"] for m in before["members"]]
+    assert client(network, "supply")["total"] == genesis

@@ -143,16 +143,31 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _account_key_path(config: Path) -> Path:
+    """`account.key` next to the config (a candidate's directory), else next to the
+    validator's authority key (a local network's founders: `validator-N/`)."""
+    beside = config.parent / ACCOUNT_KEY
+    if beside.is_file():
+        return beside
+    keys = _read(config).get("keys")
+    authority = keys.get("authority") if isinstance(keys, dict) else None
+    if isinstance(authority, str):
+        with_keys = (config.parent / authority).parent / ACCOUNT_KEY
+        if with_keys.is_file():
+            return with_keys
+    return beside
+
+
 def load_candidate(path: Path) -> Candidate:
     """The candidate whose node config is `path`: a validator config with the account
-    key `account.key` next to it. `ConfigError` or `CandidateError` name what is
-    wrong."""
+    key `account.key` next to it or next to its authority key. `ConfigError` or
+    `CandidateError` name what is wrong."""
     if not path.is_file():
         raise CandidateError(f"no validator config at {path}")
     config = load_node_config(path)
     if config.role is not NodeRole.VALIDATOR or config.keys.authority is None:
         raise CandidateError(f"{path} is not a validator's config (role {config.role.value})")
-    account_path = path.parent / ACCOUNT_KEY
+    account_path = _account_key_path(path)
     try:
         account = read_key_file(account_path, AccountKeyPair)
     except (SomaError, FormatError) as e:

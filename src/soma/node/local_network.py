@@ -57,6 +57,8 @@ from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemParameters, Sy
 from soma.types.tls import tls_identity
 from soma.types.transaction import GenesisTransaction, TransactionData
 
+#: Each founding validator's account is funded at genesis with this, in one coin.
+FOUNDER_BALANCE = 10**12
 #: The faucet's account (`FAUCET_KEY`) is funded at genesis with this, in one coin.
 FAUCET_BALANCE = 2**62
 HOST = "127.0.0.1"
@@ -153,7 +155,10 @@ def create_local_network(
     genesis = build_genesis_transaction(
         validators_from_committee(committee, [k[3].public_key.to_address() for k in ordered]),
         [GenesisCoin(a.public_key.to_address(), balance) for a in funded]
-        + [GenesisCoin(faucet.public_key.to_address(), FAUCET_BALANCE)],
+        + [GenesisCoin(faucet.public_key.to_address(), FAUCET_BALANCE)]
+        # The founders' own accounts pay for their validator transactions (stake,
+        # unstake, leave).
+        + [GenesisCoin(k[3].public_key.to_address(), FOUNDER_BALANCE) for k in ordered],
         parameters,
         # Epoch 0 starts now: from the epoch of the Unix clock, it would be over (and
         # change) at the first commit, whatever its duration.
