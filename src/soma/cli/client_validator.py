@@ -89,6 +89,7 @@ def join(
 
     def act(ctx: Context) -> None:
         from soma.sdk import ApiError, registration
+        from soma.sdk.wire import int_field
 
         name = hostname or candidate.default_hostname
         taken = _hostnames(ctx)
@@ -97,7 +98,9 @@ def join(
                 "HOSTNAME_TAKEN",
                 f"a validator is already named {name!r}: choose another with --hostname",
             )
-        amount = stake or int(ctx.client.status()["min_validator_stake"])
+        amount = stake
+        if amount is None:
+            amount = int_field(ctx.client.status(), "min_validator_stake", "/status")
         assert node.consensus_address is not None and node.p2p_address is not None
         signed = registration(
             candidate.account.public_key.to_address(),
@@ -115,16 +118,19 @@ def join(
 
 
 def _hostnames(ctx: Context) -> set[str]:
-    """The names of the network's validators, in the committee or joining it (read
-    from the system state object, whose JSON lists both)."""
+    """The names of the network's validators, in the committee or joining it, read
+    from the system state object (its JSON lists both); an answer of another shape
+    (another server version) names none, and the check is skipped."""
     from soma.types.system_state import SYSTEM_STATE_OBJECT_ID
 
-    found = ctx.client.get_object(SYSTEM_STATE_OBJECT_ID).get("data") or {}
-    validators = found.get("validators") or {}
+    found = ctx.client.get_object(SYSTEM_STATE_OBJECT_ID).get("data")
+    validators = found.get("validators") if isinstance(found, dict) else None
     names = set()
     for group in ("active", "pending_active"):
-        for entry in validators.get(group) or ():
-            name = (entry.get("metadata") or {}).get("hostname")
+        entries = validators.get(group) if isinstance(validators, dict) else None
+        for entry in entries if isinstance(entries, list) else ():
+            metadata = entry.get("metadata") if isinstance(entry, dict) else None
+            name = metadata.get("hostname") if isinstance(metadata, dict) else None
             if isinstance(name, str):
                 names.add(name)
     return names

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from soma.cli.client import Context, add_to_keystore, run_action
+from soma.cli.client import Context, add_to_keystore, check_executed, run_action
 from soma.cli.output import fail
 
 validator_app = typer.Typer(
@@ -54,9 +54,11 @@ def new(
     def act(ctx: Context) -> None:
         from soma.cli import client_locks
         from soma.node.candidate import write_candidate
+        from soma.sdk.wire import int_field
 
         status = ctx.client.status()  # the network runs: there is someone to join
-        needed = int(status["min_validator_stake"]) + FUNDING_FEES * int(status["transaction_fee"])
+        stake = int_field(status, "min_validator_stake", "/status")
+        needed = stake + FUNDING_FEES * int_field(status, "transaction_fee", "/status")
         config, account = write_candidate(ctx.root, target)
         add_to_keystore(ctx, account)
         address = account.public_key.to_address()
@@ -72,8 +74,6 @@ def new(
 
 def _fund(ctx: Context, address: str, needed: int) -> int:
     """Ask the faucet for grants until `address` holds `needed`; its balance."""
-    from soma.cli.client import check_executed
-
     balance = ctx.client.balance(address)
     grants = 0
     while balance < needed:
