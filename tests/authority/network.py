@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import random
+import time
 from collections.abc import Sequence
 
 from soma.authority.cache import WritebackCache
@@ -96,12 +97,15 @@ class TestNetwork:
             for address in self.addresses
             for _ in range(coins_per_account)
         ]
+        self.genesis_start_ms = int(time.time() * 1000)
         self.genesis = build_genesis_transaction(
             validators_from_committee(
                 committee, [a.public_key.to_address() for a in validator_accounts]
             ),
             coins,
             parameters,
+            # Epoch 0 starts now: from the Unix epoch, the first commit would close it.
+            epoch_start_timestamp_ms=self.genesis_start_ms,
         )
         self.initial_supply = genesis_supply(self.genesis)
         self.genesis_coin_ids = [genesis_coin_id(i) for i in range(len(coins))]

@@ -12,6 +12,7 @@ far behind that the transaction does not execute here within the timeout answers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from soma.authority import service_wire as wire
@@ -40,6 +41,9 @@ from soma.types.transaction import ImmOrOwnedInput, SignedTransaction
 #: How long `execute` waits, after the certificate, for this node to execute the
 #: transaction (state sync brings it once its commit's summary is certified).
 LOCAL_EXECUTION_TIMEOUT_S = 30.0
+#: How often a wait on this node's state looks whether the node replaced it (an epoch
+#: change).
+STATE_CHECK_S = 0.25
 #: The refusal of an owned input named at a version that is no longer live: from a
 #: client that read this node while it was behind, it is answered once caught up.
 STALE_INPUT_CODE = "OBJECT_VERSION_UNAVAILABLE"
@@ -163,7 +167,7 @@ class LocalReader:
         digest = certificate.data.transaction_digest
         try:
             async with asyncio.timeout(self.local_timeout_s):
-                await self._state().wait_for_effects(digest)
+                await self._wait_executed(digest)
         except TimeoutError:
             raise LocalExecutionTimeoutError(
                 f"transaction {digest} is certified, but this node has not executed it in "
@@ -197,7 +201,19 @@ class LocalReader:
         try:
             async with asyncio.timeout(self.local_timeout_s):
                 while stale():
-                    await self._state().wait_for_flush()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(STATE_CHECK_S):
+                            await self._state().wait_for_flush()
         except TimeoutError:
             return False
         return True
+
+    async def _wait_executed(self, digest: TransactionDigest) -> None:
+        """Until this node executed `digest`, looking at its current state in short
+        steps: at an epoch change the node replaces its state, and a transaction
+        submitted again in the next epoch executes in the new one."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STATE_CHECK_S):
+                    await self._state().wait_for_effects(digest)
+                    return

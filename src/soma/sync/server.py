@@ -23,6 +23,12 @@ class ChainUnavailableError(SomaError):
     code = "CHAIN_UNAVAILABLE"
 
 
+#: How often a long poll looks whether the node replaced its state (an epoch change).
+STATE_CHECK_S = 0.25
+#: How long a request waits for the node to finish entering the next epoch.
+SWITCH_WAIT_S = 2.0
+
+
 class SyncServer:
     def __init__(self, state: Callable[[], AuthorityState | None]) -> None:
         """`state` gives the node's current AuthorityState (replaced at an epoch change;
@@ -49,34 +55,48 @@ class SyncServer:
             max_request_bytes=wire.MAX_REQUEST_BYTES,
         )
 
-    def _current(self) -> AuthorityState:
-        state = self._state()
-        if state is None:
-            raise ChainUnavailableError("the node is between epochs; ask again shortly")
-        return state
+    async def _current(self) -> AuthorityState:
+        """The node's state; while it is between two epochs (a moment), the next one:
+        a refusal then would make every follower drop every validator at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SWITCH_WAIT_S
+        while True:
+            state = self._state()
+            if state is not None:
+                return state
+            if loop.time() >= deadline:
+                raise ChainUnavailableError("the node is between epochs; ask again shortly")
+            await asyncio.sleep(0.02)
 
     async def chain_info(self, request: wire.GetChainInfoRequest, caller: str) -> BcsStruct:
-        state = self._current()
+        state = await self._current()
         genesis = state.store.summaries.summary(0)
         if genesis is None:
             raise ChainUnavailableError("the node has no genesis summary")
         wait_s = min(request.wait_ms, wire.MAX_WAIT_MS) / 1000
-        deadline = asyncio.get_running_loop().time() + wait_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
         while highest_available(state) <= request.after:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0 or not await state.wait_for_progress(remaining):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 break
+            # In short steps: at an epoch change the node replaces its state, and the
+            # old one makes no more progress.
+            await state.wait_for_progress(min(remaining, STATE_CHECK_S))
+            replaced = self._state()
+            if replaced is not None:
+                state = replaced
         return wire.ChainInfo(genesis.digest(), highest_available(state))
 
     async def summaries(self, request: wire.GetSummariesRequest, caller: str) -> BcsStruct:
-        state = self._current()
+        state = await self._current()
         last = highest_available(state)
         count = min(request.count, wire.MAX_SUMMARIES, max(0, last - request.start + 1))
         found = state.store.summaries.certified_range(request.start, count)
         return wire.GetSummariesResponse(tuple(found))
 
     async def contents(self, request: wire.GetContentsRequest, caller: str) -> BcsStruct:
-        state = self._current()
+        state = await self._current()
         last = highest_available(state)
         out: list[CommitContents] = []
         size = 0
