@@ -18,6 +18,7 @@ from soma.authority.service_client import RemoteError, ValidatorCallError, Valid
 from soma.orchestrator import quorum_driver
 from soma.orchestrator.quorum_driver import QuorumDriver, QuorumTimeoutError, QuorumUnreachableError
 from soma.orchestrator.validator_batcher import SubmitBatcher
+from soma.types.committee import Committee
 from soma.types.crypto import Ed25519Signature
 from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects, TransactionEffects
@@ -555,3 +556,59 @@ async def test_closing_the_driver_fails_executions_in_flight(driven: Driven) -> 
     with pytest.raises(QuorumUnreachableError):
         async with asyncio.timeout(5):
             await execution
+
+
+# --- epoch changes -------------------------------------------------------------------------------
+
+
+def _refuse_then_accept(driven: Driven, code: str, refusals: int) -> asyncio.Event:
+    """Every validator refuses with `code` until `refusals` refusals were answered, then
+    accepts; the event is set then."""
+    p = driven.proxies
+    done = asyncio.Event()
+    count = 0
+
+    def refused() -> None:
+        nonlocal count
+        count += 1
+        if count >= refusals:
+            for proxy in p:
+                proxy.refuse = None
+            done.set()
+
+    for proxy in p:
+        proxy.refuse = code
+        proxy.on_refuse = refused
+    return done
+
+
+@pytest.mark.parametrize("code", ["EPOCH_ENDING", "EPOCH_ENDED"])
+async def test_refusals_for_the_epoch_end_are_never_final(driven: Driven, code: str) -> None:
+    """Every validator turns the transaction away for the epoch's end (f+1 stake and
+    more): it is submitted again until one takes it."""
+    _refuse_then_accept(driven, code, refusals=6)
+    tx = driven.transfer(4)
+    driven.check(await driven.execute(tx), tx)
+    assert sum(len(p.digests()) for p in driven.proxies) >= 7
+
+
+async def test_the_next_committee_gets_what_is_in_flight_at_once(
+    driven: Driven, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused for the epoch's end everywhere, the transaction waits for the next
+    committee; `reconfigure` submits it again at once (the pause before trying the same
+    committee again is made longer than the test's bound), and effects signed in the
+    epoch before still certify."""
+    monkeypatch.setattr(quorum_driver, "EPOCH_RETRY_S", 10 * LIVENESS_S)
+    refused = _refuse_then_accept(driven, "EPOCH_ENDED", refusals=4)
+    tx = driven.transfer(5)
+    executing = asyncio.ensure_future(driven.execute(tx))
+    async with asyncio.timeout(LIVENESS_S):
+        await refused.wait()
+    assert not executing.done()
+    committee = driven.net.committee
+    driven.driver.reconfigure(Committee.new(committee.epoch + 1, committee.members))
+    assert driven.driver.committee.epoch == committee.epoch + 1
+    certificate = await executing
+    driven.check(certificate, tx)  # certified by the committee of the epoch it ran in
+    assert certificate.auth_signature.epoch == committee.epoch
