@@ -531,3 +531,100 @@ def chaos(
         )
     if not healthy:
         raise typer.Exit(code=1)
+
+
+@bench_app.command("epochs")
+def epochs(
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of load.")] = 60.0,
+    epoch_ms: Annotated[
+        int, typer.Option("--epoch-ms", help="Length of the network's epochs, in milliseconds.")
+    ] = 5_000,
+    senders: Annotated[
+        int, typer.Option("--senders", help="Accounts sending transfers in a closed loop.")
+    ] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """How much longer than the median a transfer waits when an epoch change falls in
+    it: a local network with EPOCH_MS epochs, SENDERS accounts sending transfers through
+    its API. Missing the target is reported, not an error; exits 1 if any transfer
+    failed (progress goes to stderr)."""
+    from soma.bench import epochs_bench as driver
+
+    try:
+        config = driver.EpochsBenchConfig(duration, epoch_ms, senders)
+    except driver.EpochsBenchError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(code=2) from None
+    console = Console(stderr=True)
+
+    def progress(figures: dict[str, object]) -> None:
+        console.print(
+            f"[bold]soma[/bold] epochs {figures['elapsed_s']} s: epoch {figures['epoch']}, "
+            f"{figures['transfers']} transfers, {figures['failed']} failed",
+            highlight=False,
+        )
+
+    result = _run_system_bench(driver.run_epochs_bench(config, progress), "nodes")
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _print_epochs(result)
+    if not result["boundary_transfers"]:
+        typer.echo(
+            "warning: no transfer spanned an epoch change, so no pause was measured "
+            "(a longer --duration or a shorter --epoch-ms)",
+            err=True,
+        )
+    if result["nodes_exited"]:
+        typer.echo(
+            f"warning: nodes exited during the run: {', '.join(result['nodes_exited'])}", err=True
+        )
+    if result["failed"]:
+        typer.echo(f"error: {result['failed']} transfers failed:", err=True)
+        for failure in result["failures"]:
+            typer.echo(
+                f"  sender {failure['sender']} at {failure['at_s']} s: {failure['outcome']}",
+                err=True,
+            )
+        if result["failed"] > len(result["failures"]):
+            typer.echo(f"  and {result['failed'] - len(result['failures'])} more", err=True)
+        raise typer.Exit(code=1)
+
+
+def _print_epochs(result: dict[str, Any]) -> None:
+    """Latency of all transfers and of those an epoch change fell in, then the pause."""
+    table = Table(title="soma bench epochs")
+    for column in ("transfers", "count", "median ms", "p99 ms", "max ms"):
+        table.add_column(column, justify="left" if column == "transfers" else "right")
+    table.add_row(
+        "all",
+        f"{result['transfers']:,}",
+        _whole_ms(result["median_ms"]),
+        _whole_ms(result["p99_ms"]),
+        _whole_ms(result["max_ms"]),
+    )
+    table.add_row(
+        "spanning an epoch change",
+        f"{result['boundary_transfers']:,}",
+        _whole_ms(result["boundary_median_ms"]),
+        _whole_ms(result["boundary_p99_ms"]),
+        _whole_ms(result["boundary_max_ms"]),
+    )
+    Console(highlight=False).print(table)
+    # Plain lines, not rich's: a terminal's width must not break a figure across lines.
+    typer.echo(
+        f"{result['epoch_changes']} epoch changes in {result['duration_s']:g} s "
+        f"({result['epoch_ms']} ms epochs, {result['senders']} senders), "
+        f"{result['failed']} failed"
+    )
+    verdict = "met" if result["met"] else "missed"
+    typer.echo(
+        f"pause over median: {_whole_ms(result['pause_over_median_ms'])} ms "
+        f"(target {result['target_ms']} ms: {verdict})"
+    )
+
+
+def _whole_ms(value: float | None) -> str:
+    """Milliseconds to the millisecond: the pause is judged in seconds, and a column of
+    figures reads best with the same number of decimals."""
+    return "-" if value is None else f"{value:,.0f}"
