@@ -261,10 +261,16 @@ class SomaNode:
                     )
                     await self._catch_up()
                     executed = -1
-                elif state.last_commit is not None and not state.epoch_done():
-                    # The epoch's last commit is known, its certificate is not: the
-                    # others may have left the epoch's consensus already (this node
-                    # restarted late): state sync brings the certificate.
+                elif (
+                    state.last_commit is not None
+                    and not state.epoch_done()
+                    and height >= state.commit_offset + state.last_commit
+                ):
+                    # The epoch's last commit is known and certified (f+1 stake serve
+                    # it), but not here: the others may have left the epoch's consensus
+                    # already (this node restarted late): state sync brings the
+                    # certificate. Never without that: if nobody has the certificate,
+                    # it forms only in this epoch's consensus, which must go on.
                     ended_since = ended_since or loop.time()
                     if loop.time() - ended_since >= ENDED_PATIENCE_S:
                         logger.warning(
