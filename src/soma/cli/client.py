@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from soma.cli.options import DirOption, JsonOption
 from soma.cli.output import error_line, fail
 
 if TYPE_CHECKING:
@@ -38,10 +39,6 @@ client_app = typer.Typer(
     help="Use a running network: addresses, coins, transfers.", no_args_is_help=True
 )
 
-DirOption = Annotated[
-    Path | None, typer.Option("--dir", help="Network directory (else SOMA_DIR, else the default).")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 #: `--dir` and `--json` given before the command (`soma client --json balance`).
 _group: dict[str, Any] = {"directory": None, "as_json": False}

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from soma.cli.client import Context, DirOption, JsonOption, print_result, run_action
+from soma.cli.client import Context, print_result, run_action
+from soma.cli.options import DirOption, JsonOption
 from soma.cli.output import fail
 
 if TYPE_CHECKING:
@@ -155,13 +156,7 @@ def add_stake(
     as_json: JsonOption = False,
 ) -> None:
     """Add to the validator's stake (from the next epoch), from its account's coins."""
-    value = _amount(amount, "--amount")
-    candidate = _candidate(config)
-
-    def act(ctx: Context) -> None:
-        _send(ctx, candidate, lambda key: ctx.client.add_stake(key, value))
-
-    run_action(directory, as_json, act)
+    _change_stake(config, amount, directory, as_json, withdraw=False)
 
 
 @validator_app.command("unstake")
@@ -172,10 +167,17 @@ def unstake(
     as_json: JsonOption = False,
 ) -> None:
     """Take stake back (from the next epoch), paid at once as a new coin."""
+    _change_stake(config, amount, directory, as_json, withdraw=True)
+
+
+def _change_stake(
+    config: Path, amount: int, directory: Path | None, as_json: bool, *, withdraw: bool
+) -> None:
     value = _amount(amount, "--amount")
     candidate = _candidate(config)
 
     def act(ctx: Context) -> None:
-        _send(ctx, candidate, lambda key: ctx.client.withdraw_stake(key, value))
+        change = ctx.client.withdraw_stake if withdraw else ctx.client.add_stake
+        _send(ctx, candidate, lambda key: change(key, value))
 
     run_action(directory, as_json, act)

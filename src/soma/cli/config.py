@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from soma.cli.options import DirOption, JsonOption
 from soma.cli.output import fail
 
 config_app = typer.Typer(help="Configs for nodes of an existing network.", no_args_is_help=True)
@@ -16,11 +17,8 @@ config_app = typer.Typer(help="Configs for nodes of an existing network.", no_ar
 @config_app.command("fullnode")
 def fullnode(
     out: Annotated[Path, typer.Option("--out", help="New directory for the fullnode's files.")],
-    directory: Annotated[
-        Path | None,
-        typer.Option("--dir", help="The network's directory (else SOMA_DIR, else the default)."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    directory: DirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write the config of one more fullnode of the network (fresh keys, free ports, the
     network's validators as seed peers); run it with `soma node --config <config>`."""

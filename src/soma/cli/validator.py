@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from soma.cli.client import Context, add_to_keystore, check_executed, run_action
+from soma.cli.options import DirOption, JsonOption
 from soma.cli.output import fail
 
 validator_app = typer.Typer(
@@ -34,11 +35,8 @@ MAX_GRANTS = 100
 @validator_app.command("new")
 def new(
     out: Annotated[Path, typer.Option("--out", help="New (or empty) directory for its files.")],
-    directory: Annotated[
-        Path | None,
-        typer.Option("--dir", help="The network's directory (else SOMA_DIR, else the default)."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    directory: DirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a candidate validator of the network (fresh keys, free ports, the
     network's validators as seed peers, a funded account in the keystore); run it
