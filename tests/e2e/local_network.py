@@ -3,6 +3,7 @@ addresses as it printed them, JSON calls, and a Ctrl-C stop."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import os
@@ -90,3 +91,19 @@ class Network:
 def processes_of(directory: Path) -> list[str]:
     out = subprocess.run(["pgrep", "-af", str(directory)], capture_output=True, text=True)
     return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+
+
+def node_status(config: Path) -> Any:
+    """A node's own status, from its validator service (a validator, or a validator
+    config following the chain)."""
+    from soma.node.local_network import validator_client
+    from soma.types.config import load_node_config
+
+    async def ask() -> Any:
+        service = validator_client(load_node_config(config))
+        try:
+            return await service.get_status()
+        finally:
+            await service.close()
+
+    return asyncio.run(ask())

@@ -10,7 +10,6 @@ genesis supply all along.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -23,9 +22,8 @@ import pytest
 
 from soma.consensus.store import ConsensusStore
 from soma.node.layout import validator_config_name
-from soma.node.local_network import validator_client
 from soma.types.config import load_node_config
-from tests.e2e.local_network import Network
+from tests.e2e.local_network import Network, node_status
 
 EPOCH_MS = 5_000
 #: Liveness bound of each wait (never a performance assertion).
@@ -112,27 +110,16 @@ def test_a_fifth_validator_joins_runs_consensus_and_leaves(
 
         # Still running, following the chain as a fullnode: its own status moves on.
         assert node.poll() is None
-        first = _own_status(config)
+        first = node_status(config)
         assert first.epoch >= four["epoch"] - 1
         wait_for(
             "the fifth node to follow the chain",
-            lambda: _own_status(config).latest_commit > first.latest_commit + 5,
+            lambda: node_status(config).latest_commit > first.latest_commit + 5,
         )
         assert node.poll() is None
     finally:
         node.terminate()
         node.wait(timeout=60)
-
-
-def _own_status(config: Path) -> Any:
-    async def ask() -> Any:
-        service = validator_client(load_node_config(config))
-        try:
-            return await service.get_status()
-        finally:
-            await service.close()
-
-    return asyncio.run(ask())
 
 
 def _blocks_by(network: Network, epoch: int, author: int) -> int:

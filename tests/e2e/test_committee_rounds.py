@@ -16,7 +16,6 @@ Slow: 14 node processes (7 validators, the fullnode, 6 candidates) share the mac
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import select
@@ -30,9 +29,8 @@ from typing import IO, Any, TypeVar
 import pytest
 
 from soma.node.layout import validator_config_name
-from soma.node.local_network import validator_client
 from soma.types.config import load_node_config
-from tests.e2e.local_network import Network, processes_of
+from tests.e2e.local_network import Network, node_status, processes_of
 
 VALIDATORS = 7
 CANDIDATES = 6
@@ -122,7 +120,7 @@ def test_three_rounds_of_add_two_remove_two(tmp_path: Path) -> None:
         return lambda: client("status")["epoch"] > epoch
 
     def moved_on(config: Path, commit: int) -> Callable[[], bool]:
-        return lambda: own_status(config).latest_commit > commit + 5
+        return lambda: node_status(config).latest_commit > commit + 5
 
     try:
         genesis = client("supply")["genesis"]
@@ -211,7 +209,7 @@ def test_three_rounds_of_add_two_remove_two(tmp_path: Path) -> None:
         epoch = client("status")["epoch"]
         for label in sorted({label for _, removed in ROUNDS for label in removed}):
             config = nodes[label].config
-            first = own_status(config)
+            first = node_status(config)
             assert first.epoch >= epoch - 1, (label, first)
             wait_for(f"{label} to follow the chain", moved_on(config, first.latest_commit))
     finally:
@@ -272,16 +270,3 @@ def node_pids(root: Path) -> dict[str, int]:
         if "node" in words and "--config" in words:
             pids[words[words.index("--config") + 1]] = int(words[0])
     return pids
-
-
-def own_status(config: Path) -> Any:
-    """A node's own status, from its validator service."""
-
-    async def ask() -> Any:
-        service = validator_client(load_node_config(config))
-        try:
-            return await service.get_status()
-        finally:
-            await service.close()
-
-    return asyncio.run(ask())

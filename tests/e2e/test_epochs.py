@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -25,9 +24,7 @@ from typing import Any
 import pytest
 
 from soma.node.layout import validator_config_name
-from soma.node.local_network import validator_client
-from soma.types.config import load_node_config
-from tests.e2e.local_network import Network
+from tests.e2e.local_network import Network, node_status
 
 EPOCH_MS = 5_000
 #: Liveness bounds (the acceptance's own figure for the first).
@@ -58,19 +55,7 @@ def client(network: Network, *args: str) -> Any:
 
 def validator_statuses(network: Network) -> list[Any]:
     """Each validator's own status (its service, not the API's fullnode)."""
-
-    async def ask() -> list[Any]:
-        out = []
-        for i in range(4):
-            config = load_node_config(network.directory / validator_config_name(i))
-            service = validator_client(config)
-            try:
-                out.append(await service.get_status())
-            finally:
-                await service.close()
-        return out
-
-    return asyncio.run(ask())
+    return [node_status(network.directory / validator_config_name(i)) for i in range(4)]
 
 
 def test_epochs_advance_and_the_fullnode_follows(network: Network) -> None:
