@@ -119,6 +119,7 @@ def test_a_failed_transfer_exits_1_and_says_which(monkeypatch: pytest.MonkeyPatc
     assert "sender 3 at 7.25 s: failure" in result.stderr
 
 
+@pytest.mark.slow  # a real network for 12 s: `soma bench epochs` itself is run by hand
 def test_a_real_network_changes_epochs_under_load_without_a_failed_transfer() -> None:
     args = ["--duration", "12", "--epoch-ms", "3000", "--senders", "2", "--json"]
     done = subprocess.run(
