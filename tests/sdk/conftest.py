@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from soma.sdk import AsyncClient, Client
+from soma.sdk import ApiError, AsyncClient, Client
 from soma.types.base import SomaAddress
 from soma.types.crypto import AccountKeyPair
 from tests.sdk.fake_network import URL, FakeNetwork
@@ -63,3 +63,20 @@ async def api(request: pytest.FixtureRequest, net: FakeNetwork) -> AsyncIterator
     harness = Harness(request.param, net)
     yield harness
     await harness.close()
+
+
+def mint(net: FakeNetwork, key: AccountKeyPair, *balances: int) -> SomaAddress:
+    """Coins of these balances for `key`'s address; the address."""
+    owner = key.public_key.to_address()
+    for balance in balances:
+        net.mint(owner, balance)
+    return owner
+
+
+async def refused(api: Harness, name: str, *args: object) -> ApiError:
+    """The ApiError a call raises; nothing was executed on its way."""
+    posts = api.net.posts()
+    with pytest.raises(ApiError) as e:
+        await api(name, *args)
+    assert api.net.posts() == posts
+    return e.value

@@ -10,25 +10,8 @@ from soma.sdk import ApiError, Coin, result_error
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.crypto import AccountKeyPair
 from soma.types.transaction import MergeCoins, PayCoins, SplitCoin, TransferCoin
-from tests.sdk.conftest import Harness
+from tests.sdk.conftest import Harness, mint, refused
 from tests.sdk.fake_network import FakeNetwork
-
-
-def mint(net: FakeNetwork, key: AccountKeyPair, *balances: int) -> SomaAddress:
-    owner = key.public_key.to_address()
-    for balance in balances:
-        net.mint(owner, balance)
-    return owner
-
-
-async def refused(api: Harness, name: str, *args: object) -> ApiError:
-    """The ApiError a call raises; nothing was executed on its way."""
-    posts = api.net.posts()
-    with pytest.raises(ApiError) as e:
-        await api(name, *args)
-    assert api.net.posts() == posts
-    return e.value
-
 
 # --- reads -------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from soma.types.transaction import (
     TransferCoin,
     WithdrawStake,
 )
-from tests.sdk.conftest import Harness
+from tests.sdk.conftest import Harness, mint, refused
 from tests.sdk.fake_network import FakeNetwork
 
 #: The fake network's minimum stake (conftest's network: fee 10).
@@ -48,21 +48,6 @@ def candidate(account: SomaAddress, hostname: str = "candidate") -> Registration
         "127.0.0.1:7002",
         "127.0.0.1:7003",
     )
-
-
-def funded(net: FakeNetwork, key: AccountKeyPair, *balances: int) -> SomaAddress:
-    owner = key.public_key.to_address()
-    for balance in balances:
-        net.mint(owner, balance)
-    return owner
-
-
-async def refused(api: Harness, name: str, *args: object) -> ApiError:
-    posts = api.net.posts()
-    with pytest.raises(ApiError) as e:
-        await api(name, *args)
-    assert api.net.posts() == posts
-    return e.value
 
 
 # --- the registration ----------------------------------------------------------------------
@@ -117,7 +102,7 @@ def test_a_bad_registration_is_refused(hostname: str, address: str, field: str) 
 async def test_join_stakes_from_one_coin_that_covers_stake_and_fee(
     api: Harness, net: FakeNetwork, key: AccountKeyPair
 ) -> None:
-    owner = funded(net, key, MIN_STAKE + 10, 5)
+    owner = mint(net, key, MIN_STAKE + 10, 5)
     joining = candidate(owner)
     result = await api("join_validator", key, joining, MIN_STAKE)
     assert result["status"] == "success" and "merges" not in result
@@ -133,7 +118,7 @@ async def test_join_stakes_from_one_coin_that_covers_stake_and_fee(
 async def test_join_merges_coins_first_when_no_coin_covers(
     api: Harness, net: FakeNetwork, key: AccountKeyPair
 ) -> None:
-    owner = funded(net, key, 600, 400, 100, 1)
+    owner = mint(net, key, 600, 400, 100, 1)
     result = await api("join_validator", key, candidate(owner), MIN_STAKE)
     assert result["status"] == "success"
     (merge,) = result["merges"]
@@ -148,7 +133,7 @@ async def test_join_merges_coins_first_when_no_coin_covers(
 async def test_join_refusals_send_nothing(
     api: Harness, net: FakeNetwork, key: AccountKeyPair
 ) -> None:
-    owner = funded(net, key, 600, 400)
+    owner = mint(net, key, 600, 400)
     short = await refused(api, "join_validator", key, candidate(owner), MIN_STAKE)
     assert short.api_code == "INSUFFICIENT_BALANCE" and "1000 to stake" in short.message
     someone_else = candidate(AccountKeyPair.generate().public_key.to_address())
@@ -161,7 +146,7 @@ async def test_join_refusals_send_nothing(
 async def test_a_join_below_the_minimum_stake_executes_and_fails(
     api: Harness, net: FakeNetwork, key: AccountKeyPair
 ) -> None:
-    owner = funded(net, key, 10_000)
+    owner = mint(net, key, 10_000)
     result = await api("join_validator", key, candidate(owner), MIN_STAKE - 1)
     assert result["status"] == "failure"
     code, message = result_error(result) or ("", "")
@@ -173,7 +158,7 @@ async def test_a_join_below_the_minimum_stake_executes_and_fails(
 
 
 async def test_add_and_withdraw_stake(api: Harness, net: FakeNetwork, key: AccountKeyPair) -> None:
-    owner = funded(net, key, 1_000)
+    owner = mint(net, key, 1_000)
     net.make_validator(owner, 5_000)
     added = await api("add_stake", key, 300)
     assert added["status"] == "success" and isinstance(net.sent[-1].data.kind, AddStake)
@@ -192,7 +177,7 @@ async def test_add_and_withdraw_stake(api: Harness, net: FakeNetwork, key: Accou
 async def test_stake_and_unstake_of_no_validator_fail_with_the_reason(
     api: Harness, net: FakeNetwork, key: AccountKeyPair
 ) -> None:
-    funded(net, key, 10_000)
+    mint(net, key, 10_000)
     for name, amount in (("add_stake", 100), ("withdraw_stake", 100)):
         result = await api(name, key, amount)
         assert result["status"] == "failure"
@@ -200,7 +185,7 @@ async def test_stake_and_unstake_of_no_validator_fail_with_the_reason(
 
 
 async def test_leave(api: Harness, net: FakeNetwork, key: AccountKeyPair) -> None:
-    owner = funded(net, key, 100)
+    owner = mint(net, key, 100)
     for _ in range(4):  # the minimum that must stay
         net.make_validator(AccountKeyPair.generate().public_key.to_address(), 1_000)
     net.make_validator(owner, 1_000)
@@ -230,7 +215,7 @@ def quick_retries(api: Harness) -> Iterator[None]:
 async def test_a_transfer_refused_for_an_epoch_change_is_sent_again(
     api: Harness, net: FakeNetwork, key: AccountKeyPair, other: SomaAddress, code: str
 ) -> None:
-    funded(net, key, 1_000)
+    mint(net, key, 1_000)
     net.epoch_refusals, net.epoch_refusal_code = 3, code
     result = await api("transfer", key, other, 5)
     assert result["status"] == "success" and net.balance(other) == 5
@@ -262,7 +247,7 @@ class FakeClock:
 async def test_the_retry_through_an_epoch_change_is_bounded(
     api: Harness, net: FakeNetwork, key: AccountKeyPair, other: SomaAddress
 ) -> None:
-    funded(net, key, 1_000)
+    mint(net, key, 1_000)
     net.epoch_refusals, net.epoch_refusal_code = 10**6, "EPOCH_ENDED"
     api.client.api.clock = FakeClock(EPOCH_CHANGE_WAIT_S / 4)
     with pytest.raises(ApiError) as e:

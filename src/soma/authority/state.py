@@ -22,7 +22,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from soma.authority import faults
 from soma.authority.accumulator import StateAccumulator
@@ -48,7 +48,7 @@ from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.store import AuthorityStore, TransactionOutputs
 from soma.authority.summary_signer import SummarySigner
-from soma.authority.supply import Supply, live_supply
+from soma.authority.supply import Supply, live_supply, unpaid_fees
 from soma.authority.transaction_manager import TransactionManager
 from soma.authority.transaction_preparer import TransactionPreparer
 from soma.authority.validation import check_inputs, check_signature_and_expiry
@@ -514,17 +514,12 @@ class AuthorityState:
         index = self.commit_offset + last
         return self.executed_commit >= index and self.certifier.certified_through >= index
 
-    async def wait_epoch_done(self) -> CommitSummary:
-        """The summary of the epoch's last commit, once `epoch_done`."""
+    async def wait_epoch_done(self) -> None:
+        """Until `epoch_done` (an error if execution stops first)."""
         while not self.epoch_done():
             if self.failure is not None:
                 raise SomaError(f"execution stopped before the epoch's end: {self.failure}")
             await self.wait_for_progress(1.0)
-        last = self.last_commit
-        assert last is not None
-        summary = self.store.summaries.summary(self.commit_offset + last)
-        assert summary is not None and summary.end_of_epoch is not None
-        return summary
 
     def _on_epoch_end_progress(self) -> None:
         """Once the epoch closes, a validator sends its end-of-publish (once)."""
@@ -699,14 +694,13 @@ class AuthorityState:
                 f"{len(self.tx_manager) - 1} transactions of the epoch still to execute"
             )
         total = 0
-        for index in range(1, change.commit_index + 1):
-            ordered = self.epoch_store.commit_transactions(index)
-            if ordered is None:
-                raise SomaError(f"the epoch store lost the transactions of commit {index}")
-            for digest in ordered.digests:
-                if digest == change.transaction.digest():
-                    continue
-                total += self._effects_of(index, digest).gas_used
+        change_digest = change.transaction.digest()
+        for digest, effects in self._epoch_effects(change.commit_index):
+            if digest == change_digest:
+                continue
+            if effects is None:
+                raise SomaError(f"the epoch change ran before transaction {digest}")
+            total += effects.gas_used
         return total
 
     def _on_flush(self, flushed: list[TransactionOutputs]) -> None:
@@ -1006,11 +1000,17 @@ class AuthorityState:
             ordered = self.epoch_store.commit_transactions(last)
             if ordered is not None and self.cache.is_executed(ordered.digests[-1]):
                 return 0  # the epoch change ran and paid them
-        total = 0
-        for index in range(1, self.epoch_store.last_consensus_commit() + 1):
+        charged = self._epoch_effects(self.handled_commit - self.commit_offset)
+        return unpaid_fees((e for _, e in charged if e is not None), self.epoch)
+
+    def _epoch_effects(
+        self, through: int
+    ) -> Iterator[tuple[TransactionDigest, TransactionEffects | None]]:
+        """Each transaction ordered in this epoch's commits 1 to `through`, with its
+        effects if it has executed."""
+        for index in range(1, through + 1):
             ordered = self.epoch_store.commit_transactions(index)
-            for digest in () if ordered is None else ordered.digests:
-                effects = self._unaccumulated.get(digest) or self.cache.get_effects(digest)
-                if effects is not None and effects.executed_epoch == self.epoch:
-                    total += effects.gas_used
-        return total
+            if ordered is None:
+                raise SomaError(f"the epoch store lost the transactions of commit {index}")
+            for digest in ordered.digests:
+                yield digest, self._unaccumulated.get(digest) or self.cache.get_effects(digest)
