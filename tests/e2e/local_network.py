@@ -32,6 +32,8 @@ class Network:
         )
         self.api = ""
         self.funded: list[str] = []
+        #: What it printed up to `press Ctrl-C to stop`, line by line (newlines kept).
+        self.banner: list[str] = []
         # stderr is read all along (a full pipe would stall the network), last 3000 kept.
         self._stderr: collections.deque[str] = collections.deque(maxlen=3000)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
@@ -42,6 +44,7 @@ class Network:
             line = self.proc.stdout.readline().decode()
             if not line:
                 break
+            self.banner.append(line)
             if line.startswith("API "):
                 self.api = line.split()[1]
             elif line.startswith("funded "):

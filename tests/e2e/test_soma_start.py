@@ -1,6 +1,9 @@
 """`soma start` in a subprocess: it serves the API and prints funded addresses, the
 faucet funds a fresh address, Ctrl-C stops everything with no process left, a restart
-keeps the balances, and two networks in two directories run side by side."""
+keeps the balances, and two networks in two directories run side by side. Its output
+to a pipe is plain lines (metrics URLs, the logs directory, status lines); each node
+logs to a file of the network's directory, one JSON object a line with `--log-format
+json`."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
     second: Network | None = None
     try:
         assert first.api.startswith("http://127.0.0.1:") and len(first.funded) >= 1
+        assert_plain_banner(first)
         status, health = first.call("/health")
         assert status == 200 and health["status"] == "ok"
         funded_balance = first.balance(first.funded[0])
@@ -57,18 +61,28 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
         kept = first.balance(first.funded[0])
         assert kept == funded_balance - 10 - sent["fee"]
 
-        second = Network(second_dir)
+        second = Network(second_dir, "--log-format", "json", "--log-level", "debug")
         assert second.api != first.api
         assert second.call("/health")[0] == 200 and first.call("/health")[0] == 200
         assert second.stop() == 130
         second = None
         assert not processes_of(second_dir)
+        assert_json_logs(second_dir)
     finally:
         if second is not None:
             second.stop()
         code = first.stop()
     assert code == 130
     assert not processes_of(first_dir)
+    assert first.proc.stdout is not None
+    after = first.proc.stdout.read().decode()  # a status line every 10 s, if it ran as long
+    assert all(line.startswith("status epoch=") for line in after.splitlines()), after
+    assert "\x1b" not in after and "\r" not in after
+    # INFO lines reach the nodes' logs (the default level), and they are few.
+    logs = first_dir / "logs"
+    fullnode_log = (logs / "fullnode.log").read_text()
+    assert "INFO soma.node.fullnode: fullnode following epoch" in fullnode_log
+    assert all(path.stat().st_size < 200_000 for path in logs.glob("*.log"))
 
     again = Network(first_dir)
     try:
@@ -81,6 +95,31 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
     finally:
         assert again.stop() == 130
     assert not processes_of(first_dir)
+
+
+def assert_plain_banner(network: Network) -> None:
+    """Plain lines only (no escape code, no carriage return): the metrics URL of each
+    node, then the logs directory, before `press Ctrl-C to stop`."""
+    text = "".join(network.banner)
+    assert "\x1b" not in text and "\r" not in text, text
+    lines = text.splitlines()
+    assert lines[0] == f"soma network in {network.directory}"
+    metrics = [line.split() for line in lines if line.startswith("metrics ")]
+    assert [m[1] for m in metrics] == [f"validator-{i}" for i in range(4)] + ["fullnode"]
+    assert all(m[2].startswith("http://127.0.0.1:") for m in metrics), metrics
+    assert lines[-2:] == [f"logs {network.directory / 'logs'}", "press Ctrl-C to stop"]
+
+
+def assert_json_logs(directory: Path) -> None:
+    """Every node's log: one JSON object a line, the nodes' INFO lines among them."""
+    files = sorted((directory / "logs").glob("*.log"))
+    assert [f.stem for f in files] == ["fullnode"] + [f"validator-{i}" for i in range(4)]
+    for path in files:
+        lines = path.read_text().splitlines()
+        assert lines, path
+        records = [json.loads(line) for line in lines]
+        assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+    assert any(r["level"] == "INFO" for r in records), records
 
 
 def soma(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

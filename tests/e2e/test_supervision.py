@@ -17,9 +17,7 @@ TIMEOUT_S = 60.0
 def _pid_of(directory: Path, config: str) -> int | None:
     for line in processes_of(directory):
         pid, _, command = line.partition(" ")
-        if " node " in f" {command} " and command.rstrip().endswith(
-            f"{config} --log-level WARNING"
-        ):
+        if " node " in f" {command} " and f" --config {config} " in f"{command} ":
             return int(pid)
     return None
 

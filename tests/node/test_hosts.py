@@ -29,8 +29,10 @@ def test_each_node_binds_and_is_dialled_at_its_address(tmp_path: Path) -> None:
         assert config.network_address == f"{host}:7000"
         assert config.consensus_address == f"{host}:7001"
         assert config.p2p_address == f"{host}:7002"
+        assert config.metrics_address == f"{host}:7003"
     fullnode = load_node_config(net.fullnode_config)
     assert fullnode.api_address == "10.9.0.5:8001"
+    assert fullnode.metrics_address == "10.9.0.5:8003"
     assert {p.address for p in fullnode.seed_peers} == {f"10.9.0.{i}:7002" for i in range(1, 5)}
     assert load_client_config(net.client_config).api_url == "http://10.9.0.5:8001"
     # Addresses given by hand are not soma's to move: no ports.yaml.
@@ -54,7 +56,7 @@ def test_a_yaml_file_of_hosts_works_as_well(tmp_path: Path) -> None:
         (HOSTS | {"validator-9": "10.9.0.9:7000"}, "unknown node 'validator-9'"),
         (HOSTS | {"fullnode": "10.9.0.1:7002"}, "both need 10.9.0.1:7002"),
         (HOSTS | {"fullnode": "10.9.0.5"}, "expected host:port"),
-        (HOSTS | {"fullnode": "10.9.0.5:65535"}, "port 65535 must be 1 to 65533"),
+        (HOSTS | {"fullnode": "10.9.0.5:65535"}, "port 65535 must be 1 to 65532"),
         (HOSTS | {"fullnode": "0.0.0.0:7000"}, "not an address other nodes can dial"),
         (HOSTS | {"fullnode": "bad host!:7000"}, "is not a host name or IP"),
     ],

@@ -328,3 +328,60 @@ def test_a_moved_validator_service_is_where_the_fullnode_looks_for_it(tmp_path: 
     moved = load_node_config(tmp_path / "validator-1.yaml").network_address
     fullnode = load_node_config(tmp_path / "fullnode.yaml")
     assert moved != service and fullnode.validator_addresses["validator-1"] == moved
+
+
+def test_every_node_gets_a_metrics_port_that_moves_when_taken(tmp_path: Path) -> None:
+    from soma.node.node_list import list_nodes
+
+    create_local_network(tmp_path, validators=2, accounts=1)
+    listed = list_nodes(tmp_path)
+    assert [(n.name, n.role) for n in listed] == [
+        ("validator-0", "validator"),
+        ("validator-1", "validator"),
+        ("fullnode", "fullnode"),
+    ]
+    urls = [n.metrics_url for n in listed]
+    assert all(u is not None and u.startswith("http://127.0.0.1:") for u in urls)
+    assert len(set(urls)) == 3
+    assert [n.api_url for n in listed if n.api_url] == [
+        f"http://{load_node_config(tmp_path / 'fullnode.yaml').api_address}"
+    ]
+    metrics = load_node_config(tmp_path / "validator-1.yaml").metrics_address
+    assert metrics is not None
+    with _hold(metrics):
+        notices = move_taken_ports(tmp_path, 2)
+    assert len(notices) == 1 and "validator-1's metrics" in notices[0]
+    moved = load_node_config(tmp_path / "validator-1.yaml").metrics_address
+    assert moved not in (None, metrics)
+    recorded = yaml.safe_load((tmp_path / PORTS_FILE).read_text())
+    assert recorded["validator-1.yaml"]["metrics_address"] == moved
+
+
+def test_a_network_from_before_metrics_gets_metrics_ports_at_start(tmp_path: Path) -> None:
+    create_local_network(tmp_path, validators=2, accounts=1)
+    names = ["validator-0.yaml", "validator-1.yaml", "fullnode.yaml"]
+    recorded = yaml.safe_load((tmp_path / PORTS_FILE).read_text())
+    for name in names:
+        config = yaml.safe_load((tmp_path / name).read_text())
+        del config["metrics_address"]
+        (tmp_path / name).write_text(yaml.safe_dump(config))
+        del recorded[name]["metrics_address"]
+    (tmp_path / PORTS_FILE).write_text(yaml.safe_dump(recorded))
+    assert prepare_network(tmp_path, None, False) == 2
+    recorded = yaml.safe_load((tmp_path / PORTS_FILE).read_text())
+    for name in names:
+        address = load_node_config(tmp_path / name).metrics_address
+        assert address is not None and address.startswith("127.0.0.1:")
+        assert recorded[name]["metrics_address"] == address  # soma's choice: movable
+
+
+def test_a_bad_metrics_address_names_the_field(tmp_path: Path) -> None:
+    from soma.types.config import ConfigError
+
+    create_local_network(tmp_path, validators=1, accounts=1)
+    path = tmp_path / "validator-0.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["metrics_address"] = "nowhere"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match="metrics_address: expected host:port"):
+        load_node_config(path)

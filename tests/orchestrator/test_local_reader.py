@@ -3,7 +3,9 @@
 - It answers what the validators answer: the same values as a RemoteReader over their
   services (the supply too), and the same JSON through the API (validators without
   consensus, fed the same commits, every commit certified, so nothing moves while they
-  are compared).
+  are compared). The explorer's reads too: commit records, transaction details with
+  the validators' signatures over the effects, search; and the DAG is a 503 on both
+  when no validator runs consensus.
 - Read-after-write: on a node whose execution lags the quorum (its commits held back
   at a gate), `execute` returns only once the node executed the transaction, and a
   read right after it shows the write.
@@ -207,6 +209,41 @@ async def test_the_api_answers_the_same_over_either_reader(quiet: Quiet) -> None
             assert (here.status_code, here.json()) == (there.status_code, there.json()), path
             answered.add(here.status_code)
         assert answered == {200, 404}
+
+
+async def test_the_explorer_reads_answer_the_same_over_either_reader(quiet: Quiet) -> None:
+    """Commit records, commits, transaction details (their signers asked of the
+    validators) and search; the DAG is a 503 on both, these validators running no
+    consensus."""
+    local, remote = quiet.local, quiet.remote
+    assert await local.commits(0, 10, False) == await remote.commits(0, 10, False)
+    detailed = await local.commits(1, 3, True)
+    assert detailed == await remote.commits(1, 3, True)
+    assert [len(r.digests) for r in detailed] == [r.transactions for r in detailed]
+    assert sum(r.user_transactions for r in detailed) == 3
+    signatures = await local.effects_signatures(quiet.digests[0], _effects(quiet, 0))
+    assert signatures.signers == quiet.net.committee.names()
+    assert signatures.certificate is not None
+    signatures.certificate.verify(quiet.net.committee)
+    paths = ["/commits?limit=5", "/commits/1", "/commits/3", "/commits/4", "/dag?rounds=5"]
+    paths += [f"/transactions/{d}/details" for d in quiet.digests]
+    paths += [f"/search?q={quiet.digests[0]}", f"/search?q={quiet.net.addresses[0]}"]
+    paths += ["/search?q=2", "/search?q=0x5"]
+    async with _client(local) as here_client, _client(remote) as there_client:
+        answered = set()
+        for path in paths:
+            here, there = await here_client.get(path), await there_client.get(path)
+            assert (here.status_code, here.json()) == (there.status_code, there.json()), path
+            answered.add(here.status_code)
+        assert answered == {200, 404, 503}
+        dag = await here_client.get("/dag")
+        assert dag.json()["code"] == "NO_VALIDATOR_REACHABLE"
+
+
+def _effects(quiet: Quiet, index: int) -> Any:
+    state = quiet.net.validators[0].state
+    assert state is not None
+    return state.get_effects(quiet.digests[index])
 
 
 async def test_status_takes_the_highest_certified_commit_known_from_peers(quiet: Quiet) -> None:

@@ -134,7 +134,12 @@ class ConsensusAdapter:
         except Exception:
             # Whatever went wrong, these transactions must not stay pending for ever
             # (counted against the bound, and deduplicated away if submitted again).
-            logger.exception("offering %d transactions to consensus failed", len(batch))
+            logger.exception(
+                "offering %d transactions to consensus failed: %s",
+                len(offered),
+                _named(offered),
+                extra={"tx": [str(d) for d in offered]},
+            )
         finally:
             for digest in offered:
                 self._pending.pop(digest, None)
@@ -157,7 +162,11 @@ class ConsensusAdapter:
             batch[:] = [d for d in batch if d in self._pending and not self._is_ordered(d)]
             self.resubmitted += len(batch)
             if batch:
-                logger.info("block garbage-collected; offering %d transactions again", len(batch))
+                logger.debug(
+                    "block garbage-collected; offering %d transactions again: %s",
+                    len(batch),
+                    _named(batch),
+                )
 
     def forget(self, digest: TransactionDigest) -> None:
         """Ordered (possibly through another validator's block): stop tracking it."""
@@ -170,3 +179,9 @@ class ConsensusAdapter:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+
+
+def _named(digests: list[TransactionDigest], shown: int = 3) -> str:
+    """The first few digests of a batch, for a log line (`d1, d2, d3 and 7 more`)."""
+    text = ", ".join(str(d) for d in digests[:shown])
+    return text if len(digests) <= shown else f"{text} and {len(digests) - shown} more"

@@ -17,10 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 
 from soma.authority import service_wire as wire
+from soma.authority.commit_records import commit_records
+from soma.authority.consensus_reads import consensus_commits, recent_dag_answer
+from soma.authority.service_metrics import ServiceMetricsInterceptor
 from soma.authority.state import AuthorityState, read_system_state
 from soma.authority.supply import genesis_supply
 from soma.consensus.network import tls
 from soma.consensus.network.server import server_options
+from soma.metrics import authority as metrics
 from soma.types.bcs import BcsStruct
 from soma.types.digests import TransactionDigest
 from soma.types.effects import SignedTransactionEffects, TransactionEffects
@@ -34,6 +38,8 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R", bound=BcsStruct)
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 if TYPE_CHECKING:
+    from soma.consensus.core import Core
+
     Context = grpc.aio.ServicerContext[bytes, bytes]
 
 
@@ -49,16 +55,25 @@ class BatchTooLargeError(SomaError):
 
 
 class ValidatorService:
-    def __init__(self, state: Callable[[], AuthorityState], identity: TlsIdentity) -> None:
+    def __init__(
+        self,
+        state: Callable[[], AuthorityState],
+        identity: TlsIdentity,
+        consensus: Callable[[], Core | None] | None = None,
+    ) -> None:
         #: The current epoch's AuthorityState (replaced at reconfiguration).
         self._state = state
+        #: The Core of the consensus running now; None while the node follows the chain
+        #: by state sync (or, without the callable, never: GetRecentDag then refuses).
+        self._consensus = consensus
         #: Served over TLS with the node's identity; any node may call (no client
         #: certificate), so fullnodes submit here as validators do.
         self._identity = identity
         #: What genesis created, read from the store on first use (it never changes).
         self._genesis_supply: int | None = None
         self._server = grpc.aio.server(
-            options=server_options(MAX_RESPONSE_BYTES, max_receive_bytes=wire.MAX_REQUEST_BYTES)
+            options=server_options(MAX_RESPONSE_BYTES, max_receive_bytes=wire.MAX_REQUEST_BYTES),
+            interceptors=(ServiceMetricsInterceptor(),),
         )
         methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             "SubmitTransaction": self._unary(wire.SubmitTransactionRequest, self.submit),
@@ -77,6 +92,8 @@ class ValidatorService:
             "GetBalance": self._unary(wire.GetBalanceRequest, self.get_balance),
             "GetCoins": self._unary(wire.GetCoinsRequest, self.get_coins),
             "GetSupply": self._unary(wire.GetSupplyRequest, self.get_supply),
+            "GetRecentDag": self._unary(wire.GetRecentDagRequest, self.get_recent_dag),
+            "GetCommits": self._unary(wire.GetCommitsRequest, self.get_commits),
         }
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(wire.SERVICE, methods),)
@@ -94,7 +111,11 @@ class ValidatorService:
     # --- methods -----------------------------------------------------------------------
 
     async def submit(self, request: wire.SubmitTransactionRequest) -> BcsStruct:
-        digest = await self._state().submit(request.transaction)
+        try:
+            digest = await self._state().submit(request.transaction)
+        except SomaError as e:
+            metrics.REFUSED.labels(e.code).inc()
+            raise
         return wire.SubmitTransactionResponse(digest)
 
     async def wait_for_effects(self, request: wire.WaitForEffectsRequest) -> BcsStruct:
@@ -251,6 +272,22 @@ class ValidatorService:
             self._genesis_supply = genesis_supply_of(state)
         return read_supply(state, self._genesis_supply)
 
+    def _core(self) -> Core | None:
+        return None if self._consensus is None else self._consensus()
+
+    async def get_recent_dag(self, request: wire.GetRecentDagRequest) -> BcsStruct:
+        """The blocks of the last rounds of this validator's DAG and its leader
+        decisions (`soma.authority.consensus_reads`)."""
+        state = self._state()
+        return recent_dag_answer(self._core(), request.rounds, state.commit_offset)
+
+    async def get_commits(self, request: wire.GetCommitsRequest) -> BcsStruct:
+        """Records of executed commits (`soma.authority.commit_records`)."""
+        state = self._state()
+        lookup = consensus_commits(self._core(), state.commit_offset)
+        records = commit_records(state, request.start, request.count, request.detail, lookup)
+        return wire.GetCommitsResponse(tuple(records))
+
     async def get_certified_summary(self, request: wire.GetCertifiedSummaryRequest) -> BcsStruct:
         summaries = self._state().store.summaries
         if request.index is None:
@@ -349,4 +386,5 @@ def _signed_batch(
 
 
 def _refused(digest: TransactionDigest, error: SomaError) -> wire.SubmitOutcome:
+    metrics.REFUSED.labels(error.code).inc()
     return wire.SubmitOutcome(digest, wire.SubmitRefusal(error.code, error.message))

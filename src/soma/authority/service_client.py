@@ -245,6 +245,35 @@ class ValidatorClient:
             wire.GET_SUPPLY, wire.GetSupplyRequest(), wire.GetSupplyResponse, DEFAULT_TIMEOUT_S
         )
 
+    async def get_recent_dag(
+        self, rounds: int, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> wire.GetRecentDagResponse:
+        """The last `rounds` rounds of the validator's DAG and its leader decisions; a
+        validator with no consensus running refuses (`CONSENSUS_UNAVAILABLE`)."""
+        return await self._call(
+            wire.GET_RECENT_DAG,
+            wire.GetRecentDagRequest(rounds),
+            wire.GetRecentDagResponse,
+            timeout_s,
+        )
+
+    async def get_commits(
+        self, start: int, count: int, detail: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> list[wire.CommitRecord]:
+        """Records of the executed commits from `start`, consecutive, at most `count`
+        (`service_wire.GetCommitsRequest`)."""
+        response = await self._call(
+            wire.GET_COMMITS,
+            wire.GetCommitsRequest(start, count, detail),
+            wire.GetCommitsResponse,
+            timeout_s,
+        )
+        records = list(response.records)
+        expected = list(range(start, start + len(records)))
+        if len(records) > count or [r.index for r in records] != expected:
+            raise ValidatorCallError(f"{self.address}: malformed commit records")
+        return records
+
     async def get_status(self) -> wire.GetStatusResponse:
         return await self._call(
             wire.GET_STATUS, wire.GetStatusRequest(), wire.GetStatusResponse, DEFAULT_TIMEOUT_S

@@ -10,13 +10,24 @@ validator's balance index, one read whatever the number of coins.
 The batched pair (`SubmitTransactions`, `StreamEffects`) is what a busy client uses: one
 call carries many transactions, and one stream returns the signed effects of many
 digests as they become durable, so per-call costs are paid per batch, not per
-transaction."""
+transaction.
+
+Two reads serve observers of the chain (the explorer): `GetRecentDag`, the blocks of
+the validator's last DAG rounds and its leader decisions (only with consensus running:
+a validator following by state sync refuses with `CONSENSUS_UNAVAILABLE`), and
+`GetCommits`, what the validator recorded of consecutive executed commits (timestamps
+and transaction counts; with `detail`, their transactions and the consensus commit,
+leader and blocks, while its consensus store still holds it)."""
 
 from __future__ import annotations
 
-from soma.types.base import ObjectID, SomaAddress
+import enum
+
+from soma.types.base import AuthorityName, ObjectID, SomaAddress
 from soma.types.bcs import BcsStruct, u32, u64, u128
 from soma.types.commit_summary import CertifiedCommitSummary
+from soma.types.consensus.block import BlockRef
+from soma.types.consensus.commit import Commit
 from soma.types.digests import CommitSummaryDigest, TransactionDigest
 from soma.types.effects import SignedTransactionEffects
 from soma.types.object import Object, ObjectRef
@@ -37,6 +48,8 @@ STREAM_EFFECTS = f"/{SERVICE}/StreamEffects"
 GET_BALANCE = f"/{SERVICE}/GetBalance"
 GET_COINS = f"/{SERVICE}/GetCoins"
 GET_SUPPLY = f"/{SERVICE}/GetSupply"
+GET_RECENT_DAG = f"/{SERVICE}/GetRecentDag"
+GET_COMMITS = f"/{SERVICE}/GetCommits"
 
 #: Longest a WaitForEffects call may ask the validator to wait.
 MAX_WAIT_MS = 60_000
@@ -52,6 +65,11 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 #: Most effects bytes in one StreamEffects message (a validator starts another beyond).
 MAX_EFFECTS_MESSAGE_BYTES = 4 * 1024 * 1024
+#: Most rounds one GetRecentDag asks for (`soma.consensus.recent_dag.MAX_ROUNDS`).
+MAX_DAG_ROUNDS = 50
+#: Most commits in one GetCommits answer, and with `detail`.
+MAX_COMMITS = 1_000
+MAX_DETAILED_COMMITS = 50
 
 
 class SubmitTransactionRequest(BcsStruct):
@@ -257,3 +275,100 @@ class GetSupplyResponse(BcsStruct):
     pending_fees: u128
     total: u128
     genesis: u128
+
+
+class GetRecentDagRequest(BcsStruct):
+    """The blocks of the last `rounds` rounds (1..`MAX_DAG_ROUNDS`) and their leaders."""
+
+    rounds: u32
+
+
+class DagAuthority(BcsStruct):
+    """A committee member as the DAG names it: by its index, in committee order."""
+
+    name: AuthorityName
+    hostname: str
+    stake: u64
+
+
+class DagBlock(BcsStruct):
+    reference: BlockRef
+    #: Its parents, in the order the block lists them.
+    ancestors: tuple[BlockRef, ...]
+    #: How many transactions it carries (user transactions and consensus entries).
+    transactions: u32
+    timestamp_ms: u64
+
+
+class LeaderState(enum.IntEnum):
+    UNDECIDED = 0
+    COMMITTED = 1
+    SKIPPED = 2
+
+
+class DecidedBy(enum.IntEnum):
+    """How a slot was decided (`soma.consensus.decision_log.DecisionSource`)."""
+
+    DIRECT = 0
+    INDIRECT = 1
+    #: Installed from a certified commit: the others decided it.
+    CERTIFIED = 2
+    #: Read back from the store after a restart.
+    RESTORED = 3
+
+
+class DagLeader(BcsStruct):
+    """A leader slot of the DAG and what the commit rule said of it."""
+
+    round: u32
+    authority: u32
+    state: LeaderState
+    #: None while undecided.
+    decided_by: DecidedBy | None
+    #: The committed leader block and the commit it led (global index), if committed.
+    block: BlockRef | None
+    commit_index: u64 | None
+
+
+class GetRecentDagResponse(BcsStruct):
+    epoch: u64
+    #: The committee, by authority index.
+    authorities: tuple[DagAuthority, ...]
+    highest_round: u32
+    #: The lowest round the answer covers: fewer rounds than asked if the DAG holds no
+    #: more in memory (garbage collection) or the answer would be too large.
+    low_round: u32
+    #: By (round, author, digest).
+    blocks: tuple[DagBlock, ...]
+    #: The leader slots of those rounds, by (round, authority).
+    leaders: tuple[DagLeader, ...]
+
+
+class GetCommitsRequest(BcsStruct):
+    """Executed commits from `start` (global), consecutive, at most `count` (at most
+    `MAX_COMMITS`, or `MAX_DETAILED_COMMITS` with `detail`)."""
+
+    start: u64
+    count: u32
+    detail: bool
+
+
+class CommitRecord(BcsStruct):
+    """An executed commit as the node recorded it."""
+
+    index: u64
+    epoch: u64
+    timestamp_ms: u64
+    #: Everything the commit executed: its prologue, user transactions, an epoch change.
+    transactions: u64
+    #: The transactions users sent (without the system ones).
+    user_transactions: u64
+    #: With `detail`: the transactions, in execution order; empty otherwise.
+    digests: tuple[TransactionDigest, ...]
+    #: With `detail`: the consensus commit (its leader and blocks) if the node's
+    #: consensus store of the current epoch still holds it.
+    commit: Commit | None
+
+
+class GetCommitsResponse(BcsStruct):
+    records: tuple[CommitRecord, ...]

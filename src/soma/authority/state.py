@@ -44,6 +44,7 @@ from soma.authority.errors import (
     ObjectVersionUnavailableError,
 )
 from soma.authority.execution.executor import execute_transaction
+from soma.authority.execution_metrics import record_execution
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.store import AuthorityStore, TransactionOutputs
@@ -52,6 +53,7 @@ from soma.authority.supply import Supply, live_supply, unpaid_fees
 from soma.authority.transaction_manager import TransactionManager
 from soma.authority.transaction_preparer import TransactionPreparer
 from soma.authority.validation import check_inputs, check_signature_and_expiry
+from soma.metrics import authority as metrics
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import (
     CertifiedCommitSummary,
@@ -72,6 +74,7 @@ from soma.types.signature_info import AuthoritySignInfo
 from soma.types.system_state import SYSTEM_STATE_OBJECT_ID, SystemState
 from soma.types.transaction import (
     ChangeEpoch,
+    ConsensusCommitPrologue,
     GenesisTransaction,
     ImmOrOwnedInput,
     SignedTransaction,
@@ -270,6 +273,7 @@ class AuthorityState:
         `consensus` (a ConsensusAuthority's TransactionClient) takes submissions; without
         one this authority executes what it is given but accepts no submissions."""
         self._recover()
+        metrics.EPOCH.set(self.epoch)
         self.preparer.start()
         if consensus is not None:
             self._consensus = consensus
@@ -421,6 +425,7 @@ class AuthorityState:
     def _offer(self, tx: SignedTransaction) -> None:
         assert self.adapter is not None
         raw = self.adapter.submit(tx)
+        metrics.SUBMITTED.inc()
         if raw is not None:  # verified here: its commit need not decode or check it again
             self.preparer.add_verified(raw, tx)
 
@@ -488,6 +493,7 @@ class AuthorityState:
         Holds consensus back while execution is too far behind."""
         await self._wait_for_room()
         pending = self.handler.handle(subdag)
+        metrics.COMMIT_ROUND.set(subdag.leader.round)
         if pending:
             # The handler let through only transactions not executed yet.
             digests = tuple(p.transaction.digest() for p in pending)
@@ -579,6 +585,9 @@ class AuthorityState:
         self.add_certified(certified, durable=False)
         local = certified.data.index - self.commit_offset
         pending = self.handler.handle_certified(local, transactions)
+        prologue = transactions[0].data.kind
+        if isinstance(prologue, ConsensusCommitPrologue):  # checked by the handler
+            metrics.COMMIT_ROUND.set(prologue.round)
         if pending:
             # Not "fresh": after a power loss the epoch store may have lost this commit
             # while the outputs of some of its transactions survived; those are skipped
@@ -601,6 +610,7 @@ class AuthorityState:
 
     def _enqueue(self, pending: list[PendingTransaction]) -> None:
         self.tx_manager.enqueue(pending)
+        metrics.EXECUTION_BACKLOG.set(len(self.tx_manager))
         self._work.set()
 
     def _track_commit(
@@ -614,6 +624,7 @@ class AuthorityState:
     # --- execution -----------------------------------------------------------------------
 
     async def _drive(self) -> None:
+        current: PendingTransaction | None = None  # the one executing, for the log
         try:
             while True:
                 await self._work.wait()
@@ -625,8 +636,9 @@ class AuthorityState:
                     ready = self.tx_manager.take_ready(EXECUTION_SLICE)
                     if not ready:
                         break
-                    for item in ready:
-                        self._execute(item)
+                    for current in ready:
+                        self._execute(current)
+                    current = None
                     since_flush += len(ready)
                     if since_flush >= FLUSH_EVERY:
                         # A long backlog (state sync, a restart) is flushed as it goes:
@@ -638,6 +650,7 @@ class AuthorityState:
                     await asyncio.sleep(0)
                 self.cache.flush()
                 self._advance_accumulator()
+                metrics.EXECUTION_BACKLOG.set(len(self.tx_manager))
                 if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
                     self.checkpoint()
                 if len(self.tx_manager) < MAX_EXECUTION_BACKLOG:
@@ -646,7 +659,8 @@ class AuthorityState:
             raise
         except BaseException as e:
             # A determinism bug or a storage fault: executing on would diverge.
-            logger.critical("execution stopped", exc_info=e)
+            at = "" if current is None else f" at transaction {current.transaction.digest()}"
+            logger.critical("execution stopped%s", at, exc_info=e)
             self.failure = e
             self._backlog_ok.set()  # wake consensus output waiting on us: it fails too
             raise
@@ -664,6 +678,7 @@ class AuthorityState:
             epoch_fees = 0
             if isinstance(tx.data.kind, ChangeEpoch):
                 epoch_fees = self._epoch_fees(item)
+            started = time.perf_counter()
             outputs = execute_transaction(
                 tx,
                 item.shared_version_map(),
@@ -672,6 +687,7 @@ class AuthorityState:
                 self.epoch_store.transaction_fee,
                 epoch_fees=epoch_fees,
             )
+            record_execution(tx, outputs.effects, time.perf_counter() - started)
             self._unflushed[digest] = item.key
             self._unaccumulated[digest] = outputs.effects
             self.cache.write(outputs)
@@ -814,6 +830,8 @@ class AuthorityState:
         """A summary was built and stored: sign it (validators), check it against the
         certified one if known, tell whoever waits."""
         self._last_summary = summary
+        metrics.HIGHEST_EXECUTED_COMMIT.set(summary.index)
+        metrics.STATE_ROOT_UPDATES.inc()
         if self._signer is not None:
             self._signer.sign(summary)
         certified = self.store.summaries.certified_summary(summary.index)
@@ -885,6 +903,7 @@ class AuthorityState:
         self.certifier.mark_certified(index)
         if self.certifier.certified_through > before:
             self.store.summaries.record_certified_through(self.certifier.certified_through)
+        metrics.HIGHEST_CERTIFIED_COMMIT.set(self.certifier.certified_through)
         own = self.store.summaries.summary(index)
         if own is not None:
             self._check_fork(own, certified)

@@ -66,7 +66,12 @@ class SummarySigner:
             except Exception:
                 # A signature is an optimisation of everyone's certificates: losing one
                 # costs nothing while 2f+1 others sign. Never stop signing the next.
-                logger.exception("offering %d summary signatures failed", len(batch))
+                logger.exception(
+                    "offering %d summary signatures (commits %d to %d) failed",
+                    len(batch),
+                    min(s.index for s in batch),
+                    max(s.index for s in batch),
+                )
 
     async def _offer(self, summaries: list[CommitSummary]) -> None:
         entries = {

@@ -338,6 +338,24 @@ def env(directory: DirOption = None, as_json: JsonOption = False) -> None:
     run_action(directory, as_json, act)
 
 
+@client_app.command("nodes")
+def nodes(directory: DirOption = None, as_json: JsonOption = False) -> None:
+    """The network's nodes: name, role, metrics URL and API URL (where one is served)."""
+
+    def act(ctx: Context) -> None:
+        from soma.node.node_list import list_nodes
+
+        listed = list_nodes(ctx.root)
+        lines = [
+            f"{n.name:<14} {n.role:<10} metrics {n.metrics_url or '-'}"
+            + (f"  api {n.api_url}" if n.api_url else "")
+            for n in listed
+        ]
+        ctx.emit([n.to_json() for n in listed], "\n".join(lines))
+
+    run_action(directory, as_json, act)
+
+
 @client_app.command("faucet")
 def faucet(
     address: Annotated[
@@ -591,10 +609,26 @@ def supply(directory: DirOption = None, as_json: JsonOption = False) -> None:
 
 
 @client_app.command("status")
-def status(directory: DirOption = None, as_json: JsonOption = False) -> None:
+def status(
+    directory: DirOption = None,
+    as_json: JsonOption = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Each node's status, refreshed every second until Ctrl-C: a live panel "
+            "on a terminal, else a line (with --json, an object) a refresh.",
+        ),
+    ] = False,
+) -> None:
     """Epoch and latest commit of the network."""
 
     def act(ctx: Context) -> None:
+        if watch:
+            from soma.cli.dashboard import watch_network
+
+            watch_network(ctx.root, ctx.config.api_url, ctx.as_json)
+            return
         found = ctx.client.status()
         ctx.emit(found, f"epoch {found['epoch']}, latest commit {found['latest_commit']}")
 

@@ -33,7 +33,16 @@ def fullnode(
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}", code=1, error_code="IO_ERROR")
     if as_json:
-        typer.echo(json.dumps({"config": str(written.config), "api_url": written.api_url}))
+        typer.echo(
+            json.dumps(
+                {
+                    "config": str(written.config),
+                    "api_url": written.api_url,
+                    "metrics_url": written.metrics_url,
+                }
+            )
+        )
     else:
         typer.echo(f"config {written.config}")
         typer.echo(f"API {written.api_url}")
+        typer.echo(f"metrics {written.metrics_url}")

@@ -1,15 +1,16 @@
-"""`soma node --config PATH`: run one node until SIGINT or SIGTERM."""
+"""`soma node --config PATH`: run one node until SIGINT or SIGTERM, logging to stderr at
+`--log-level`, as text or JSON lines (`--log-format`, see `soma.utils.log_setup`)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from soma.cli.log_options import LogFormatOption, LogLevelOption, checked_log_settings
 from soma.node.fullnode import FullNode
 from soma.node.node import SomaNode, run_node
 from soma.node.parent import die_with_parent
@@ -17,19 +18,17 @@ from soma.types.config import load_node_config
 from soma.types.error import SomaError
 from soma.utils.allocator import tune_allocator
 from soma.utils.gc_tuning import tune_gc
+from soma.utils.log_setup import configure_logging
 
 
 def node(
     config: Annotated[Path, typer.Option("--config", help="The node's YAML config.")],
-    log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
+    log_level: LogLevelOption = "INFO",
+    log_format: LogFormatOption = "text",
 ) -> None:
     """Run a node from its config: a validator (consensus, execution, the validator
     service) or a fullnode (state sync, execution, the HTTP API)."""
-    level = logging.getLevelName(log_level.upper())
-    if not isinstance(level, int):
-        typer.echo(f"error: unknown log level {log_level!r}", err=True)
-        raise typer.Exit(code=2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(checked_log_settings(log_level, log_format))
     try:
         loaded = load_node_config(config)
     except SomaError as e:

@@ -70,7 +70,11 @@ async def recover_last_own_block(
         )
         for peer, result in zip(pending, results, strict=True):
             if isinstance(result, BaseException):
-                logger.debug("amnesia guard: peer %d did not answer: %s", peer, result)
+                logger.debug(
+                    "amnesia guard: %s did not answer: %s",
+                    committee.members[peer].hostname or f"peer {peer}",
+                    result,
+                )
                 continue
             try:
                 answered[peer] = _check(result, own_index, verifier)

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from soma.consensus.amnesia_guard import recover_last_own_block
 from soma.consensus.commit_observer import CommitConsumer, CommitObserver
 from soma.consensus.commit_syncer import LAG_THRESHOLD, CommitSyncer
+from soma.consensus.committer.status import Decision
 from soma.consensus.context import Context
 from soma.consensus.errors import InvalidRequestError
 from soma.consensus.history import fetch_history, install_history
@@ -37,6 +38,7 @@ from soma.consensus.protocol import ConsensusProtocol, Outgoing
 from soma.consensus.store import ConsensusStore
 from soma.consensus.transaction import TransactionQueue
 from soma.consensus.transaction_client import TransactionClient
+from soma.metrics import consensus as metrics
 from soma.types.committee import Committee
 from soma.types.consensus.block import SignedBlock
 from soma.types.consensus.commit_ref import CommitRef
@@ -131,6 +133,8 @@ class ConsensusAuthority:
         self._wake = asyncio.Event()
         self._own_block = asyncio.Event()
         self._dropped_until: dict[int, int] = {}
+        #: Peers whose block stream to us is open.
+        self._streaming_peers: set[int] = set()
         self._stopping = False
         self._subscriptions: dict[int, int] = {}
         self._subscribers: dict[int, asyncio.Task[None]] = {}
@@ -204,8 +208,9 @@ class ConsensusAuthority:
         if guard:
             self._spawn(self._amnesia_guard(), "amnesia-guard")
         logger.info(
-            "consensus authority %d started on port %d at round %d, commit %d",
+            "consensus authority %d (%s) started on port %d at round %d, commit %d",
             config.own_index,
+            self.context.name_of(config.own_index),
             self.port,
             protocol.core.last_proposed_round,
             protocol.dag.last_commit_index,
@@ -276,6 +281,7 @@ class ConsensusAuthority:
             self._observer.push(out.committed)
             for subdag in out.committed:
                 client.on_committed(subdag)
+        _record_metrics(protocol, out)
         gc_round = protocol.dag.gc_round
         if gc_round > self._last_gc_round:
             self._last_gc_round = gc_round
@@ -299,7 +305,7 @@ class ConsensusAuthority:
         log = logger.warning if result.last_round > 0 else logger.info
         log(
             "amnesia guard: peers %s hold our blocks up to round %d; proposing above it",
-            result.answered,
+            ", ".join(self.context.name_of(p) for p in result.answered),
             result.last_round,
         )
         self.dispatch_tick()
@@ -379,20 +385,35 @@ class ConsensusAuthority:
                     # means resubscribing, whatever else the peer still sends us.
                     async with asyncio.timeout(STALE_SUBSCRIPTION_S):
                         batch = await anext(stream)
+                    self._streaming(peer, True)
                     backoff = self.config.min_backoff_ms
                     self.dispatch(self.protocol.receive_blocks(peer, batch.blocks, now_ms()))
             except StopAsyncIteration:
                 pass
             except TimeoutError:
-                logger.info("no block from %d in %.0f s: resubscribing", peer, STALE_SUBSCRIPTION_S)
+                logger.info(
+                    "no block from %s in %.0f s: resubscribing",
+                    self.context.name_of(peer),
+                    STALE_SUBSCRIPTION_S,
+                    extra={"peer": self.context.name_of(peer)},
+                )
             except PeerCallError as e:
-                logger.debug("subscription to %d broke: %s", peer, e)
+                logger.debug("subscription to %s broke: %s", self.context.name_of(peer), e)
                 if e.malformed:
                     self.report_bad_request(peer, str(e))
             finally:
+                self._streaming(peer, False)
                 await stream.aclose()
             await asyncio.sleep(backoff / 1000)
             backoff = min(backoff * 2, self.config.max_backoff_ms)
+
+    def _streaming(self, peer: int, live: bool) -> None:
+        """Whether `peer`'s block stream to us is open (the connected-peers gauge)."""
+        if live:
+            self._streaming_peers.add(peer)
+        else:
+            self._streaming_peers.discard(peer)
+        metrics.CONNECTED_PEERS.set(len(self._streaming_peers))
 
     async def _fetch(self, peer: int, message: ProtocolFetch) -> None:
         timeout_s = self.context.parameters.fetch_timeout_ms / 1000
@@ -400,7 +421,7 @@ class ConsensusAuthority:
         try:
             batch = await self._client.fetch_blocks(peer, request, timeout_s)
         except PeerCallError as e:
-            logger.debug("fetch from %d failed: %s", peer, e)
+            logger.debug("fetch from %s failed: %s", self.context.name_of(peer), e)
             if e.malformed:
                 self.report_bad_request(peer, str(e))
             self.dispatch(self.protocol.fetch_failed(message.request_id, now_ms()))
@@ -413,7 +434,12 @@ class ConsensusAuthority:
         bad = self.protocol.bad_messages
         for peer, count in list(bad.items()):
             if count >= MAX_BAD_MESSAGES:
-                logger.warning("dropping peer %d for %d invalid messages", peer, count)
+                logger.warning(
+                    "dropping peer %s for %d invalid messages",
+                    self.context.name_of(peer),
+                    count,
+                    extra={"peer": self.context.name_of(peer)},
+                )
                 self._dropped_until[peer] = now_ms() + DROP_PEER_MS
                 self.drops[peer] += 1
                 del bad[peer]
@@ -436,7 +462,8 @@ class ConsensusAuthority:
 
     def report_bad_request(self, peer: int, reason: str) -> None:
         """Count invalid input from `peer` (a request, or an answer to one of ours)."""
-        logger.info("bad input from %d: %s", peer, reason)
+        name = self.context.name_of(peer)
+        logger.info("bad input from %s: %s", name, reason, extra={"peer": name})
         self.protocol.bad_messages[peer] += 1
         self.protocol.bad_messages_total[peer] += 1
         self._check_bad_peers()
@@ -491,3 +518,31 @@ class ConsensusAuthority:
             max(a, r) for a, r in zip(accepted, protocol.highest_received, strict=True)
         )
         return wire.LatestRoundsResponse(received, accepted)
+
+
+def _record_metrics(protocol: ConsensusProtocol, out: Outgoing) -> None:
+    """What one step of the protocol did, in the consensus metrics."""
+    if out.proposed:
+        metrics.BLOCKS_PROPOSED.inc(len(out.proposed))
+        metrics.ROUND.set(out.proposed[-1].round)
+    if out.accepted:
+        metrics.BLOCKS_ACCEPTED.inc(out.accepted)
+        metrics.HIGHEST_ACCEPTED_ROUND.set(protocol.dag.highest_accepted_round)
+    for reason in out.rejected:
+        metrics.BLOCKS_REJECTED.labels(reason).inc()
+    if out.leader_timeouts:
+        metrics.LEADER_TIMEOUTS.inc(out.leader_timeouts)
+    for status in out.decided:
+        if status.decided:
+            metrics.LEADER_DECISIONS.labels(
+                "committed" if status.decision is Decision.COMMIT else "skipped",
+                "direct" if status.direct else "indirect",
+            ).inc()
+    if out.committed:
+        metrics.COMMITS.inc(len(out.committed))
+        metrics.COMMIT_INDEX.set(out.committed[-1].index)
+        now_s = now_ms() / 1000
+        for subdag in out.committed:
+            for block in subdag.blocks:
+                metrics.COMMIT_LATENCY.observe(max(0.0, now_s - block.timestamp_ms / 1000))
+    metrics.MISSING_BLOCKS.set(protocol.sync.missing_count())

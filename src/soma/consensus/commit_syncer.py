@@ -204,7 +204,8 @@ class CommitSyncer:
                 async with asyncio.timeout(RANGE_TIMEOUT_S):
                     fetched = await self._fetch_from(peer, start, end)
             except (PeerCallError, CommitSyncError, TimeoutError) as e:
-                logger.info("commit range %d-%d from %d: %s", start, end, peer, e)
+                name = self._authority.context.name_of(peer)
+                logger.info("commit range %d-%d from %s: %s", start, end, name, e)
                 continue
             self._failed_at.pop(start, None)
             self._ready[start] = fetched

@@ -26,3 +26,12 @@ class Context:
 
     def stake(self, authority: int) -> int:
         return self.committee.members[authority].stake
+
+    def name_of(self, authority: int) -> str:
+        """How logs name an authority: its hostname (`validator-2`), which an operator
+        knows, rather than its index (the committee's order, by key)."""
+        if 0 <= authority < self.committee.size:
+            hostname = self.committee.members[authority].hostname
+            if hostname:
+                return hostname
+        return f"authority {authority}"

@@ -28,6 +28,7 @@ from soma.consensus.committer.status import Decision, LeaderStatus
 from soma.consensus.committer.universal import NOTHING_DECIDED, SlotKey, UniversalCommitter
 from soma.consensus.context import Context
 from soma.consensus.dag_state import DagState
+from soma.consensus.decision_log import DecisionLog
 from soma.consensus.errors import BlockRejectedError, CertifiedCommitError
 from soma.consensus.leader_schedule import LeaderSchedule, ReputationTracker
 from soma.consensus.linearizer import Linearizer
@@ -54,6 +55,8 @@ class CoreOutput:
     rejected: list[tuple[SignedBlock, BlockRejectedError]] = dataclasses.field(default_factory=list)
     #: Submission tokens whose transactions went into a block we proposed.
     included: list[tuple[object, BlockRef]] = dataclasses.field(default_factory=list)
+    #: Blocks proposed after the leader timeout, without every leader of the round below.
+    leader_timeouts: int = 0
 
 
 class Core:
@@ -102,6 +105,9 @@ class Core:
         #: Per authority, the highest round of its blocks we have linked.
         self._linked_rounds = [-1] * committee.size
         self._recover(now_ms)
+        #: Recent leader decisions, for readers of consensus (the explorer's DAG view).
+        self.decisions = DecisionLog()
+        self.decisions.restore(dag.store.scan_commits_backward(), dag.gc_round)
 
     # --- recovery --------------------------------------------------------------------
 
@@ -177,6 +183,7 @@ class Core:
         if self._try_propose(now_ms, out):
             # Our own block may complete certificates.
             self._try_commit(out)
+        self.decisions.record(out.decided, out.committed)
         if out.committed:
             gc = self.block_manager.garbage_collect()
             out.accepted += gc.accepted
@@ -184,6 +191,11 @@ class Core:
         self.dag.flush()
 
     # --- committing ------------------------------------------------------------------------
+
+    @property
+    def last_decided(self) -> SlotKey:
+        """(round, leader offset) of the last leader slot decided: later ones are not."""
+        return self._last_decided
 
     def _try_commit(self, out: CoreOutput) -> None:
         params = self.context.parameters
@@ -319,6 +331,8 @@ class Core:
         timed_out = now_ms >= self._round_start_ms + params.leader_timeout_ms
         if not timed_out and not self._leaders_ready(round - 1):
             return False
+        if timed_out and not self._leaders_ready(round - 1):
+            out.leader_timeouts += 1
         block, tokens = self._build_block(round, now_ms)
         self.dag.accept_block(block)
         ref = block.reference()

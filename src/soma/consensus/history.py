@@ -71,8 +71,9 @@ async def fetch_history(
         try:
             return await _fetch_from(client, context, peer, target, timeout_s)
         except (PeerCallError, ConsensusError, TimeoutError) as e:
-            logger.warning("history up to commit %d from peer %d: %s", target.index, peer, e)
-            errors.append(f"peer {peer}: {e}")
+            name = context.name_of(peer)
+            logger.warning("history up to commit %d from %s: %s", target.index, name, e)
+            errors.append(f"{name}: {e}")
     raise ConsensusHistoryError(
         f"no peer served the commits before {target}: {'; '.join(errors) or 'no peers'}"
     )

@@ -59,6 +59,12 @@ class Outgoing:
     proposed: list[SignedBlock] = dataclasses.field(default_factory=list)
     #: Submission tokens whose transactions went into a block we proposed.
     included: list[tuple[object, BlockRef]] = dataclasses.field(default_factory=list)
+    #: Blocks that joined the DAG (ours and peers').
+    accepted: int = 0
+    #: Why each block a peer sent was rejected (an error code, or what was wrong).
+    rejected: list[str] = dataclasses.field(default_factory=list)
+    #: Blocks proposed after the leader timeout.
+    leader_timeouts: int = 0
 
 
 class ConsensusProtocol:
@@ -190,9 +196,11 @@ class ConsensusProtocol:
                 block = SignedBlock.from_bytes(data)
             except SomaError as e:
                 self._bad(sender, f"undecodable block: {e}")
+                out.rejected.append("UNDECODABLE")
                 continue
             if own_only and block.author != sender:
                 self._bad(sender, f"pushed {block}, a block it did not author")
+                out.rejected.append("NOT_ITS_OWN")
                 continue
             if self.dag.contains(block.reference()):
                 continue
@@ -200,6 +208,7 @@ class ConsensusProtocol:
                 self.core.verifier.verify(block, now_ms)
             except BlockRejectedError as e:
                 self._bad(sender, str(e))
+                out.rejected.append(e.code)
                 continue
             verified.append(block)
             if block.round > self.highest_received[block.author]:
@@ -267,8 +276,17 @@ class ConsensusProtocol:
         out.committed += result.committed
         out.decided += result.decided
         out.included += result.included
+        out.accepted += len(result.accepted) + len(result.proposed)
+        out.leader_timeouts += result.leader_timeouts
         for block, error in result.rejected:
-            logger.warning("node %d rejected %s: %s", self.own_index, block, error)
+            logger.warning(
+                "%s rejected block %s of %s: %s",
+                self.context.name_of(self.own_index),
+                block,
+                self.context.name_of(block.author),
+                error,
+            )
+            out.rejected.append(error.code)
         self.sync.set_missing(self.core.block_manager.missing_blocks(), hint)
         self._fetch(now_ms, out)
 
@@ -305,4 +323,9 @@ class ConsensusProtocol:
     def _bad(self, sender: int, reason: str) -> None:
         self.bad_messages[sender] += 1
         self.bad_messages_total[sender] += 1
-        logger.info("node %d: bad input from %d: %s", self.own_index, sender, reason)
+        logger.info(
+            "%s: bad input from %s: %s",
+            self.context.name_of(self.own_index),
+            self.context.name_of(sender),
+            reason,
+        )

@@ -28,6 +28,7 @@ CONFIG_NAME = "fullnode.yaml"
 class ExtraFullnode:
     config: Path
     api_url: str
+    metrics_url: str
 
 
 def write_extra_fullnode(network: Path, out: Path) -> ExtraFullnode:
@@ -44,7 +45,7 @@ def write_extra_fullnode(network: Path, out: Path) -> ExtraFullnode:
     shutil.copyfile(network / GENESIS_FILE, out / GENESIS_FILE)
     write_key_file(out / "protocol.key", ProtocolKeyPair.generate())
     write_key_file(out / "network.key", NetworkKeyPair.generate())
-    service, api, p2p = free_ports(3, HOST)
+    service, api, p2p, metrics = free_ports(4, HOST)
     config = out / CONFIG_NAME
     dump_yaml(
         config,
@@ -56,7 +57,10 @@ def write_extra_fullnode(network: Path, out: Path) -> ExtraFullnode:
             "network_address": f"{HOST}:{service}",
             "api_address": f"{HOST}:{api}",
             "p2p_address": f"{HOST}:{p2p}",
+            "metrics_address": f"{HOST}:{metrics}",
             "seed_peers": seeds,
         },
     )
-    return ExtraFullnode(config.resolve(), f"http://{HOST}:{api}")
+    return ExtraFullnode(
+        config.resolve(), f"http://{HOST}:{api}", f"http://{HOST}:{metrics}/metrics"
+    )

@@ -2,9 +2,9 @@
 
 `soma genesis --hosts` takes one public address per node: `validator-<i>` for each
 validator and `fullnode`, each `host:port`, either as `name=host:port,...` or as a YAML
-file mapping names to `host:port`. A node's services then take that port and the two
-after it (a validator: its validator service, consensus and P2P; the fullnode: its
-validator-facing service, HTTP API and P2P), on that host. The committee carries the
+file mapping names to `host:port`. A node's services then take that port and the three
+after it (a validator: its validator service, consensus, P2P and metrics; the fullnode:
+its validator-facing service, HTTP API, P2P and metrics), on that host. The committee carries the
 validators' addresses, so every node dials the others there, and each config binds its
 own node to them: copy the network directory to every machine and start on each the
 node named for it.
@@ -22,7 +22,7 @@ import yaml
 from soma.types.error import SomaError
 
 #: Ports a node takes from its base port on.
-PORTS_PER_NODE = 3
+PORTS_PER_NODE = 4
 
 
 class HostsError(SomaError):
@@ -35,7 +35,7 @@ class NodeAddress:
     port: int
 
     def service(self, offset: int) -> str:
-        """The address of the node's service number `offset` (0, 1 or 2)."""
+        """The address of the node's service number `offset` (0 to 3)."""
         return f"{self.host}:{self.port + offset}"
 
 

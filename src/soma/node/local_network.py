@@ -31,7 +31,9 @@ from soma.node.layout import (
     GENESIS_FILE,
     KEYSTORE,
     LOCK_FILE,
+    PORTS_FILE,
     STAGING_DIR,
+    count_validators,
     foreign_entries,
     validator_config_name,
 )
@@ -112,17 +114,19 @@ def create_local_network(
         shutil.rmtree(stage)  # an earlier genesis that did not finish
     stage.mkdir()
 
-    # Per validator its service, consensus and P2P ports; the fullnode's service, API
-    # and P2P ports.
-    ports = iter(free_ports(3 * validators + 3, HOST))
+    # Per validator its service, consensus, P2P and metrics ports; the fullnode's
+    # service, API, P2P and metrics ports.
+    ports = iter(free_ports(4 * validators + 4, HOST))
 
     def node_addresses(name: str) -> list[str]:
         if hosts is not None:
-            return [hosts[name].service(k) for k in range(3)]
-        return [f"{HOST}:{next(ports)}" for _ in range(3)]
+            return [hosts[name].service(k) for k in range(4)]
+        return [f"{HOST}:{next(ports)}" for _ in range(4)]
 
     members = []
     keys = []
+    #: Validator hostname -> its metrics address (not in the committee: a node's own).
+    metrics_addresses: dict[str, str] = {}
     for i in range(validators):
         authority, protocol, network = (
             AuthorityKeyPair.generate(),
@@ -130,6 +134,7 @@ def create_local_network(
             NetworkKeyPair.generate(),
         )
         addresses = node_addresses(f"validator-{i}")
+        metrics_addresses[f"validator-{i}"] = addresses[3]
         members.append(
             CommitteeMember(
                 name=authority.name,
@@ -195,13 +200,14 @@ def create_local_network(
                 "network_address": member.network_address,
                 "consensus_address": member.consensus_address,
                 "p2p_address": member.p2p_address,
+                "metrics_address": metrics_addresses[name],
             },
         )
         configs.append(config)
 
     write_key_file(stage / "fullnode" / "protocol.key", ProtocolKeyPair.generate())
     write_key_file(stage / "fullnode" / "network.key", NetworkKeyPair.generate())
-    fullnode_address, api_address, fullnode_p2p = node_addresses("fullnode")
+    fullnode_address, api_address, fullnode_p2p, fullnode_metrics = node_addresses("fullnode")
     dump_yaml(
         stage / FULLNODE_CONFIG,
         {
@@ -212,6 +218,7 @@ def create_local_network(
             "network_address": fullnode_address,
             "api_address": api_address,
             "p2p_address": fullnode_p2p,
+            "metrics_address": fullnode_metrics,
             "seed_peers": seed_peers(committee),
             "faucet_key": FAUCET_KEY,
         },
@@ -347,10 +354,11 @@ def remove_network(root: Path) -> None:
             entry.unlink()
 
 
-def upgrade_fullnode_config(root: Path) -> None:
-    """Give the fullnode config of a network written by an earlier soma what the
-    fullnode now needs (it serves the API and the faucet): a P2P address (a free port,
-    recorded as soma's choice), the validators as seed peers, the faucet's key."""
+def upgrade_node_configs(root: Path) -> None:
+    """Give the configs of a network written by an earlier soma what the nodes now
+    need: the fullnode (it serves the API and the faucet) a P2P address (a free port,
+    recorded as soma's choice), the validators as seed peers, the faucet's key; every
+    node a metrics address."""
     path = root / FULLNODE_CONFIG
     config = yaml.safe_load(path.read_text()) or {}
     changed = False
@@ -365,6 +373,27 @@ def upgrade_fullnode_config(root: Path) -> None:
         changed = True
     if changed:
         dump_yaml(path, config)
+    _add_metrics_addresses(root)
+
+
+def _add_metrics_addresses(root: Path) -> None:
+    """Give each node of a network written before metrics a metrics address: a free
+    port, recorded in `ports.yaml` as soma's choice (so `soma start` may move it)."""
+    names = [validator_config_name(i) for i in range(count_validators(root))]
+    names.append(FULLNODE_CONFIG)
+    ports_path = root / PORTS_FILE
+    recorded = yaml.safe_load(ports_path.read_text()) if ports_path.is_file() else None
+    recorded = recorded if isinstance(recorded, dict) else None
+    for name in names:
+        config = yaml.safe_load((root / name).read_text()) or {}
+        if "metrics_address" in config:
+            continue
+        config["metrics_address"] = f"{HOST}:{free_ports(1, HOST)[0]}"
+        dump_yaml(root / name, config)
+        if recorded is not None:
+            recorded.setdefault(name, {})["metrics_address"] = config["metrics_address"]
+    if recorded is not None:
+        dump_yaml(ports_path, recorded)
 
 
 def genesis_committee(genesis: TransactionData) -> Committee:

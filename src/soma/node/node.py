@@ -33,9 +33,11 @@ from soma.authority.service import ValidatorService
 from soma.authority.state import AuthorityState
 from soma.authority.store import AuthorityStore
 from soma.consensus.authority import AuthorityConfig, ConsensusAuthority
+from soma.consensus.core import Core
 from soma.consensus.history import ConsensusHistoryError
 from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
+from soma.metrics.server import MetricsServer
 from soma.node.catch_up import (
     CHECK_INTERVAL_S,
     CatchUpError,
@@ -131,6 +133,13 @@ class SomaNode:
             raise SomaError("the node is not running")
         return self.epoch.state
 
+    def _consensus_core(self) -> Core | None:
+        """The Core of the consensus running now (for the service's reads of it)."""
+        parts = self.epoch
+        if parts is None or parts.consensus is None:
+            return None
+        return parts.consensus.protocol.core
+
     @property
     def in_consensus(self) -> bool:
         return self.epoch is not None and self.epoch.consensus is not None
@@ -142,15 +151,20 @@ class SomaNode:
         # committee) needs its peers to sync from.
         await self._start_p2p()
         await self._start_epoch()
-        self.service = ValidatorService(lambda: self.state, tls_identity(config.keys.network))
+        self.service = ValidatorService(
+            lambda: self.state, tls_identity(config.keys.network), self._consensus_core
+        )
         self.service_port = self.service.bind(config.network_address)
         await self.service.start()
         loop = asyncio.get_running_loop()
         self._watch = loop.create_task(self._watch_lag(), name="lag")
         self._epochs = loop.create_task(self._follow_epochs(), name="epochs")
+        name = self.state.name
+        members = self.state.epoch_store.committee.members
         logger.info(
-            "validator %s serving on %s, P2P on %s, epoch %d",
-            self.state.name,
+            "validator %s (%s) serving on %s, P2P on %s, epoch %d",
+            next((m.hostname for m in members if m.name == name), "outside the committee"),
+            name,
             config.network_address,
             self.p2p.address if self.p2p is not None else None,
             self.state.epoch,
@@ -509,11 +523,17 @@ async def run_node(
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
+    metrics = None if config.metrics_address is None else MetricsServer(config.metrics_address)
     try:
+        if metrics is not None:
+            metrics.start()
+            logger.info("metrics on http://%s/metrics", config.metrics_address)
         await node.start()
         if ready is not None:
             ready(node)
         await done.wait()
     finally:
         await node.stop()
+        if metrics is not None:
+            metrics.stop()
     return status

@@ -42,16 +42,18 @@ class Service:
 
 
 def services(validators: int) -> list[Service]:
-    """The addresses `soma start` serves on: each validator's service, consensus and
-    P2P ports, the HTTP API, and the fullnode's P2P port."""
+    """The addresses `soma start` serves on: each validator's service, consensus, P2P
+    and metrics ports, the HTTP API, and the fullnode's P2P and metrics ports."""
     out = []
     for i in range(validators):
         name = validator_config_name(i)
         out.append(Service(name, "network_address", f"validator-{i}'s service"))
         out.append(Service(name, "consensus_address", f"validator-{i}'s consensus"))
         out.append(Service(name, "p2p_address", f"validator-{i}'s P2P"))
+        out.append(Service(name, "metrics_address", f"validator-{i}'s metrics"))
     out.append(Service(FULLNODE_CONFIG, "api_address", "the HTTP API"))
     out.append(Service(FULLNODE_CONFIG, "p2p_address", "the fullnode's P2P"))
+    out.append(Service(FULLNODE_CONFIG, "metrics_address", "the fullnode's metrics"))
     return out
 
 

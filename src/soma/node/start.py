@@ -16,6 +16,11 @@ The flow, in order:
    fullnode, then the validators (SIGTERM, then SIGKILL after a grace period), and
    returns 128 + the signal's number. The nodes also die with this process if it is
    killed, so nothing is left behind.
+
+Each node logs to `<dir>/logs/<name>.log` (appended to across runs) at the level and in
+the format the runner was given: `soma start` passes its `--log-level`/`--log-format`
+(INFO by default); benchmarks keep the runner's default, WARNING, so logging costs
+their measurements nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from soma.node.layout import (
@@ -44,7 +49,7 @@ from soma.node.local_network import (
     genesis_system_state,
     read_genesis,
     remove_network,
-    upgrade_fullnode_config,
+    upgrade_node_configs,
 )
 from soma.node.parent import PARENT_PID_ENV
 from soma.node.supervisor import Supervisor
@@ -53,6 +58,7 @@ from soma.types.error import SomaError
 from soma.types.genesis import DEFAULT_PARAMETERS
 from soma.types.system_state import SystemParameters
 from soma.utils.interrupt import deferred_interrupts
+from soma.utils.log_setup import LogSettings
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +67,8 @@ STOP_GRACE_S = 20.0
 DEFAULT_VALIDATORS = 4
 #: The name of the network's fullnode process (and its log).
 FULLNODE_NAME = "fullnode"
+#: How the nodes of a benchmark's network log (warnings and errors only).
+QUIET_LOGS = LogSettings("WARNING")
 
 
 class NodeStartError(SomaError):
@@ -115,7 +123,7 @@ def prepare_network(
                 ),
             )
             return count
-    upgrade_fullnode_config(root)
+    upgrade_node_configs(root)
     existing = count_validators(root)
     if validators is not None and validators != existing:
         raise GenesisArgumentError(
@@ -140,10 +148,17 @@ def _or(chosen: int | None, default: int) -> int:
 class LocalNetworkRunner:
     """The node processes of one network: its validators, and its fullnode."""
 
-    def __init__(self, root: Path, validators: int, lock_fd: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        validators: int,
+        lock_fd: int | None = None,
+        log_settings: LogSettings = QUIET_LOGS,
+    ) -> None:
         self.root = root
         self.validators = validators
         self.lock_fd = lock_fd
+        self.log_settings = log_settings
         #: Node name (`validator-<i>`, `fullnode`) -> its process, in launch order.
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         #: Node name -> its config file.
@@ -195,8 +210,7 @@ class LocalNetworkRunner:
                     "node",
                     "--config",
                     str(config),
-                    "--log-level",
-                    "WARNING",
+                    *self.log_settings.node_args(),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=log,
@@ -261,11 +275,14 @@ async def run_local_network(
     validators: int,
     lock_fd: int | None = None,
     on_ready: Callable[[str, list[str]], None] | None = None,
+    log_settings: LogSettings | None = None,
+    alongside: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """Run the network in `root` until a signal (returns 128 + its number), restarting
-    any node that dies meanwhile."""
+    any node that dies meanwhile. `alongside` (a dashboard) runs as a task from
+    `on_ready` until the signal, when it is cancelled; its failure stops nothing."""
     fullnode = load_node_config(root / FULLNODE_CONFIG)
-    runner = LocalNetworkRunner(root, validators, lock_fd)
+    runner = LocalNetworkRunner(root, validators, lock_fd, log_settings or LogSettings())
     stop = asyncio.Event()
     received: list[int] = []
     starting = asyncio.current_task()
@@ -297,14 +314,31 @@ async def run_local_network(
             funded = [k.public_key.to_address().to_hex() for k in load_keystore(root / KEYSTORE)]
             if on_ready is not None:
                 on_ready(f"http://{fullnode.api_address}", funded)
-            status = await _watch(runner, stop)
+            status = await _watch(runner, stop, alongside)
     finally:
         # `on_signal` stays in place: a second Ctrl-C during this shutdown is ignored.
         await runner.stop()
     return 128 + received[0] if received else status
 
 
-async def _watch(runner: LocalNetworkRunner, stop: asyncio.Event) -> int:
-    """Keep the nodes up (`Supervisor`) until a signal."""
-    await Supervisor(runner).run(stop)
+async def _watch(
+    runner: LocalNetworkRunner,
+    stop: asyncio.Event,
+    alongside: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Keep the nodes up (`Supervisor`) until a signal, `alongside` running beside."""
+    task = None if alongside is None else asyncio.ensure_future(alongside())
+    if task is not None:
+        task.add_done_callback(_report_failure)
+    try:
+        await Supervisor(runner).run(stop)
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     return 0
+
+
+def _report_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("stopped showing the network's status", exc_info=task.exception())

@@ -15,6 +15,7 @@ from typing import Protocol
 from soma.authority import service_wire as wire
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
+from soma.orchestrator.validator_reads import EffectsSignatures, RecentDag
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.committee import Committee
@@ -153,6 +154,23 @@ class ChainReader(Protocol):
 
     def peers(self) -> list[Peer]:
         """The P2P peers of the node serving the API (empty where it has none)."""
+        ...
+
+    async def commits(self, start: int, count: int, detail: bool) -> list[wire.CommitRecord]:
+        """Records of the executed commits from `start` (global), consecutive, at most
+        `count` (1..`MAX_COMMITS`, 1..`MAX_DETAILED_COMMITS` with `detail`): timestamps
+        and transaction counts; with `detail`, the transactions and, where a validator
+        still holds it, the consensus commit (leader and blocks)."""
+        ...
+
+    async def recent_dag(self, rounds: int) -> RecentDag:
+        """A validator's last `rounds` DAG rounds and leader decisions."""
+        ...
+
+    async def effects_signatures(
+        self, digest: TransactionDigest, effects: TransactionEffects
+    ) -> EffectsSignatures:
+        """The validators that signed these effects of `digest` (asked now)."""
         ...
 
 

@@ -7,15 +7,23 @@ node has executed it too, so a read right after a write sees it (read-after-writ
 one node, without the remote reader's per-address bookkeeping). A node that falls so
 far behind that the transaction does not execute here within the timeout answers with
 `LocalExecutionTimeoutError`: the transaction is certified, this node is late.
+
+What only consensus knows (the recent DAG, a commit's leader and blocks) and the
+validators' signatures over effects this node did not ask for are read from the
+validators (`soma.orchestrator.validator_reads`): a fullnode stores, per commit, its own
+summary, the certified summary and the transaction digests, but not the consensus
+commit behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 
 from soma.authority import service_wire as wire
+from soma.authority.commit_records import commit_records
 from soma.authority.indexes import Balance
 from soma.authority.paging import Page
 from soma.authority.service import genesis_supply_of, read_supply
@@ -29,6 +37,7 @@ from soma.orchestrator.chain_reader import (
     Peer,
 )
 from soma.orchestrator.quorum_driver import QuorumDriver
+from soma.orchestrator.validator_reads import EffectsSignatures, RecentDag, ValidatorReads
 from soma.types.base import ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.committee import Committee
@@ -80,6 +89,7 @@ class LocalReader:
         self._highest_known_certified = highest_known_certified
         self.local_timeout_s = local_timeout_s
         self._genesis_supply: int | None = None
+        self._validator_reads = ValidatorReads(driver)
 
     async def close(self) -> None:
         await self.driver.close()
@@ -149,6 +159,39 @@ class LocalReader:
     async def certified_summary(self, index: int | None) -> CertifiedCommitSummary | None:
         summaries = self._state().store.summaries
         return summaries.last_certified() if index is None else summaries.certified_summary(index)
+
+    async def commits(self, start: int, count: int, detail: bool) -> list[wire.CommitRecord]:
+        """From this node's store. With `detail`, the consensus commits (leader and
+        blocks) come from a validator that still holds them, each checked against the
+        consensus commit digest of this node's summary; where no validator answers
+        with it, the record has none."""
+        state = self._state()
+        records = commit_records(state, start, count, detail)
+        if not detail or not records:
+            return records
+        try:
+            theirs = await self._validator_reads.commit_records(start, len(records), True)
+        except SomaError:
+            return records
+        held = {r.index: r.commit for r in theirs if r.commit is not None}
+        summaries = state.store.summaries
+        out = []
+        for record in records:
+            commit = held.get(record.index)
+            summary = summaries.summary(record.index)
+            named = None if summary is None else summary.commit_digest
+            if commit is not None and commit.digest() == named:
+                record = dataclasses.replace(record, commit=commit)
+            out.append(record)
+        return out
+
+    async def recent_dag(self, rounds: int) -> RecentDag:
+        return await self._validator_reads.recent_dag(rounds)
+
+    async def effects_signatures(
+        self, digest: TransactionDigest, effects: TransactionEffects
+    ) -> EffectsSignatures:
+        return await self._validator_reads.effects_signatures(digest, effects)
 
     async def execute(self, tx: SignedTransaction) -> CertifiedTransactionEffects:
         """Certified by the validators, then executed here: a read after this returns

@@ -24,12 +24,17 @@ from soma.orchestrator.chain_reader import (
     Peer,
 )
 from soma.orchestrator.quorum_driver import QuorumDriver
+from soma.orchestrator.validator_reads import (
+    EffectsSignatures,
+    NoValidatorError,
+    RecentDag,
+    ValidatorReads,
+)
 from soma.types.base import AuthorityName, ObjectID, SomaAddress
 from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.committee import Committee
 from soma.types.digests import TransactionDigest
 from soma.types.effects import CertifiedTransactionEffects, ObjectOutWrite, TransactionEffects
-from soma.types.error import SomaError
 from soma.types.object import AddressOwner, Object
 from soma.types.transaction import SignedTransaction
 
@@ -38,10 +43,6 @@ T = TypeVar("T")
 READ_CATCH_UP_S = 2.0
 #: Addresses whose last write a reader remembers (the oldest forgotten first).
 MAX_TRACKED_ADDRESSES = 100_000
-
-
-class NoValidatorError(SomaError):
-    code = "NO_VALIDATOR_REACHABLE"
 
 
 class RemoteReader:
@@ -59,6 +60,7 @@ class RemoteReader:
         self.transaction_fee = transaction_fee
         self.driver = QuorumDriver.for_committee(committee, addresses)
         self.clients = [self.driver.clients[n] for n in committee.names()]
+        self._validator_reads = ValidatorReads(self.driver)
         self._next = itertools.cycle(range(len(self.clients)))
         self._last_write: TransactionDigest | None = None
         self._last_write_for: collections.OrderedDict[SomaAddress, TransactionDigest] = (
@@ -179,6 +181,19 @@ class RemoteReader:
     async def supply(self) -> NetworkSupply:
         """The supply as the first validator that answers has executed the chain."""
         return NetworkSupply.from_wire(await self.read(lambda c: c.get_supply()))
+
+    async def commits(self, start: int, count: int, detail: bool) -> list[wire.CommitRecord]:
+        """The first validator's records (`GetCommits`), its consensus commits included
+        with `detail` where it still holds them."""
+        return await self.read(lambda c: c.get_commits(start, count, detail))
+
+    async def recent_dag(self, rounds: int) -> RecentDag:
+        return await self._validator_reads.recent_dag(rounds)
+
+    async def effects_signatures(
+        self, digest: TransactionDigest, effects: TransactionEffects
+    ) -> EffectsSignatures:
+        return await self._validator_reads.effects_signatures(digest, effects)
 
 
 async def _has_executed(client: ValidatorClient, digests: list[TransactionDigest]) -> bool:

@@ -25,6 +25,7 @@ import grpc
 from soma.consensus.network import tls
 from soma.consensus.network.server import channel_options
 from soma.consensus.network.tls import TlsHandshakeError
+from soma.metrics import sync as metrics
 from soma.p2p import wire
 from soma.p2p.errors import PeerCallError
 from soma.p2p.node_info import SignedNodeInfo
@@ -74,8 +75,10 @@ class P2pClient:
         method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             wire.method_path(name)
         )
+        payload = request.to_bytes()
+        metrics.P2P_BYTES_SENT.labels(name).inc(len(payload))
         try:
-            data = await method(request.to_bytes(), timeout=timeout_s)
+            data = await method(payload, timeout=timeout_s)
         except grpc.aio.AioRpcError as e:
             details = e.details() or ""
             remote = _REMOTE_CODE.match(details)
@@ -92,6 +95,7 @@ class P2pClient:
             ) from None
         finally:
             self._release(address)
+        metrics.P2P_BYTES_RECEIVED.labels(name).inc(len(data))
         if len(data) > cap:
             raise PeerCallError(
                 address,

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from soma.consensus.network.server import now_ms
+from soma.metrics import sync as metrics
 from soma.p2p import wire
 from soma.p2p.client import P2pClient
 from soma.p2p.errors import PeerCallError
@@ -76,6 +77,7 @@ class Discovery:
         targets = self.table.targets(now)
         await asyncio.gather(*(self._exchange(t) for t in targets))
         self.rounds += 1
+        metrics.P2P_PEERS.set(len(self.table.peers(self._clock())))
 
     async def _exchange(self, target: DialTarget) -> None:
         own = self.table.own_info(self._clock())

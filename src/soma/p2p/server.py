@@ -16,6 +16,7 @@ server starts.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +24,8 @@ import grpc
 
 from soma.consensus.network import tls
 from soma.consensus.network.server import now_ms, server_options
+from soma.metrics import api as api_metrics
+from soma.metrics import sync as metrics
 from soma.p2p import wire
 from soma.p2p.errors import InvalidP2pRequestError, P2pBusyError, P2pError, P2pRefusedError
 from soma.p2p.rate_limit import HostRateLimiter, RateLimit, caller_host
@@ -141,18 +144,26 @@ class P2pServer:
         async def handle(request: bytes, context: Context) -> bytes:
             host = caller_host(context.peer())
             error: SomaError
+            started = time.perf_counter()
+            metrics.P2P_BYTES_RECEIVED.labels(name).inc(len(request))
             try:
                 self._admit(name, host, request, cap)
                 decoded = kind.from_bytes(request)
-                return (await handler(decoded, host)).to_bytes()
+                answer = (await handler(decoded, host)).to_bytes()
+                metrics.P2P_BYTES_SENT.labels(name).inc(len(answer))
+                api_metrics.observe("p2p", name, "OK", time.perf_counter() - started)
+                return answer
             except SomaError as e:
                 error = e
             except Exception:
                 logger.exception("P2P %s from %s failed", name, host)
+                api_metrics.observe("p2p", name, "INTERNAL", time.perf_counter() - started)
                 await context.abort(grpc.StatusCode.INTERNAL, f"{name}: internal error")
                 raise AssertionError("unreachable") from None
             logger.debug("P2P %s from %s refused: %s", name, host, error)
-            await context.abort(status_of(error), str(error))
+            status = status_of(error)
+            api_metrics.observe("p2p", name, status.name, time.perf_counter() - started)
+            await context.abort(status, str(error))
             raise AssertionError("unreachable")
 
         return handle

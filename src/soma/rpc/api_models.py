@@ -270,3 +270,140 @@ class PeerView(_Model):
     peer_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="Its network key, hex.")
     addresses: list[str]
     validator: bool = Field(description="A member of the current committee.")
+
+
+# --- explorer reads ----------------------------------------------------------------------
+
+#: Most DAG rounds one `/dag` answer covers, and most commits one `/commits` page lists.
+MAX_DAG_ROUNDS = 50
+MAX_COMMIT_PAGE = 50
+U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+class BlockRef(_Model):
+    """A consensus block: its round, its author (index in the committee) and digest."""
+
+    round: U32
+    author: U32
+    digest: Digest
+
+
+class DagAuthority(_Model):
+    index: U32
+    name: Hex32
+    hostname: str
+    stake: U64
+
+
+class DagBlock(_Model):
+    round: U32
+    author: U32
+    digest: Digest
+    ancestors: list[BlockRef] = Field(description="Its parents, in the order it lists them.")
+    transactions: U32 = Field(description="Transactions and consensus entries it carries.")
+    timestamp_ms: U64
+
+
+class DagLeader(_Model):
+    """A leader slot and what the commit rule decided about it."""
+
+    round: U32
+    authority: U32
+    status: Literal["committed", "skipped", "undecided"]
+    decided: Literal["direct", "indirect", "certified", "restored"] | None = Field(
+        description="By the slot's own wave (direct), by a later committed leader "
+        "(indirect), by the others (certified: installed from a certified commit), or not "
+        "known (restored from the store after a restart); null while undecided."
+    )
+    block: BlockRef | None = Field(description="The committed leader block.")
+    commit: U64 | None = Field(description="The commit it led (global index).")
+
+
+class RecentDag(_Model):
+    """One validator's view of the last rounds of the DAG."""
+
+    validator: str = Field(description="The hostname of the validator that answered.")
+    epoch: U64
+    highest_round: U32
+    low_round: U32 = Field(description="The lowest round covered.")
+    authorities: list[DagAuthority]
+    blocks: list[DagBlock] = Field(description="By (round, author, digest).")
+    leaders: list[DagLeader] = Field(description="By (round, authority).")
+
+
+class CommitItem(_Model):
+    index: U64
+    epoch: U64
+    timestamp_ms: U64
+    transactions: U64 = Field(description="All it executed, system transactions included.")
+    user_transactions: U64
+    leader: BlockRef | None = Field(description="Its leader block, where still known.")
+
+
+class CommitList(_Model):
+    commits: list[CommitItem] = Field(description="Newest first.")
+
+
+class CommitView(_Model):
+    """An executed commit: its transactions in execution order and, while a validator
+    still holds its consensus commit, its leader and blocks."""
+
+    index: U64
+    epoch: U64
+    timestamp_ms: U64
+    transactions: list[Digest]
+    user_transactions: U64
+    leader: BlockRef | None
+    blocks: list[BlockRef] | None = Field(description="Null once no validator holds them.")
+    certified: bool = Field(description="Whether the node holds its certified summary.")
+    signers: list[Hex32] = Field(description="Who signed its certified summary.")
+
+
+class ThroughputBucket(_Model):
+    start_ms: U64
+    transactions: U64 = Field(description="User transactions of commits in the bucket.")
+    commits: U64
+    tps: float = Field(ge=0)
+
+
+class Throughput(_Model):
+    """User transactions per second over the last minutes, from the commits' consensus
+    timestamps."""
+
+    end_ms: U64
+    bucket_ms: U64
+    transactions: U64
+    tps: float = Field(ge=0, description="The window's average.")
+    buckets: list[ThroughputBucket] = Field(description="Oldest first.")
+
+
+class TransactionDetails(_Model):
+    digest: Digest
+    sender: Hex32
+    transaction: dict[str, Any] = Field(description="The TransactionData, as JSON.")
+    inputs: list[dict[str, Any]] = Field(description="The objects it names as inputs.")
+    status: Literal["success", "failure", "pending"] = Field(
+        description="pending: known, not executed by this node yet."
+    )
+    fee: U64 | None = Field(description="The fee charged, once executed.")
+    effects: dict[str, Any] | None
+    signers: list[Hex32] = Field(
+        description="The validators whose signatures over these effects verify (asked now)."
+    )
+    signed_stake: U64
+    total_stake: U64
+    certificate: str | None = Field(
+        pattern=BASE64_PATTERN,
+        description="Their signatures as an effects certificate (BCS, base64), once they "
+        "hold a quorum of stake.",
+    )
+
+
+class SearchMatch(_Model):
+    kind: Literal["transaction", "object", "address", "commit"]
+    id: str = Field(description="The digest, 0x-hex ID or address, or commit index.")
+
+
+class SearchResult(_Model):
+    query: str
+    matches: list[SearchMatch] = Field(description="Most specific first; empty if none.")

@@ -2,7 +2,8 @@
 
 Every route reads and executes through one `ChainReader` (soma.orchestrator): the
 validators' (`RemoteReader`) or a fullnode's own state (`LocalReader`); the routes only
-parse, render and map errors, so the API is the same whichever node serves it.
+parse, render and map errors, so the API is the same whichever node serves it. The
+explorer's reads are in `explorer_api`, its page in `explorer_page`.
 
 Every error is JSON `{"code": ..., "message": ...}` with a 4xx status for bad input (a
 malformed address or transaction, an unknown object, a transaction the validators
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -29,8 +29,10 @@ from soma.orchestrator.chain_reader import ChainReader
 from soma.orchestrator.faucet import Faucet, FaucetEmptyError
 from soma.orchestrator.local_reader import LocalExecutionTimeoutError
 from soma.orchestrator.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
-from soma.orchestrator.remote_reader import NoValidatorError
+from soma.orchestrator.validator_reads import NoValidatorError
 from soma.rpc import api_models as m
+from soma.rpc.explorer_api import add_explorer_routes
+from soma.rpc.explorer_page import add_explorer_page
 from soma.rpc.json_form import effects_json, object_json, to_json
 from soma.rpc.limits import (
     ApiLimits,
@@ -41,35 +43,16 @@ from soma.rpc.limits import (
 )
 from soma.rpc.openapi_errors import document_errors
 from soma.rpc.openapi_errors import error_responses as errors
-from soma.types.base import ObjectID, SomaAddress
+from soma.rpc.parsing import ApiError
+from soma.rpc.parsing import parse_address as _address
+from soma.rpc.parsing import parse_digest as _digest
+from soma.rpc.parsing import parse_object_id as _object_id
+from soma.rpc.request_metrics import RequestMetricsMiddleware
+from soma.types.base import ObjectID
 from soma.types.commit_summary import CertifiedCommitSummary
-from soma.types.digests import TransactionDigest
 from soma.types.error import SomaError
 from soma.types.system_state import SystemState
 from soma.types.transaction import SignedTransaction
-
-
-class ApiError(SomaError):
-    """An error answered to an HTTP client, with its status."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = code
-
-
-def _address(text: str) -> SomaAddress:
-    try:
-        return SomaAddress.from_hex(text)
-    except SomaError as e:
-        raise ApiError(400, "INVALID_ADDRESS", e.message) from None
-
-
-def _object_id(text: str) -> ObjectID:
-    try:
-        return ObjectID.from_hex(text)
-    except SomaError as e:
-        raise ApiError(400, "INVALID_OBJECT_ID", e.message) from None
 
 
 def _coin_cursor(text: str) -> CoinCursor:
@@ -86,17 +69,6 @@ def _coin_cursor(text: str) -> CoinCursor:
 
 def _coin_cursor_text(cursor: CoinCursor) -> str:
     return f"{cursor.balance:016x}-{cursor.object_id}"
-
-
-def _digest(text: str) -> TransactionDigest | None:
-    """The digest `text` names; None when it is Base58 of the documented length that
-    does not decode to 32 bytes (no transaction has such a digest: a 404)."""
-    try:
-        return TransactionDigest.from_base58(text)
-    except SomaError as e:
-        if re.fullmatch(m.DIGEST_PATTERN, text):
-            return None
-        raise ApiError(400, "INVALID_DIGEST", e.message) from None
 
 
 def certified_summary_json(certified: CertifiedCommitSummary, committee: Any) -> dict[str, Any]:
@@ -157,6 +129,8 @@ def create_app(
     # `RunningApi` reads the limits here for the HTTP server's own settings.
     app.state.limits = limits = ApiLimits() if limits is None else limits
     app.add_middleware(LimitsMiddleware, limits=limits)
+    # Outermost: the limits' refusals count too.
+    app.add_middleware(RequestMetricsMiddleware, routes=app.router.routes)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, e: ApiError) -> JSONResponse:
@@ -389,6 +363,9 @@ def create_app(
         except SomaError as e:
             raise ApiError(400, e.code, e.message) from None
         return execution_result(await reader.execute(tx))
+
+    add_explorer_routes(app, reader)
+    add_explorer_page(app)
 
     if faucet is not None:
 

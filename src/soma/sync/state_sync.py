@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 
 from soma.authority.state import AuthorityState
+from soma.metrics import sync as metrics
 from soma.p2p.client import P2pClient
 from soma.p2p.errors import PeerCallError
 from soma.p2p.peer_table import KnownPeer
@@ -163,6 +164,13 @@ class StateSync:
     def verified_through(self) -> int:
         return -1 if self._verifier is None else self._verifier.last.index
 
+    def _record_progress(self) -> None:
+        synced = self.next_to_feed - 1
+        highest = self.highest_known
+        metrics.HIGHEST_SYNCED_COMMIT.set(synced)
+        metrics.HIGHEST_CERTIFIED_COMMIT.set(highest)
+        metrics.LAG.set(max(0, highest - synced))
+
     async def _guard(self, name: str, job: Callable[[], object]) -> None:
         while True:
             try:
@@ -194,10 +202,15 @@ class StateSync:
         ban = parameters.misbehaviour_ban_s if misbehaved else parameters.unreachable_ban_s
         peer.banned_until = self._clock() + ban
         peer.highest = -1
+        metrics.PEERS_DROPPED.labels("misbehaved" if misbehaved else "unreachable").inc()
         if misbehaved:
             self.dropped_peers += 1
             logger.warning(
-                "state sync: dropped peer %s (%s): %s", peer.address, peer.peer_id, reason
+                "state sync: dropped peer %s (%s): %s",
+                peer.address,
+                peer.peer_id.hex()[:16],
+                reason,
+                extra={"peer": peer.peer_id.hex()[:16]},
             )
             if self._on_misbehaviour is not None:
                 self._on_misbehaviour(peer.peer_id, reason)
@@ -220,6 +233,8 @@ class StateSync:
                     watcher = watchers.get(info.peer_id)
                     if watcher is None or watcher.done():
                         watchers[info.peer_id] = loop.create_task(self._watch_peer(peer))
+                now = self._clock()
+                metrics.SYNC_PEERS.set(sum(1 for p in self.peers.values() if p.usable(now)))
                 await asyncio.sleep(self.parameters.poll_interval_s)
         finally:
             for watcher in watchers.values():
@@ -258,6 +273,7 @@ class StateSync:
             self._drop(peer, f"another chain (genesis {info.genesis_digest})", misbehaved=True)
             return
         peer.highest = info.highest_available
+        self._record_progress()
 
     def _pick(self, wanted: int) -> SyncPeer | None:
         """The least busy usable peer that can serve commit `wanted`."""
@@ -396,4 +412,6 @@ class StateSync:
             self._contents_bytes.pop(index, None)
             self.next_to_feed = index + 1
             self.fed += 1
+            metrics.COMMITS_SYNCED.inc()
+            self._record_progress()
             self._wake()

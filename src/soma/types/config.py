@@ -91,6 +91,8 @@ class NodeConfig:
     validator_addresses: dict[str, str] = dataclasses.field(default_factory=dict)
     #: A faucet's account (local networks: the fullnode serving the API hands coins).
     faucet_key: AccountKeyPair | None = None
+    #: Where Prometheus metrics are served, host:port, or None for none.
+    metrics_address: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +206,7 @@ def load_node_config(path: str | Path) -> NodeConfig:
     # Optional: a validator listens where the committee says by default (and a network
     # directory from before P2P has no such field).
     p2p_address = fields.get("p2p_address", str, required=False)
+    metrics_address = fields.get("metrics_address", str, required=False)
     config = NodeConfig(
         path=path,
         role=role,
@@ -232,6 +235,9 @@ def load_node_config(path: str | Path) -> NodeConfig:
             path, fields.get("validator_addresses", dict, required=False), "validator_addresses"
         ),
         faucet_key=fields.key("faucet_key", AccountKeyPair, required=False),
+        metrics_address=None
+        if metrics_address is None
+        else parse_host_port(metrics_address, path, "metrics_address"),
     )
     fields.finish()
     if not config.genesis_path.is_file():
