@@ -273,7 +273,10 @@ class AuthorityState:
         `consensus` (a ConsensusAuthority's TransactionClient) takes submissions; without
         one this authority executes what it is given but accepts no submissions."""
         self._recover()
+        # Where a restart resumes, not 0 until the next commit moves them.
         metrics.EPOCH.set(self.epoch)
+        metrics.HIGHEST_EXECUTED_COMMIT.set(self.executed_commit)
+        metrics.HIGHEST_CERTIFIED_COMMIT.set(self.certifier.certified_through)
         self.preparer.start()
         if consensus is not None:
             self._consensus = consensus
