@@ -89,6 +89,25 @@ DECODERS: list[tuple[str, Callable[[bytes], object]]] = [
 ]
 
 
+def slug(name: str) -> str:
+    """A decoder's name as a directory name (`TLS certificate` -> `tls-certificate`)."""
+    return name.lower().replace(" ", "-")
+
+
+def decoder_named(directory: str) -> Callable[[bytes], object]:
+    """The decoder whose `slug` is `directory`: regressions are filed under it, so they
+    replay against the decoder they were found in however the list grows."""
+    for name, decoder in DECODERS:
+        if slug(name) == directory:
+            return decoder
+    raise KeyError(f"no decoder named {directory!r}")
+
+
+def name_of(data: bytes) -> str:
+    """Which decoder `decode` gives `data` to (where to file a crash input)."""
+    return DECODERS[data[0] % len(DECODERS)][0]
+
+
 def decode(data: bytes) -> None:
     """Decode `data[1:]` with decoder number `data[0]`; typed refusals are fine."""
     if not data:

@@ -4,6 +4,7 @@ atheris run of 1,000,000 inputs as a slow sweep."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -12,15 +13,28 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from soma.types.error import SomaError
 from tests.fuzz import decoders
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = Path(__file__).parent / "regressions"
 
 
-@pytest.mark.parametrize("path", sorted(REGRESSIONS.iterdir()), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(REGRESSIONS.glob("*/*")), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
 def test_earlier_findings_are_refused_with_typed_errors(path: Path) -> None:
-    decoders.decode(path.read_bytes())
+    """Each finding is filed under its decoder's name and replayed against it alone."""
+    decoder = decoders.decoder_named(path.parent.name)
+    with contextlib.suppress(SomaError):
+        decoder(path.read_bytes())
+
+
+def test_every_regression_is_filed_under_a_decoder() -> None:
+    found = list(REGRESSIONS.iterdir())
+    assert found and all(p.is_dir() for p in found), "file findings as regressions/<decoder>/"
+    for directory in found:
+        decoders.decoder_named(directory.name)
 
 
 def test_the_seeds_cover_every_decoder_and_decode_cleanly() -> None:
