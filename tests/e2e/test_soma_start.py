@@ -1,5 +1,6 @@
-"""`soma start` in a subprocess: it serves the API and prints funded addresses, the
-faucet funds a fresh address, Ctrl-C stops everything with no process left, a restart
+"""`soma start` in a subprocess: it serves the API and prints funded addresses (and each
+node's metrics URL: every node's metrics move as it works), the faucet funds a fresh
+address, Ctrl-C stops everything with no process left, a restart
 keeps the balances, and two networks in two directories run side by side. Its output
 to a pipe is plain lines (metrics URLs, the logs directory, status lines); each node
 logs to a file of the network's directory, one JSON object a line with `--log-format
@@ -17,6 +18,7 @@ from typing import Any
 
 from soma.orchestrator.faucet import DEFAULT_GRANT
 from tests.e2e.local_network import Network, processes_of
+from tests.e2e.prometheus import assert_metrics_moved, scrape_network
 
 
 def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None:
@@ -26,6 +28,7 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
     try:
         assert first.api.startswith("http://127.0.0.1:") and len(first.funded) >= 1
         assert_plain_banner(first)
+        scraped = scrape_network(first_dir)
         status, health = first.call("/health")
         assert status == 200 and health["status"] == "ok"
         funded_balance = first.balance(first.funded[0])
@@ -58,6 +61,8 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
         assert after[sender_address] == before[sender_address] - 10 - sent["fee"]
         assert after[new] == 10
         assert client("status")["latest_commit"] > 0
+        # Every node's metrics moved meanwhile (rounds, commits, transactions, requests).
+        assert_metrics_moved(scraped, scrape_network(first_dir))
         kept = first.balance(first.funded[0])
         assert kept == funded_balance - 10 - sent["fee"]
 

@@ -503,10 +503,14 @@ async def test_a_closed_driver_refuses_work(driven: Driven) -> None:
         await driven.execute(driven.transfer(14))
 
 
-async def test_a_lying_acceptance_does_not_hide_a_stateless_refusal(driven: Driven) -> None:
+async def test_a_lying_acceptance_does_not_hide_a_stateless_refusal(
+    driven: Driven, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Validator 0 (first in the rotation) says it accepted a transaction that is not
     signed by its sender, and withholds it; the honest ones refuse it for a reason every
-    handler drops it for too. The refusal is final at f+1 stake: no timeout."""
+    handler drops it for too. The refusal is final at f+1 stake: no timeout (and no
+    refusal grace: only the wait before asking the next validators is shortened)."""
+    monkeypatch.setattr(quorum_driver, "RESUBMIT_AFTER_S", 0.05)
     driven.proxies[0].withhold = True
     tx = driven.transfer(16)
     forged = SignedTransaction.sign(tx.data, account_key(99))
