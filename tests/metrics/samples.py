@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
+from soma.metrics.registration import EVERY, register
+
+register(EVERY)
+
 
 def sample(name: str, **labels: str) -> float:
     value = REGISTRY.get_sample_value(name, labels)

@@ -20,12 +20,14 @@ REQUESTS = Counter(
     "Requests answered, by API (http, validator, p2p), route (the HTTP route's template "
     "or the gRPC method) and status (the HTTP status code or the gRPC status name).",
     ["api", "route", "status"],
+    registry=None,
 )
 LATENCY = Histogram(
     "soma_api_request_duration_seconds",
     "Time to answer a request, by API and route.",
     ["api", "route"],
     buckets=LATENCY_BUCKETS,
+    registry=None,
 )
 
 

@@ -37,6 +37,9 @@ from soma.consensus.core import Core
 from soma.consensus.history import ConsensusHistoryError
 from soma.consensus.parameters import ConsensusParameters
 from soma.consensus.store import ConsensusStore
+from soma.metrics.registration import FULLNODE as FULLNODE_METRICS
+from soma.metrics.registration import VALIDATOR as VALIDATOR_METRICS
+from soma.metrics.registration import register
 from soma.metrics.server import MetricsServer
 from soma.node.catch_up import (
     CHECK_INTERVAL_S,
@@ -526,6 +529,7 @@ async def run_node(
     metrics = None if config.metrics_address is None else MetricsServer(config.metrics_address)
     try:
         if metrics is not None:
+            register(VALIDATOR_METRICS if config.role is NodeRole.VALIDATOR else FULLNODE_METRICS)
             metrics.start()
             logger.info("metrics on http://%s/metrics", config.metrics_address)
         await node.start()
