@@ -41,7 +41,7 @@ from soma.node.local_network import (
     validator_client,
     validator_routes,
 )
-from soma.node.start import LocalNetworkRunner
+from soma.node.start import QUIET_LOGS, LocalNetworkRunner
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import NodeConfig, load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair
@@ -53,6 +53,7 @@ from soma.types.transaction import (
     TransactionData,
     TransferCoin,
 )
+from soma.utils.log_setup import LogSettings
 
 
 class ChaosBenchError(SomaError):
@@ -75,6 +76,9 @@ class ChaosBenchConfig:
     kill_every_s: float = 1.0
     accounts: int = 40
     seed: int = 1
+    #: How the nodes log (their files in the network's logs/): quiet by default, so
+    #: logging does not weigh on what is measured.
+    log_settings: LogSettings = QUIET_LOGS
 
     def __post_init__(self) -> None:
         if not 4 <= self.validators <= 50:
@@ -103,7 +107,7 @@ async def run_chaos_bench(
         root = Path(tmp)
         create_local_network(root, validators=config.validators, accounts=config.accounts)
         keys = load_keystore(root / "keystore.yaml")
-        runner = LocalNetworkRunner(root, config.validators)
+        runner = LocalNetworkRunner(root, config.validators, log_settings=config.log_settings)
         configs = [
             load_node_config(root / validator_config_name(i)) for i in range(config.validators)
         ]

@@ -33,13 +33,14 @@ from typing import Any
 from soma.bench.stats import LatencyRecorder
 from soma.node.layout import FULLNODE_CONFIG, KEYSTORE
 from soma.node.local_network import MAX_ACCOUNTS, create_local_network
-from soma.node.start import DEFAULT_VALIDATORS, LocalNetworkRunner
+from soma.node.start import DEFAULT_VALIDATORS, QUIET_LOGS, LocalNetworkRunner
 from soma.sdk import AsyncClient
 from soma.sdk.errors import ApiError
 from soma.types.base import SomaAddress
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair
 from soma.types.error import SomaError
+from soma.utils.log_setup import LogSettings
 
 
 class EpochsBenchError(SomaError):
@@ -68,6 +69,9 @@ class EpochsBenchConfig:
     duration_s: float = 60.0
     epoch_ms: int = 5_000
     senders: int = 4
+    #: How the nodes log (their files in the network's logs/): quiet by default, so
+    #: logging does not weigh on what is measured.
+    log_settings: LogSettings = QUIET_LOGS
 
     def __post_init__(self) -> None:
         if not 0 < self.duration_s <= 24 * 3600:
@@ -141,7 +145,7 @@ async def run_epochs_bench(
         )
         keys = load_keystore(root / KEYSTORE)
         api_url = f"http://{load_node_config(root / FULLNODE_CONFIG).api_address}"
-        runner = LocalNetworkRunner(root, DEFAULT_VALIDATORS)
+        runner = LocalNetworkRunner(root, DEFAULT_VALIDATORS, log_settings=config.log_settings)
         try:
             await runner.start_validators()
             await runner.start_fullnode()

@@ -28,10 +28,11 @@ from soma.bench.transfers_bench import drive_transfers
 from soma.node.extra_fullnode import write_extra_fullnode
 from soma.node.layout import validator_config_name
 from soma.node.local_network import create_local_network, validator_routes
-from soma.node.start import LocalNetworkRunner
+from soma.node.start import QUIET_LOGS, LocalNetworkRunner
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_keystore, load_node_config
 from soma.types.error import SomaError
+from soma.utils.log_setup import LogSettings
 
 #: The fresh fullnode's name among the bench's processes (and its log's).
 SYNCER = "syncing-fullnode"
@@ -50,6 +51,9 @@ class SyncBenchConfig:
     validators: int = 4
     transfers: int = 20_000
     accounts: int = 1_000
+    #: How the nodes log (their files in the network's logs/): quiet by default, so
+    #: logging does not weigh on what is measured.
+    log_settings: LogSettings = QUIET_LOGS
 
     def __post_init__(self) -> None:
         if not 1 <= self.validators <= 50:
@@ -74,7 +78,7 @@ async def run_sync_bench(
         root = Path(tmp) / "network"
         create_local_network(root, validators=config.validators, accounts=config.accounts)
         keys = load_keystore(root / "keystore.yaml")
-        runner = LocalNetworkRunner(root, config.validators)
+        runner = LocalNetworkRunner(root, config.validators, log_settings=config.log_settings)
         try:
             await runner.start_validators()
             configs = [

@@ -21,13 +21,14 @@ from typing import Any
 from soma.bench.stats import LatencyRecorder
 from soma.node.layout import validator_config_name
 from soma.node.local_network import create_local_network, validator_routes
-from soma.node.start import LocalNetworkRunner
+from soma.node.start import QUIET_LOGS, LocalNetworkRunner
 from soma.orchestrator.remote_reader import RemoteReader
 from soma.types.config import load_keystore, load_node_config
 from soma.types.crypto import AccountKeyPair
 from soma.types.error import SomaError
 from soma.types.object import ObjectRef
 from soma.types.transaction import SignedTransaction, TransactionData, TransferCoin
+from soma.utils.log_setup import LogSettings
 
 
 class TransfersBenchError(SomaError):
@@ -41,6 +42,9 @@ class TransfersBenchConfig:
     #: Senders in the closed loop: enough in flight to keep the validators busy
     #: (latency is about accounts / throughput once they are).
     accounts: int = 1_000
+    #: How the nodes log (their files in the network's logs/): quiet by default, so
+    #: logging does not weigh on what is measured.
+    log_settings: LogSettings = QUIET_LOGS
 
     def __post_init__(self) -> None:
         if not 1 <= self.validators <= 50:
@@ -58,7 +62,7 @@ async def run_transfers_bench(
         root = Path(tmp)
         create_local_network(root, validators=config.validators, accounts=config.accounts)
         keys = load_keystore(root / "keystore.yaml")
-        runner = LocalNetworkRunner(root, config.validators)
+        runner = LocalNetworkRunner(root, config.validators, log_settings=config.log_settings)
         try:
             await runner.start_validators()
             configs = [

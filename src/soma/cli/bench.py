@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from soma.cli.log_options import LogFormatOption, LogLevelOption, checked_log_settings
 from soma.types.error import SomaError
 
 if TYPE_CHECKING:
@@ -403,6 +404,8 @@ def transfers(
     accounts: Annotated[
         int, typer.Option("--accounts", help="Accounts sending transfers in a closed loop.")
     ] = 1_000,
+    log_level: LogLevelOption = "WARNING",
+    log_format: LogFormatOption = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Coin transfers through a local network of VALIDATORS processes: throughput,
@@ -410,7 +413,9 @@ def transfers(
     from soma.bench import transfers_bench as driver
 
     try:
-        config = driver.TransfersBenchConfig(validators, duration, accounts)
+        config = driver.TransfersBenchConfig(
+            validators, duration, accounts, checked_log_settings(log_level, log_format)
+        )
     except driver.TransfersBenchError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(code=2) from None
@@ -443,6 +448,8 @@ def sync(
     accounts: Annotated[
         int, typer.Option("--accounts", help="Accounts sending transfers in a closed loop.")
     ] = 1_000,
+    log_level: LogLevelOption = "WARNING",
+    log_format: LogFormatOption = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """How fast a fresh fullnode catches up: a network runs TRANSFERS transfers, then a
@@ -451,7 +458,9 @@ def sync(
     from soma.bench import sync_bench as driver
 
     try:
-        config = driver.SyncBenchConfig(validators, transfers, accounts)
+        config = driver.SyncBenchConfig(
+            validators, transfers, accounts, checked_log_settings(log_level, log_format)
+        )
     except driver.SyncBenchError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(code=2) from None
@@ -490,6 +499,8 @@ def chaos(
         int, typer.Option("--accounts", help="Accounts sending transfers in a closed loop.")
     ] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Which validators are killed.")] = 1,
+    log_level: LogLevelOption = "WARNING",
+    log_format: LogFormatOption = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """A random validator SIGKILLed and restarted every KILL_EVERY seconds under a stream
@@ -498,7 +509,14 @@ def chaos(
     from soma.bench import chaos_bench as driver
 
     try:
-        config = driver.ChaosBenchConfig(validators, duration, kill_every, accounts, seed)
+        config = driver.ChaosBenchConfig(
+            validators,
+            duration,
+            kill_every,
+            accounts,
+            seed,
+            checked_log_settings(log_level, log_format),
+        )
     except driver.ChaosBenchError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(code=2) from None
@@ -542,6 +560,8 @@ def epochs(
     senders: Annotated[
         int, typer.Option("--senders", help="Accounts sending transfers in a closed loop.")
     ] = 4,
+    log_level: LogLevelOption = "WARNING",
+    log_format: LogFormatOption = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """How much longer than the median a transfer waits when an epoch change falls in
@@ -551,7 +571,9 @@ def epochs(
     from soma.bench import epochs_bench as driver
 
     try:
-        config = driver.EpochsBenchConfig(duration, epoch_ms, senders)
+        config = driver.EpochsBenchConfig(
+            duration, epoch_ms, senders, checked_log_settings(log_level, log_format)
+        )
     except driver.EpochsBenchError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(code=2) from None

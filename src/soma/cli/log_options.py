@@ -1,6 +1,7 @@
 """`--log-level` and `--log-format`, declared once for every command that runs a node
-(`soma node`, `soma start`), and their check: a value that does not exist ends the
-command with one line and status 2, before anything starts. A light module."""
+(`soma node`, `soma start`, the benchmarks that start a local network), and their
+check: a value that does not exist ends the command with one line and status 2,
+before anything starts. A light module."""
 
 from __future__ import annotations
 
