@@ -110,3 +110,15 @@ def node_status(config: Path) -> Any:
             await service.close()
 
     return asyncio.run(ask())
+
+
+def client_json(directory: Path, *args: str) -> Any:
+    """`soma client --json --dir directory *args`: its JSON answer (it must succeed)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "soma", "client", "--json", "--dir", str(directory), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

@@ -3,25 +3,12 @@ text must parse as Prometheus text, each family with help text."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-
-def _client(directory: Path, *args: str) -> Any:
-    out = subprocess.run(
-        [sys.executable, "-m", "soma", "client", "--json", "--dir", str(directory), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+from tests.e2e.local_network import client_json
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -68,7 +55,7 @@ MOVING = {
 def scrape_network(directory: Path) -> dict[str, dict[str, float]]:
     """Every node `soma client nodes` lists (validators in order, then the fullnode, each
     with a metrics URL on loopback), scraped: node name -> `scrape`."""
-    nodes = _client(directory, "nodes")
+    nodes = client_json(directory, "nodes")
     assert [n["name"] for n in nodes] == [f"validator-{i}" for i in range(4)] + ["fullnode"]
     assert all(n["metrics_url"].startswith("http://127.0.0.1:") for n in nodes)
     assert [n["role"] for n in nodes] == ["validator"] * 4 + ["fullnode"]

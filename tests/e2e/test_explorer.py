@@ -12,20 +12,16 @@ installs Debian's package when it is missing), and fails, not skips, without it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import ConsoleMessage, sync_playwright
 
-from tests.e2e.local_network import Network
+from tests.e2e.local_network import Network, client_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -74,16 +70,6 @@ def _local(url: str) -> bool:
     """Whether the browser's request `url` stays on this machine (or in the page)."""
     parts = urlsplit(url)
     return parts.scheme == "data" or parts.hostname in LOCAL_HOSTS
-
-
-def _client(directory: Path, *args: str) -> Any:
-    out = subprocess.run(
-        [sys.executable, "-m", "soma", "client", "--json", "--dir", str(directory), *args],
-        capture_output=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr.decode()
-    return json.loads(out.stdout)
 
 
 def test_explorer_in_headless_chromium(tmp_path: Path) -> None:
@@ -135,7 +121,9 @@ def test_explorer_in_headless_chromium(tmp_path: Path) -> None:
                 )
 
                 # A transfer made with the CLI, found through the search box.
-                sent = _client(directory, "transfer", "--to", "0x" + "cd" * 32, "--amount", "10")
+                sent = client_json(
+                    directory, "transfer", "--to", "0x" + "cd" * 32, "--amount", "10"
+                )
                 digest = sent["digest"]
                 page.fill("#search-input", digest)
                 page.press("#search-input", "Enter")

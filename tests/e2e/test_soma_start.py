@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from soma.orchestrator.faucet import DEFAULT_GRANT
-from tests.e2e.local_network import Network, processes_of
+from tests.e2e.local_network import Network, client_json, processes_of
 from tests.e2e.prometheus import assert_metrics_moved, scrape_network
 
 
@@ -43,13 +43,7 @@ def test_soma_start_faucet_stop_restart_and_two_networks(tmp_path: Path) -> None
 
         # The client CLI finds the network through --dir.
         def client(*args: str) -> Any:
-            out = subprocess.run(
-                [sys.executable, "-m", "soma", "client", "--json", "--dir", str(first_dir), *args],
-                capture_output=True,
-                timeout=120,
-            )
-            assert out.returncode == 0, out.stderr.decode()
-            return json.loads(out.stdout)
+            return client_json(first_dir, *args)
 
         before = {row["address"]: row["balance"] for row in client("balance")}
         assert all(isinstance(v, int) and v > 0 for v in before.values())

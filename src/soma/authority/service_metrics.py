@@ -7,8 +7,9 @@ A stream (effects) is counted when it ends, its duration as its latency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -48,32 +49,32 @@ class ServiceMetricsInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
+@contextlib.contextmanager
+def _observed(route: str, context: Any) -> Iterator[None]:
+    """Count one call of `route` when it ends, with its status and duration."""
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        yield
+    except BaseException as e:
+        error = e
+        raise
+    finally:
+        metrics.observe(API, route, _status(context, error), time.perf_counter() - started)
+
+
 def _counted_unary(route: str, inner: Any) -> Any:
     async def unary(request: bytes, context: Any) -> bytes:
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
+        with _observed(route, context):
             return await inner(request, context)  # type: ignore[no-any-return]
-        except BaseException as e:
-            error = e
-            raise
-        finally:
-            metrics.observe(API, route, _status(context, error), time.perf_counter() - started)
 
     return unary
 
 
 def _counted_stream(route: str, inner: Any) -> Any:
     async def stream(request: bytes, context: Any) -> AsyncIterator[bytes]:
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
+        with _observed(route, context):
             async for item in inner(request, context):
                 yield item
-        except BaseException as e:
-            error = e
-            raise
-        finally:
-            metrics.observe(API, route, _status(context, error), time.perf_counter() - started)
 
     return stream
