@@ -204,3 +204,25 @@ def test_watch_on_a_stopped_network_is_an_error(tmp_path: Path) -> None:
     assert result.stderr == (
         f"error: the network in {root} is not running; start it with `soma start --dir {root}`\n"
     )
+
+
+def test_status_lines_never_wait_for_a_reader_that_stopped_reading() -> None:
+    """`soma start`'s event loop supervises the nodes: a full pipe on its standard output
+    (a reader that stopped reading) must stall the writer thread alone."""
+    import os
+    import time
+
+    from soma.cli.dashboard import LineWriter
+
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w")
+    try:
+        writer = LineWriter(stream)
+        line = "status epoch=0 commit=1 tps=0.0 up=5/5\n" * 100
+        started = time.monotonic()
+        for _ in range(200):  # 800 kB: far more than a pipe holds
+            writer.write(line)
+        assert time.monotonic() - started < 1.0
+        assert writer.dropped > 0
+    finally:
+        os.close(read_end)  # the writer thread's next write fails: it ends

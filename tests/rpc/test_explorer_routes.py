@@ -192,6 +192,9 @@ async def test_throughput_counts_user_transactions_per_bucket(
     assert len(reader.commit_calls) == calls  # all cached: nothing new was executed
     for bad in ("window_s=5", "window_s=901", "bucket_s=4", "bucket_s=61"):
         await _get(client, f"/throughput?{bad}", 400)
+    # A bucket longer than the window is the window itself.
+    one = await _get(client, "/throughput?window_s=10&bucket_s=60")
+    assert one["bucket_ms"] == 10_000 and len(one["buckets"]) == 1
 
 
 async def test_transaction_details(api: tuple[httpx.AsyncClient, Reader]) -> None:
@@ -244,6 +247,9 @@ async def test_search(api: tuple[httpx.AsyncClient, Reader]) -> None:
     assert await kinds(address) == [("address", "0x" + address)]
     assert await kinds("nothing here") == []
     assert await kinds("99") == []  # past the latest commit, and no such object
+    # Digits of other scripts are no commit index (int() would read some, refuse others).
+    for other in ("\u00b2", "\u0661\u0662", "\uff11"):
+        assert await kinds(other) == []
     assert (await _get(client, "/search", 400))["code"]
     assert (await _get(client, "/search?q=" + "1" * 129, 400))["code"]
 
@@ -278,3 +284,31 @@ def test_the_new_routes_are_documented_with_their_errors() -> None:
     assert "404" in paths["/transactions/{digest}/details"]["get"]["responses"]
     assert "404" in paths["/commits/{index}"]["get"]["responses"]
     assert not [p for p in paths if p.startswith("/explorer")]  # a page, not the API
+
+
+def test_signers_are_named_by_the_committee_of_the_summarys_epoch() -> None:
+    """Signer indices are positions in the committee of the summary's epoch: after a
+    committee change, naming them by the current committee would name others (or fail
+    on an index past its end)."""
+    from types import SimpleNamespace
+
+    from soma.rpc.explorer_api import signer_names
+
+    old, _ = build_committee(4, seed=5)
+    current, _ = build_committee(2, seed=6)
+
+    class Committees:
+        committee = current
+
+        def committee_of(self, epoch: int) -> Committee | None:
+            return {0: old, 1: current}.get(epoch)
+
+    def certified(epoch: int, indices: list[int]) -> Any:
+        signature = SimpleNamespace(signer_indices=lambda: indices)
+        return SimpleNamespace(data=SimpleNamespace(epoch=epoch), auth_signature=signature)
+
+    reader = cast(ChainReader, Committees())
+    names = signer_names(reader, certified(0, [0, 2, 3]))
+    assert names == [str(old.members[i].name) for i in (0, 2, 3)]
+    assert signer_names(reader, certified(1, [1])) == [str(current.members[1].name)]
+    assert signer_names(reader, certified(7, [0])) == []  # an epoch it never knew

@@ -135,3 +135,26 @@ def test_bad_log_flags_exit_2_with_one_line(args: list[str], message: str) -> No
     assert result.exit_code == 2, result.output
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), result.stderr
+
+
+def test_the_http_servers_lines_are_in_the_nodes_format(
+    restored_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's own log config would give its loggers a plain-text handler of their own:
+    a request that fails would then put a traceback into an all-JSON log."""
+    from fastapi import FastAPI
+
+    from soma.rpc.server import uvicorn_config
+
+    configure_logging(LogSettings("INFO", "json"))
+    uvicorn_config(FastAPI(), "127.0.0.1", 0)  # configures uvicorn's logging
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    record = json.loads(lines[0])
+    assert record["logger"] == "uvicorn.error" and "RuntimeError: boom" in record["exc"]

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -132,6 +134,33 @@ async def show_live(
             view = await watcher.view()
 
 
+class LineWriter:
+    """Writes lines to a stream from a thread of its own, so a writer never waits: a
+    reader that stopped reading stalls that thread alone (a daemon: it never holds up
+    the exit). One line waits while another is written; more are dropped (counted)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._queue: queue.Queue[str] = queue.Queue(maxsize=1)
+        self.dropped = 0
+        threading.Thread(target=self._run, name="status-lines", daemon=True).start()
+
+    def write(self, text: str) -> None:
+        try:
+            self._queue.put_nowait(text)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while True:
+            text = self._queue.get()
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except (OSError, ValueError):
+                return  # the stream is gone (closed pipe): nothing more to say there
+
+
 async def print_lines(
     watcher: Watcher,
     every_s: float,
@@ -139,16 +168,20 @@ async def print_lines(
     first: View | None = None,
     print_first: bool = True,
     out: TextIO | None = None,
+    write: Callable[[str], None] | None = None,
 ) -> None:
     """One plain line every `every_s`, flushed, from `first` (else a fresh view),
     until cancelled; without `print_first` the first line waits `every_s` (its TPS
-    then covers the whole interval)."""
+    then covers the whole interval). `write` takes each line instead of `out`."""
     view = first or await watcher.view()
     while True:
         if print_first:
-            stream = out or sys.stdout
-            stream.write(line(view) + "\n")
-            stream.flush()
+            if write is not None:
+                write(line(view) + "\n")
+            else:
+                stream = out or sys.stdout
+                stream.write(line(view) + "\n")
+                stream.flush()
         print_first = True
         await asyncio.sleep(every_s)
         view = await watcher.view()
@@ -162,7 +195,12 @@ async def follow_started_network(root: Path, api_url: str, on_terminal: bool) ->
         if on_terminal:
             await show_live(watcher)
         else:
-            await print_lines(watcher, PLAIN_EVERY_S, status_line, print_first=False)
+            # Off the event loop: it supervises the nodes, and a reader of our output
+            # that stopped reading must not stall it once the pipe is full.
+            writer = LineWriter(sys.stdout)
+            await print_lines(
+                watcher, PLAIN_EVERY_S, status_line, print_first=False, write=writer.write
+            )
     finally:
         await watcher.aclose()
 

@@ -112,7 +112,12 @@ class ChainReader(Protocol):
 
     @property
     def committee(self) -> Committee:
-        """The committee certified summaries are signed by (it names their signers)."""
+        """The current committee."""
+        ...
+
+    def committee_of(self, epoch: int) -> Committee | None:
+        """The committee of `epoch` (its members sign that epoch's summaries), None if
+        this reader does not know it."""
         ...
 
     async def get_object(self, object_id: ObjectID) -> Object | None:

@@ -101,6 +101,11 @@ class LocalReader:
     def committee(self) -> Committee:
         return self._state().epoch_store.committee
 
+    def committee_of(self, epoch: int) -> Committee | None:
+        """From the epoch starts this node recorded (every epoch it entered)."""
+        start = self._state().store.epoch_start(epoch)
+        return None if start is None else start.committee()
+
     async def get_object(self, object_id: ObjectID) -> Object | None:
         return self._state().get_object(object_id)
 

@@ -187,6 +187,9 @@ class RemoteReader:
         with `detail` where it still holds them."""
         return await self.read(lambda c: c.get_commits(start, count, detail))
 
+    def committee_of(self, epoch: int) -> Committee | None:
+        return self.driver.committees.of(epoch)
+
     async def recent_dag(self, rounds: int) -> RecentDag:
         return await self._validator_reads.recent_dag(rounds)
 

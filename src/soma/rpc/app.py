@@ -31,7 +31,7 @@ from soma.orchestrator.local_reader import LocalExecutionTimeoutError
 from soma.orchestrator.quorum_driver import QuorumTimeoutError, QuorumUnreachableError
 from soma.orchestrator.validator_reads import NoValidatorError
 from soma.rpc import api_models as m
-from soma.rpc.explorer_api import add_explorer_routes
+from soma.rpc.explorer_api import add_explorer_routes, signer_names
 from soma.rpc.explorer_page import add_explorer_page
 from soma.rpc.json_form import effects_json, object_json, to_json
 from soma.rpc.limits import (
@@ -71,16 +71,15 @@ def _coin_cursor_text(cursor: CoinCursor) -> str:
     return f"{cursor.balance:016x}-{cursor.object_id}"
 
 
-def certified_summary_json(certified: CertifiedCommitSummary, committee: Any) -> dict[str, Any]:
-    """A certified summary as JSON; `committee` (of the summary's epoch) names the
-    signers."""
+def certified_summary_json(
+    certified: CertifiedCommitSummary, reader: ChainReader
+) -> dict[str, Any]:
+    """A certified summary as JSON, its signers named by the committee of its epoch."""
     summary = certified.data
     out: dict[str, Any] = to_json(summary)
     out["state_root"] = summary.state_root.hex()
     out["digest"] = str(summary.digest())
-    out["signers"] = [
-        str(committee.members[i].name) for i in certified.auth_signature.signer_indices()
-    ]
+    out["signers"] = signer_names(reader, certified)
     out["certificate"] = base64.b64encode(certified.to_bytes()).decode("ascii")
     return out
 
@@ -234,7 +233,7 @@ def create_app(
         certified = await reader.certified_summary(None)
         if certified is None:
             raise ApiError(404, "SUMMARY_NOT_FOUND", "no certified summary yet")
-        return certified_summary_json(certified, reader.committee)
+        return certified_summary_json(certified, reader)
 
     @app.get(
         "/summaries/{index}", response_model=m.CertifiedSummary, responses=errors(400, 404, 503)
@@ -244,7 +243,7 @@ def create_app(
         certified = await reader.certified_summary(index)
         if certified is None:
             raise ApiError(404, "SUMMARY_NOT_FOUND", f"no certified summary of commit {index}")
-        return certified_summary_json(certified, reader.committee)
+        return certified_summary_json(certified, reader)
 
     @app.get("/commits/latest", response_model=m.LatestCommit, responses=errors(503))
     async def latest_commit() -> dict[str, Any]:

@@ -37,7 +37,7 @@ from soma.rpc.json_form import effects_json, to_json
 from soma.rpc.openapi_errors import error_responses as errors
 from soma.rpc.parsing import ApiError, parse_digest
 from soma.types.base import ObjectID, SomaAddress
-from soma.types.committee import Committee
+from soma.types.commit_summary import CertifiedCommitSummary
 from soma.types.consensus.block import BlockRef
 from soma.types.error import SomaError
 
@@ -130,7 +130,13 @@ def commit_item_json(record: wire.CommitRecord) -> dict[str, Any]:
     }
 
 
-def _signer_names(committee: Committee, indices: list[int]) -> list[str]:
+def signer_names(reader: ChainReader, certified: CertifiedCommitSummary) -> list[str]:
+    """Who signed a certified summary: its signer indices are positions in the committee
+    of the summary's epoch (not the current one, which may have other members)."""
+    committee = reader.committee_of(certified.data.epoch)
+    if committee is None:
+        return []  # an epoch this reader never knew: its members cannot be named
+    indices = certified.auth_signature.signer_indices()
     return [str(committee.members[i].name) for i in indices if i < committee.size]
 
 
@@ -177,9 +183,7 @@ def add_explorer_routes(app: FastAPI, reader: ChainReader) -> None:
             "leader": None if consensus is None else block_ref_json(consensus.leader),
             "blocks": None if consensus is None else [block_ref_json(b) for b in consensus.blocks],
             "certified": certified is not None,
-            "signers": []
-            if certified is None
-            else _signer_names(reader.committee, certified.auth_signature.signer_indices()),
+            "signers": [] if certified is None else signer_names(reader, certified),
         }
 
     @app.get("/throughput", response_model=m.Throughput, responses=errors(400, 503))
@@ -187,7 +191,9 @@ def add_explorer_routes(app: FastAPI, reader: ChainReader) -> None:
         window_s: WindowQuery = 300, bucket_s: BucketQuery = 10
     ) -> dict[str, Any]:
         """User transactions per second over the last `window_s` seconds, in buckets,
-        by the commits' consensus timestamps."""
+        by the commits' consensus timestamps (a bucket longer than the window is the
+        window: one bucket)."""
+        bucket_s = min(bucket_s, window_s)
         latest = (await reader.status()).latest_commit
         now_ms = int(time.time() * 1000)
         series = await throughput.series(latest, now_ms, window_s * 1000, bucket_s * 1000)
@@ -264,7 +270,7 @@ def add_explorer_routes(app: FastAPI, reader: ChainReader) -> None:
             digest = parse_digest(text)
             if digest is not None and await reader.transaction(digest) is not None:
                 matches.append({"kind": "transaction", "id": str(digest)})
-        if text.isdigit() and len(text) <= 20 and int(text) <= _MAX_INDEX:
+        if re.fullmatch(r"[0-9]{1,20}", text) and int(text) <= _MAX_INDEX:
             latest = (await reader.status()).latest_commit
             if int(text) <= latest:
                 matches.append({"kind": "commit", "id": str(int(text))})

@@ -136,6 +136,10 @@ def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
         host=host,
         port=port,
         log_level="warning",
+        # uvicorn's own log config would give its loggers a handler of their own (plain
+        # text, not propagated): its records go through the node's logging instead, in
+        # the node's format (JSON lines stay JSON).
+        log_config=None,
         http=Protocol,
         h11_max_incomplete_event_size=limits.max_head_bytes,
     )

@@ -181,7 +181,12 @@
     for (const id of timers) clearTimeout(id);
     timers.clear();
     const mine = generation;
-    const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+    let hash = location.hash.replace(/^#\/?/, "");
+    try {
+      hash = decodeURIComponent(hash);
+    } catch (e) {
+      // A malformed escape (a hand-typed link): route on the text as it is.
+    }
     const [page, ...rest] = hash.split("/");
     const arg = rest.join("/");
     setStatus("");
