@@ -24,7 +24,7 @@ def _schemathesis() -> list[str]:
     return [found]
 
 
-def _run_schemathesis(tmp_path: Path, examples: int) -> None:
+def _run_schemathesis(tmp_path: Path, examples: int, timeout_s: float = 300) -> None:
     network = Network(tmp_path / "net")
     try:
         out = subprocess.run(
@@ -43,7 +43,7 @@ def _run_schemathesis(tmp_path: Path, examples: int) -> None:
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=timeout_s,
         )
     finally:
         network.stop()
@@ -60,4 +60,4 @@ def test_schemathesis_finds_nothing_against_the_live_api(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_schemathesis_finds_nothing_with_a_few_hundred_examples(tmp_path: Path) -> None:
-    _run_schemathesis(tmp_path, 300)
+    _run_schemathesis(tmp_path, 300, timeout_s=2400)

@@ -19,11 +19,12 @@ import grpc
 from soma.authority import service_wire as wire
 from soma.authority.commit_records import commit_records
 from soma.authority.consensus_reads import consensus_commits, recent_dag_answer
-from soma.authority.service_metrics import ServiceMetricsInterceptor
+from soma.authority.service_metrics import API, ServiceMetricsInterceptor
 from soma.authority.state import AuthorityState, read_system_state
 from soma.authority.supply import genesis_supply
 from soma.consensus.network import tls
 from soma.consensus.network.server import server_options
+from soma.metrics import api as api_metrics
 from soma.metrics import authority as metrics
 from soma.types.bcs import BcsStruct
 from soma.types.digests import TransactionDigest
@@ -98,6 +99,8 @@ class ValidatorService:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(wire.SERVICE, methods),)
         )
+        for name in methods:
+            api_metrics.declare(API, name)
 
     def bind(self, address: str) -> int:
         return tls.listen(self._server, address, self._identity)

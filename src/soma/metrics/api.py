@@ -31,6 +31,13 @@ LATENCY = Histogram(
 )
 
 
+def declare(api: str, route: str) -> None:
+    """Show `route`'s successful answers (at 0) before its first request: a route that
+    appears only once called makes rates and alerts start from nothing."""
+    REQUESTS.labels(api, route, "200" if api == "http" else "OK")
+    LATENCY.labels(api, route)
+
+
 def observe(api: str, route: str, status: str, seconds: float) -> None:
     REQUESTS.labels(api, route, status).inc()
     LATENCY.labels(api, route).observe(seconds)

@@ -116,6 +116,7 @@ class P2pServer:
         self._methods[path] = grpc.unary_unary_rpc_method_handler(
             self._unary(name, request_type, handler, cap)
         )
+        api_metrics.declare("p2p", name)
 
     @property
     def method_names(self) -> list[str]:

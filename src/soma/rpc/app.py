@@ -21,10 +21,12 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soma.authority.service_client import RemoteError
 from soma.authority.service_wire import CoinCursor
+from soma.metrics.api import declare
 from soma.orchestrator.chain_reader import ChainReader
 from soma.orchestrator.faucet import Faucet, FaucetEmptyError
 from soma.orchestrator.local_reader import LocalExecutionTimeoutError
@@ -375,4 +377,7 @@ def create_app(
             return execution_result(await faucet.give(address))
 
     document_errors(app)
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            declare("http", route.path)
     return app
