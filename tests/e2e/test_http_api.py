@@ -44,7 +44,9 @@ async def test_http_api_over_validator_nodes(tmp_path: Path) -> None:
     reader = await RemoteReader.connect(*validator_routes(configs))
     port = free_ports(1)[0]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(reader), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(reader), host="127.0.0.1", port=port, log_level="warning", log_config=None
+        )
     )
     serving = asyncio.ensure_future(server.serve())
     base = f"http://127.0.0.1:{port}"

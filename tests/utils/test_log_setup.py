@@ -146,6 +146,12 @@ def test_the_http_servers_lines_are_in_the_nodes_format(
 
     from soma.rpc.server import uvicorn_config
 
+    # As a fresh node process has them (a test that ran uvicorn with its own log config
+    # in this process may have left handlers there).
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", [])
+        monkeypatch.setattr(logger, "propagate", True)
     configure_logging(LogSettings("INFO", "json"))
     uvicorn_config(FastAPI(), "127.0.0.1", 0)  # configures uvicorn's logging
     stream = io.StringIO()
