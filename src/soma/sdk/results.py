@@ -7,9 +7,10 @@ script's retry logic) act on why, by code, without knowing the effects' JSON for
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
+
+from soma.types.effects import screaming_snake
 
 #: One line for each ExecutionFailureStatus variant (soma.types.effects), filled from
 #: the variant's fields as the API renders them.
@@ -28,11 +29,6 @@ _MESSAGES: dict[str, str] = {
     "ValidatorNotFound": "not a validator: {reason}",
     "InsufficientStake": "insufficient stake: {reason}",
 }
-
-
-def screaming_snake(name: str) -> str:
-    """`InputObjectConsumed` -> `INPUT_OBJECT_CONSUMED`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
 
 
 def result_error(result: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 import typing
 from typing import ClassVar
 
@@ -19,9 +20,19 @@ from soma.types.intent import Intent, IntentScope
 from soma.types.object import ObjectRef, Owner
 
 
+def screaming_snake(name: str) -> str:
+    """A failure's code from its variant's name: `InputObjectConsumed` ->
+    `INPUT_OBJECT_CONSUMED` (how the SDK, the CLI and the metrics name failures)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+
+
 class ExecutionFailureStatus(BcsEnum):
     """Why a transaction failed. A failed transaction still charges its fee and bumps
     the versions of its inputs, and changes nothing else. Tags are wire format."""
+
+    @property
+    def code(self) -> str:
+        return screaming_snake(type(self).__name__)
 
 
 class InsufficientGas(ExecutionFailureStatus, tag=0):
